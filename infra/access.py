@@ -1,0 +1,125 @@
+"""Who may do what, where: every Unity Catalog grant, binding and ownership, with where it comes from.
+
+This is the one place grants are derived. The `<env>-databricks` stacks emit exactly these grants, the
+local embedded registry derives its users' permissions from them, and the access-matrix report prints
+them, so what is tested locally is what is deployed and every grant can be traced to a YAML line or to
+the promotion path.
+
+Databricks grants are authoritative per securable, so each grant is emitted by the stack of the
+environment that owns the securable's catalog (`owner_env`), whichever file declared it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import Environment, Environments, Securable
+
+# The privileges the promotion path needs, in one place (see derive_promotion_grants).
+READ_SOURCE_CATALOG = ("USE_CATALOG",)
+READ_SOURCE_MODELS = ("USE_SCHEMA", "EXECUTE")
+WRITE_OWN_CATALOG = ("USE_CATALOG",)
+WRITE_OWN_MODELS = ("USE_SCHEMA", "CREATE_MODEL")
+
+
+@dataclass(frozen=True)
+class EffectiveGrant:
+    principal: str
+    securable: Securable
+    privileges: tuple[str, ...]
+    owner_env: str          # environment whose catalog holds the securable (whose stack emits it)
+    origin: str             # "environments/dev.yaml:45" or "derived: ..." with the YAML line behind it
+
+    @property
+    def derived(self) -> bool:
+        return self.origin.startswith("derived")
+
+
+@dataclass(frozen=True)
+class CatalogBinding:
+    catalog: str
+    owner_env: str
+    workspace_env: str      # environment whose workspace is bound to the catalog
+    mode: str               # "read_only" | "read_write"
+    origin: str
+
+
+def _owner_of(securable: Securable, envs: Environments, default: str) -> str:
+    catalog = securable.catalog
+    owner = envs.by_catalog(catalog) if catalog else None
+    return owner.name if owner else default
+
+
+def declared_grants(env: Environment, envs: Environments) -> list[EffectiveGrant]:
+    return [
+        EffectiveGrant(g.principal, g.on, tuple(g.privileges), _owner_of(g.on, envs, env.name),
+                       env.locate("grants", i))
+        for i, g in enumerate(env.grants)
+    ]
+
+
+def derive_own_model_grants(env: Environment) -> list[EffectiveGrant]:
+    """The environment's service principal registers its models (and owns them, see model_owners)."""
+    uc, why = env.unity_catalog, f"derived: {env.name}'s service principal registers its models ({env.locate('unity_catalog', 'model_schema')})"
+    return [
+        EffectiveGrant(env.service_principal, Securable(type="catalog", name=uc.catalog), WRITE_OWN_CATALOG, env.name, why),
+        EffectiveGrant(env.service_principal, Securable(type="schema", name=f"{uc.catalog}.{uc.model_schema}"),
+                       WRITE_OWN_MODELS, env.name, why),
+    ]
+
+
+def derive_promotion_grants(target: Environment, envs: Environments) -> list[EffectiveGrant]:
+    """The target's service principal reads the source's models; nothing of the source is writable."""
+    if target.promotion.from_env is None or target.promotion.from_env not in envs:
+        return []
+    source = envs[target.promotion.from_env]
+    uc = source.unity_catalog
+    why = f"derived: promotion {source.name} -> {target.name} ({target.locate('promotion', 'from')})"
+    return [
+        EffectiveGrant(target.service_principal, Securable(type="catalog", name=uc.catalog), READ_SOURCE_CATALOG, source.name, why),
+        EffectiveGrant(target.service_principal, Securable(type="schema", name=f"{uc.catalog}.{uc.model_schema}"),
+                       READ_SOURCE_MODELS, source.name, why),
+    ]
+
+
+def effective_grants(envs: Environments) -> list[EffectiveGrant]:
+    """Every grant of every environment: declared in YAML, then derived."""
+    grants: list[EffectiveGrant] = []
+    for env in envs:
+        grants += declared_grants(env, envs)
+        grants += derive_own_model_grants(env)
+        grants += derive_promotion_grants(env, envs)
+    return grants
+
+
+def grants_owned_by(env: Environment, envs: Environments) -> list[EffectiveGrant]:
+    """The grants the `<env>-databricks` stack emits: those on securables of its catalog."""
+    return [g for g in effective_grants(envs) if g.owner_env == env.name]
+
+
+def merged_privileges(grants: list[EffectiveGrant]) -> dict[tuple[str, str], dict[str, set[str]]]:
+    """{(securable type, name): {principal: privileges}} -- the shape databricks_grants wants."""
+    merged: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for grant in grants:
+        key = (grant.securable.type, grant.securable.name)
+        merged.setdefault(key, {}).setdefault(grant.principal, set()).update(grant.privileges)
+    return merged
+
+
+def catalog_bindings(env: Environment, envs: Environments) -> list[CatalogBinding]:
+    """Workspaces bound to env's catalog: its own, those declared, and each promotion target (read-only)."""
+    catalog = env.unity_catalog.catalog
+    bindings = {env.name: CatalogBinding(catalog, env.name, env.name, "read_write",
+                                         f"derived: a catalog is bound to its own workspace ({env.locate('unity_catalog', 'catalog')})")}
+    for other, mode in env.unity_catalog.bindings.items():
+        bindings[other] = CatalogBinding(catalog, env.name, other, mode, env.locate("unity_catalog", "bindings", other))
+    for target in envs.promotion_targets(env.name):
+        bindings.setdefault(target.name, CatalogBinding(
+            catalog, env.name, target.name, "read_only",
+            f"derived: promotion {env.name} -> {target.name} ({target.locate('promotion', 'from')})"))
+    return list(bindings.values())
+
+
+def model_owner(env: Environment) -> str:
+    """In Unity Catalog only a model's owner may move its aliases: the environment's service principal."""
+    return env.service_principal

@@ -1,0 +1,1 @@
+"""Stacks only wire constructs. Per environment: `<env>-azure` and `<env>-databricks`."""

@@ -1,0 +1,92 @@
+"""The one interface every model registry adapter implements.
+
+The promotion engine (promotion/promote.py) talks only to this interface, so the same gated flow runs
+against the local embedded MLflow registry (promotion/local/) and against Databricks Unity Catalog
+(promotion/databricks/). Full model names are always Unity Catalog three-part names
+`catalog.schema.model`; an adapter maps them onto its own addressing (the local adapter: catalog ->
+MLflow workspace, `schema.model` -> registered model name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+
+class RegistryError(Exception):
+    """A registry call failed for a reason that is not a permission refusal."""
+
+
+class PermissionRefused(RegistryError):
+    """The acting principal may not do this. str() reads: principal X may not Y on Z."""
+
+    def __init__(self, principal: str, action: str, target: str, detail: str = ""):
+        self.principal, self.action, self.target, self.detail = principal, action, target, detail
+        super().__init__(f"principal {principal} may not {action} on {target}")
+
+
+class NotFound(RegistryError):
+    """The model, version or alias does not exist (or is invisible to the acting principal)."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str                      # catalog.schema.model
+    version: str                   # registry version number, as a string
+    source: str = ""               # where the artifacts live (models:/..., runs:/..., dbfs:/..., s3://...)
+    run_id: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    created_at_ms: int = 0
+    status: str = "READY"
+
+    @property
+    def catalog(self) -> str:
+        return self.name.split(".", 1)[0]
+
+
+# Called with (bytes_done, bytes_total) while artifacts are copied; drives the progress bar.
+ProgressCallback = Callable[[int, int], None]
+
+
+class RegistryAdapter(Protocol):
+    """What promotion needs from a registry, acting as one principal."""
+
+    principal: str
+
+    def get_version(self, name: str, version: str) -> ModelVersion: ...
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion | None: ...
+
+    def list_versions(self, name: str) -> list[ModelVersion]: ...
+
+    def find_version_by_tag(self, name: str, key: str, value: str) -> ModelVersion | None: ...
+
+    def copy_version(
+        self,
+        source: ModelVersion,
+        target_name: str,
+        tags: dict[str, str],
+        progress: ProgressCallback | None = None,
+    ) -> ModelVersion:
+        """Copy the source version's artifacts into the target model as a new version carrying `tags`.
+
+        The new version must not reference the source's files (a real copy). Creates the target
+        registered model if it does not exist.
+        """
+        ...
+
+    def set_alias(self, name: str, alias: str, version: str) -> None: ...
+
+    def delete_alias(self, name: str, alias: str) -> None: ...
+
+    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None: ...
+
+    def load_pyfunc(self, name: str, version: str) -> Any:
+        """Load the version as an mlflow.pyfunc model (for smoke-inference gates)."""
+        ...
+
+    def model_info(self, name: str, version: str) -> dict[str, Any]:
+        """The logged MLmodel metadata: {'signature': {...} | None, 'input_example': ... | None,
+        'metrics': {name: float}} (metrics from the training run when the registry can reach it)."""
+        ...
