@@ -53,7 +53,7 @@ class Storage(Strict):
     public_network_access: bool = Field(
         False, description="Allow access from public networks (the account still refuses anonymous blob access)."
     )
-    min_tls_version: Literal["TLS1_2", "TLS1_3"] = Field("TLS1_2", description="Minimum TLS version accepted.")
+    min_tls_version: Literal["TLS1_0", "TLS1_1", "TLS1_2", "TLS1_3"] = Field("TLS1_2", description="Minimum TLS version accepted.")
     allow_public_blob_access: bool = Field(False, description="Anonymous blob access. Must stay false.")
     soft_delete_days: int = Field(7, ge=1, le=365, description="Blob and container soft-delete retention.")
 

@@ -1,0 +1,1 @@
+"""The lakegate command line (entry point: main.py)."""

@@ -1,0 +1,27 @@
+"""Distinct exit codes per failure kind, so CI can tell them apart. Documented in the README."""
+
+OK = 0
+UNEXPECTED = 1
+INVALID_DEFINITIONS = 2
+GUARDRAIL_VIOLATION = 3
+PERMISSION_REFUSED = 4
+GATE_FAILED = 5
+INVALID_REQUEST = 6
+APPROVAL_MISSING = 7
+AUDIT_TAMPERED = 8
+REGISTRY_UNAVAILABLE = 9
+STALE_DOCS = 10
+
+DESCRIPTIONS = {
+    OK: "success",
+    UNEXPECTED: "unexpected error (a bug: please report it)",
+    INVALID_DEFINITIONS: "invalid environment definitions (located messages on stderr)",
+    GUARDRAIL_VIOLATION: "a guardrail rule is violated and not waived",
+    PERMISSION_REFUSED: "the acting principal may not do what was asked",
+    GATE_FAILED: "a promotion gate failed; champion was not moved",
+    INVALID_REQUEST: "the request itself is wrong (source not on the promotion path, missing lineage, unknown model or version)",
+    APPROVAL_MISSING: "the environment requires an approval that is not recorded (or the approver is not allowed)",
+    AUDIT_TAMPERED: "the audit log chain is broken (edited, reordered or removed entries)",
+    REGISTRY_UNAVAILABLE: "the registry cannot be reached (e.g. the local registry is not running)",
+    STALE_DOCS: "generated documentation (README reference, RULES.md) is out of date",
+}

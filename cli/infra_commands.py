@@ -1,0 +1,114 @@
+"""synth, check, docs: the infrastructure side of the CLI."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from infra.errors import DefinitionError
+from infra.guardrails.runner import GuardrailReport, check_environments
+from infra.loader import load_environments
+
+from . import exit_codes, output
+
+
+def load_or_report(args):
+    """The environments, or None after printing every located problem."""
+    try:
+        return load_environments(Path(args.environments))
+    except DefinitionError as exc:
+        if getattr(args, "json", False):
+            output.emit_json({"ok": False, "problems": [p.as_dict() for p in exc.problems]})
+        output.problems(exc.problems)
+        output.errors.print(f"{len(exc.problems)} problem(s) in {args.environments}")
+        return None
+
+
+def _selected(args, envs) -> list[str] | None:
+    names = getattr(args, "env", None) or None
+    if names:
+        unknown = [n for n in names if n not in envs]
+        if unknown:
+            raise DefinitionError([_unknown_env(args, n, envs) for n in unknown])
+    return names
+
+
+def _unknown_env(args, name, envs):
+    from infra.errors import Problem
+
+    return Problem(str(args.environments), 0, "--env", f"unknown environment '{name}' (known: {', '.join(envs.names)})")
+
+
+def guardrail_rows(report: GuardrailReport) -> list[list]:
+    return [[f.env, f.tag, f.status, f.info + (f" — waived: {f.waiver.reason}" if f.waiver else ""), f.location]
+            for f in report.findings]
+
+
+def print_guardrails(report: GuardrailReport) -> None:
+    summary = (f"{report.rules_run} rules: {len(report.violations)} violation(s), "
+               f"{len(report.waived)} waived, {len(report.warnings)} warning(s)")
+    if report.findings:
+        output.console.print(output.table("Guardrails", ["env", "finding", "status", "info", "where"],
+                                          guardrail_rows(report), caption=summary))
+    else:
+        output.console.print(f"Guardrails: {summary}")
+
+
+def cmd_check(args) -> int:
+    envs = load_or_report(args)
+    if envs is None:
+        return exit_codes.INVALID_DEFINITIONS
+    try:
+        only = _selected(args, envs)
+    except DefinitionError as exc:
+        output.problems(exc.problems)
+        return exit_codes.INVALID_DEFINITIONS
+    report = check_environments(envs, only=only)
+    if args.json:
+        output.emit_json({"ok": report.passed, "environments": envs.names, "rules_run": report.rules_run,
+                          "findings": [f.as_dict() for f in report.findings]})
+    else:
+        output.console.print(f"{len(envs)} environment(s) valid: {', '.join(envs.names)}")
+        print_guardrails(report)
+    if not report.passed:
+        for finding in report.violations:
+            output.errors.print(output.escape(str(finding)), soft_wrap=True)
+        return exit_codes.GUARDRAIL_VIOLATION
+    return exit_codes.OK
+
+
+def resource_counts(stack_json: dict) -> Counter:
+    return Counter({rtype: len(items) for rtype, items in stack_json.get("resource", {}).items()})
+
+
+def cmd_synth(args) -> int:
+    envs = load_or_report(args)
+    if envs is None:
+        return exit_codes.INVALID_DEFINITIONS
+    try:
+        only = _selected(args, envs)
+    except DefinitionError as exc:
+        output.problems(exc.problems)
+        return exit_codes.INVALID_DEFINITIONS
+    report = check_environments(envs, only=only)
+    if not report.passed:
+        # Refuse before writing anything: cdktf.out keeps what it had.
+        if args.json:
+            output.emit_json({"ok": False, "findings": [f.as_dict() for f in report.findings]})
+        print_guardrails(report)
+        for finding in report.violations:
+            output.errors.print(output.escape(str(finding)), soft_wrap=True)
+        return exit_codes.GUARDRAIL_VIOLATION
+    from infra.synth import synthesize
+
+    result = synthesize(envs, Path(args.out), only=only)
+    summary = {name: dict(sorted(resource_counts(js).items())) for name, js in result.stacks.items()}
+    if args.json:
+        output.emit_json({"ok": True, "outdir": str(result.outdir), "stacks": summary,
+                          "findings": [f.as_dict() for f in report.findings]})
+        return exit_codes.OK
+    rows = [[name, sum(counts.values()), ", ".join(f"{t.split('_', 1)[-1]}×{n}" for t, n in counts.items())]
+            for name, counts in summary.items()]
+    output.console.print(output.table(f"Synthesized into {result.outdir}", ["stack", "resources", "by type"], rows))
+    print_guardrails(report)
+    return exit_codes.OK

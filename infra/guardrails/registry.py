@@ -1,0 +1,56 @@
+"""The guardrail registry: one rule = one small pure function over the typed model, with its metadata.
+
+Like cdk-nag and checkov: an id `LG-<AREA>-<NNN>` (never reuse a retired one), a level, a one-line
+`info` (what is wrong; findings print as `LG-PROD-002[cluster=adhoc]`) and an `explanation` (why the
+rule exists). Rules read the model, never cdktn objects, so they survive any change of synth engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Literal
+
+from ..model import Environment, Environments
+
+Level = Literal["error", "warning"]
+# A check yields one finding string per offending thing, e.g. "cluster=adhoc"; nothing when compliant.
+Check = Callable[[Environment, Environments], Iterable[str]]
+
+# Ids that existed once and must never be given to another rule.
+RETIRED_IDS: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    level: Level
+    info: str
+    explanation: str
+    check: Check
+    production_only: bool = False
+
+    @property
+    def area(self) -> str:
+        return self.id.split("-")[1]
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(id: str, level: Level, info: str, explanation: str, production_only: bool = False):
+    """Register the decorated check under `id`."""
+
+    def register(check: Check) -> Check:
+        if id in RULES or id in RETIRED_IDS:
+            raise ValueError(f"rule id {id} is already used or retired")
+        RULES[id] = Rule(id, level, info, " ".join(explanation.split()), check, production_only)
+        return check
+
+    return register
+
+
+def all_rules() -> list[Rule]:
+    # Importing the rule modules registers their rules.
+    from . import rules_azure, rules_databricks  # noqa: F401
+
+    return sorted(RULES.values(), key=lambda r: r.id)

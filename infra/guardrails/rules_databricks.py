@@ -1,0 +1,1 @@
+"""Guardrails over the Databricks layer."""

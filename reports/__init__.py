@@ -1,0 +1,1 @@
+"""Reports for auditors: access matrix, differences between environments, guardrail results, history."""
