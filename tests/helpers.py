@@ -30,3 +30,22 @@ def line_of(path: Path, pattern: str) -> int:
         if re.search(pattern, line):
             return number
     raise AssertionError(f"{pattern!r} not in {path.name}")
+
+
+def variant(envs, name: str, **updates):
+    """The environments with one of them changed: `variant(envs, 'prod', workspace={'sku': 'standard'})`.
+
+    Nested dicts update the nested model field by field; the result is re-validated like loaded YAML.
+    """
+    from infra.model import Environment, Environments
+
+    env = envs[name]
+    data = env.model_dump(by_alias=True)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    changed = Environment.model_validate(data)
+    changed._source = env._source
+    return Environments([changed if e.name == name else e for e in envs])

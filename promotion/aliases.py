@@ -1,0 +1,75 @@
+"""The one place that names aliases and tags: every other module asks here, none spells them itself.
+
+Each environment has its own catalog, so the role aliases are the same word in every environment
+(`staging.ml.churn@champion` and `prod.ml.churn@champion`); what an alias *means* is decided here too:
+`champion` is what serving uses, `challenger` is the version under evaluation by the gates.
+
+Tag keys use only `[A-Za-z0-9_.-]` so they are valid in MLflow and in Unity Catalog alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# Roles -> aliases.
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+ROLES = {"champion": CHAMPION, "challenger": CHALLENGER}
+
+# Lineage a code-built model carries from training (set by examples/train.py, required by promotion).
+GIT_COMMIT = "git_commit"
+GIT_REPOSITORY = "git_repository"
+TRAINING_RUN = "training_run"
+LINEAGE_TAGS = (GIT_COMMIT, GIT_REPOSITORY, TRAINING_RUN)
+
+# Lineage promotion adds to the copy.
+PROMOTED_FROM = "promoted_from"          # the source model's full name, e.g. dev.ml.churn
+SOURCE_VERSION = "source_version"        # the source version number
+PROMOTED_BY = "lakegate.promoted_by"     # the principal that made the copy
+
+# Promotion bookkeeping.
+IDEMPOTENCY_KEY = "lakegate.idempotency_key"
+METRIC_PREFIX = "lakegate.metric."       # training metrics carried along (the copy's run may be unreachable)
+GATE_PREFIX = "lakegate.gate."           # one tag per gate: "passed: ..." / "failed: ..."
+GATES_SUMMARY = "lakegate.gates"         # "passed" or "failed: id1, id2"
+GATES_AT = "lakegate.gates_at"           # when the gates last ran (UTC ISO 8601)
+
+# Approval (promotion/approval.py writes them, the approval gate reads them).
+APPROVED_BY = "lakegate.approved_by"
+APPROVED_AT = "lakegate.approved_at"
+
+# Registry tag values are bounded (Unity Catalog is the strictest); results are shortened to fit.
+MAX_TAG_VALUE = 250
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def alias_for(role: str) -> str:
+    """The alias of a role (`champion`, `challenger`); unknown roles are a programming error."""
+    return ROLES[role]
+
+
+def gate_tag(gate_id: str) -> str:
+    """`metric_threshold:accuracy` -> `lakegate.gate.metric_threshold.accuracy`."""
+    return GATE_PREFIX + _UNSAFE.sub(".", gate_id)
+
+
+def metric_tag(metric: str) -> str:
+    return METRIC_PREFIX + _UNSAFE.sub("_", metric)
+
+
+def idempotency_key(source_name: str, source_version: str, target_name: str) -> str:
+    """The same promotion (source model + version -> target) always has the same key."""
+    text = f"{source_name}\n{source_version}\n{target_name}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def fit_tag_value(text: str) -> str:
+    return text if len(text) <= MAX_TAG_VALUE else text[: MAX_TAG_VALUE - 1] + "…"
+
+
+def lineage_of(tags: dict[str, str]) -> dict[str, str]:
+    """The lineage tags a version carries (training and promotion), for status and audit."""
+    keys = LINEAGE_TAGS + (PROMOTED_FROM, SOURCE_VERSION)
+    return {key: tags[key] for key in keys if tags.get(key)}

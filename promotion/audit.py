@@ -1,0 +1,244 @@
+"""Append-only, hash-chained audit log: one JSONL file per environment (`<dir>/<env>.jsonl`).
+
+Every entry carries `seq` (1, 2, ...), `prev_hash` (the previous entry's `hash`, zeros for the first)
+and `hash` = sha256 of the entry's canonical JSON without `hash`. Editing an entry breaks its hash,
+removing or reordering entries breaks `seq` and `prev_hash`. A small `<env>.head` file remembers the
+last seq and hash so that removing entries from the *end* is caught too. (A hash chain proves order
+and integrity, not authorship: someone who can rewrite the whole file and head can forge a history;
+ship the log to write-once storage for that.)
+
+Appends hold an exclusive flock on the log for the read-last-entry / write / fsync sequence, so
+concurrent writers on one machine chain correctly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import AuditTampered
+
+DEFAULT_DIR = Path(".lakegate/audit")
+GENESIS = "0" * 64
+# Every entry has every field (None when not applicable): one schema is easier to audit.
+FIELDS = ("action", "model", "version", "actor", "principal", "git_commit", "gates", "passed",
+          "previous_champion", "champion", "source", "details")
+
+
+def canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
+
+
+def current_actor() -> str:
+    """Who runs the command: the CI's actor when there is one, otherwise the OS user."""
+    for variable in ("LAKEGATE_ACTOR", "GITHUB_ACTOR", "BUILD_REQUESTEDFOR"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database in some containers
+        return "unknown"
+
+
+class AuditLog:
+    """The audit log of one environment."""
+
+    def __init__(self, directory: str | Path, env: str):
+        self.directory, self.env = Path(directory), env
+        self.path = self.directory / f"{env}.jsonl"
+        self.head_path = self.directory / f"{env}.head"
+
+    def append(self, action: str, **fields: Any) -> dict[str, Any]:
+        """Chain and durably write one entry; returns it (with seq and hash)."""
+        unknown = set(fields) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown audit field(s): {', '.join(sorted(unknown))}")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self._locked() as handle:
+            last = _last_entry(handle, self.path)
+            entry = {"seq": last["seq"] + 1 if last else 1,
+                     "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                     "env": self.env, **{name: fields.get(name) for name in FIELDS}, "action": action,
+                     "prev_hash": last["hash"] if last else GENESIS}
+            entry["hash"] = entry_hash(entry)
+            handle.write(canonical(entry) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            self._write_head(entry)
+        return entry
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry, in order. Use verify() first when the history must be trusted."""
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def trusted_entries(self) -> list[dict[str, Any]]:
+        """Every entry, after checking the chain; a broken chain raises AuditTampered."""
+        problem = verify_log(self)
+        if problem:
+            raise AuditTampered(str(problem))
+        return self.entries()
+
+    @contextmanager
+    def _locked(self) -> Iterator[Any]:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        with os.fdopen(fd, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield handle
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _write_head(self, entry: dict[str, Any]) -> None:
+        # Written after the entry is durable, atomically (rename): a crash in between leaves the head
+        # one entry behind, which verify accepts (the head is a lower bound on the log's length).
+        temporary = self.head_path.with_suffix(".head.tmp")
+        temporary.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n")
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.head_path)
+
+    def head(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.head_path.read_text())
+        except FileNotFoundError:
+            return None
+
+
+def _last_entry(handle, path: Path) -> dict[str, Any] | None:
+    """The last entry, read from the end of the file (logs grow; appends stay cheap)."""
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    if size == 0:
+        return None
+    chunk, position = b"", size
+    while position > 0:
+        step = min(65536, position)
+        position -= step
+        handle.seek(position)
+        chunk = handle.read(step) + chunk
+        if chunk.rstrip(b"\n").rfind(b"\n") >= 0:
+            break
+    if not chunk.endswith(b"\n"):
+        raise AuditTampered(f"{path}: the last line is incomplete (a torn write?); run `audit verify`")
+    last_line = chunk.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        entry = json.loads(last_line)
+        if entry_hash(entry) != entry["hash"]:
+            raise ValueError("hash mismatch")
+        return entry
+    except (ValueError, KeyError, TypeError) as error:
+        raise AuditTampered(f"{path}: the last entry is damaged ({error}); run `audit verify`") from None
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    env: str
+    file: str
+    line: int               # 1-based line of the first bad entry (or the line after the last one)
+    seq: int | None         # the seq the entry holds (None when unreadable)
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.problem}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"env": self.env, "file": self.file, "line": self.line, "seq": self.seq, "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    checked: dict[str, int] = field(default_factory=dict)        # env -> entries verified
+    problems: list[AuditProblem] = field(default_factory=list)   # at most one (the first) per env
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked, "problems": [p.as_dict() for p in self.problems]}
+
+
+def verify_log(log: AuditLog) -> AuditProblem | None:
+    """The first edited, reordered or removed entry of one environment's log, or None."""
+    lines = log.path.read_bytes().split(b"\n") if log.path.exists() else [b""]
+    if lines[-1] != b"":
+        return AuditProblem(log.env, str(log.path), len(lines), None, "the last line is incomplete (torn write)")
+    parsed = [_parse(raw) for raw in lines[:-1]]
+    seqs = [entry.get("seq") for entry, _ in parsed]
+    previous = None
+    for number, (entry, problem) in enumerate(parsed, start=1):
+        problem = problem or _check_entry(entry, previous, log.env, seqs[number:], number)
+        if problem:
+            return AuditProblem(log.env, str(log.path), number, entry.get("seq"), problem)
+        previous = entry
+    return _check_head(log, previous, len(lines))
+
+
+def _parse(raw: bytes) -> tuple[dict[str, Any], str | None]:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return {}, "not valid JSON (edited or torn)"
+    if not isinstance(entry, dict) or not {"seq", "hash", "prev_hash"} <= set(entry):
+        return {}, "not an audit entry (seq, hash or prev_hash missing)"
+    return entry, None
+
+
+def _check_entry(entry, previous, env: str, later_seqs: list, line: int) -> str | None:
+    seq, expected = entry["seq"], (previous["seq"] + 1 if previous else 1)
+    if entry_hash(entry) != entry["hash"]:
+        return f"entry seq {seq} was edited (its hash does not match its content)"
+    if seq != expected:
+        if seq < expected or expected in later_seqs:
+            where = f" (seq {expected} is at line {line + 1 + later_seqs.index(expected)})" if expected in later_seqs else ""
+            return f"entries reordered: line {line} holds seq {seq}, expected seq {expected}{where}"
+        missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
+        return f"entry {missing} removed before this line (line {line} holds seq {seq})"
+    if entry["prev_hash"] != (previous["hash"] if previous else GENESIS):
+        return f"entry seq {seq} does not chain to the entry before it (prev_hash mismatch: edited or replaced)"
+    if entry.get("env") != env:
+        return f"entry seq {seq} belongs to environment {entry.get('env')!r}, not {env!r}"
+    return None
+
+
+def _check_head(log: AuditLog, last: dict[str, Any] | None, line_count: int) -> AuditProblem | None:
+    head = log.head()
+    if head is None:
+        return None
+    last_seq = last["seq"] if last else 0
+    if head["seq"] > last_seq:
+        missing = f"seq {head['seq']}" if head["seq"] == last_seq + 1 else f"seq {last_seq + 1}..{head['seq']}"
+        return AuditProblem(log.env, str(log.path), line_count, None, f"entry {missing} removed from the end of the log")
+    if head["seq"] == last_seq and last is not None and head["hash"] != last["hash"]:
+        return AuditProblem(log.env, str(log.path), line_count - 1, last_seq, f"entry seq {last_seq} was replaced (head hash differs)")
+    return None
+
+
+def verify(directory: str | Path = DEFAULT_DIR) -> VerifyResult:
+    """Verify every environment's log in the directory; names the first problem of each."""
+    directory = Path(directory)
+    names = sorted({p.stem for p in directory.glob("*.jsonl")} | {p.stem for p in directory.glob("*.head")}) \
+        if directory.is_dir() else []
+    checked, problems = {}, []
+    for env in names:
+        log = AuditLog(directory, env)
+        problem = verify_log(log)
+        if problem:
+            problems.append(problem)
+        else:
+            checked[env] = len(log.entries())
+    return VerifyResult(checked, problems)
