@@ -30,7 +30,6 @@ PROMOTED_BY = "lakegate.promoted_by"     # the principal that made the copy
 
 # Promotion bookkeeping.
 IDEMPOTENCY_KEY = "lakegate.idempotency_key"
-METRIC_PREFIX = "lakegate.metric."       # training metrics carried along (the copy's run may be unreachable)
 GATE_PREFIX = "lakegate.gate."           # one tag per gate: "passed: ..." / "failed: ..."
 GATES_SUMMARY = "lakegate.gates"         # "passed" or "failed: id1, id2"
 GATES_AT = "lakegate.gates_at"           # when the gates last ran (UTC ISO 8601)
@@ -53,10 +52,6 @@ def alias_for(role: str) -> str:
 def gate_tag(gate_id: str) -> str:
     """`metric_threshold:accuracy` -> `lakegate.gate.metric_threshold.accuracy`."""
     return GATE_PREFIX + _UNSAFE.sub(".", gate_id)
-
-
-def metric_tag(metric: str) -> str:
-    return METRIC_PREFIX + _UNSAFE.sub("_", metric)
 
 
 def idempotency_key(source_name: str, source_version: str, target_name: str) -> str:

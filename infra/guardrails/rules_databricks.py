@@ -1,1 +1,96 @@
-"""Guardrails over the Databricks layer."""
+"""Guardrails over the Databricks layer: compute, Unity Catalog grants, serving and jobs.
+
+Grant rules read `access.effective_grants`, so grants derived from the promotion path count exactly like
+the ones written in YAML (it is what the stacks emit).
+"""
+
+from __future__ import annotations
+
+from ..access import effective_grants
+from ..model.grants import ACCOUNT_USERS, WRITE_PRIVILEGES
+from .registry import rule
+
+
+def _human_groups(envs) -> set[str]:
+    """Groups any environment declares as holding people, and every account user."""
+    return {ACCOUNT_USERS} | {name for e in envs for name, group in e.principals.groups.items() if group.human}
+
+
+def _grants_on(env, envs):
+    """Grants on this environment's securables, whoever declared them (what its stack emits)."""
+    return [g for g in effective_grants(envs) if g.owner_env == env.name]
+
+
+@rule("LG-PROD-006", "error", "production must not have all-purpose (interactive) clusters",
+      """Interactive clusters let people run ad-hoc code against production data with the cluster's
+      rights; production compute must come from reviewed jobs on job clusters.""", production_only=True)
+def prod_no_all_purpose(env, envs):
+    for cluster in env.compute.clusters:
+        yield f"cluster={cluster.name}"
+    if env.compute.allow_all_purpose and not env.compute.clusters:
+        yield "compute.allow_all_purpose=true"
+
+
+@rule("LG-PROD-007", "error", "no human group may hold a write privilege on production data",
+      """People change production only through reviewed pipelines running as the service principal;
+      a group of people with MODIFY, CREATE_*, WRITE_*, MANAGE or ALL_PRIVILEGES can bypass every gate.""",
+      production_only=True)
+def prod_no_human_writers(env, envs):
+    humans = _human_groups(envs)
+    for grant in _grants_on(env, envs):
+        if grant.principal in humans and WRITE_PRIVILEGES & set(grant.privileges):
+            yield f"group={grant.principal},{grant.securable.type}={grant.securable.name}"
+
+
+@rule("LG-PROD-008", "error", "production serving endpoints must not scale to zero",
+      """A scaled-to-zero endpoint answers its first request after minutes of cold start; production
+      consumers would time out.""", production_only=True)
+def prod_no_scale_to_zero(env, envs):
+    for endpoint in env.serving:
+        if endpoint.scale_to_zero:
+            yield f"endpoint={endpoint.name}"
+
+
+@rule("LG-PROD-009", "error", "production data must not be granted to `account users` (waive with a reason)",
+      """`account users` is every person of the Databricks account, in every workspace bound to the
+      catalog; sharing production that widely needs an explicit, reviewed decision.""", production_only=True)
+def prod_no_account_users(env, envs):
+    for grant in _grants_on(env, envs):
+        if grant.principal == ACCOUNT_USERS:
+            yield f"{grant.securable.type}={grant.securable.name}"
+
+
+@rule("LG-UC-001", "error", "a service principal may write only to its own environment's catalog",
+      """Each environment's automation is confined to its catalog, so a compromised or buggy pipeline
+      in one environment cannot change another; promotion reads the source and writes only the target.""")
+def service_principal_writes_own_catalog(env, envs):
+    for grant in effective_grants(envs):
+        if grant.principal == env.service_principal and grant.owner_env != env.name \
+                and WRITE_PRIVILEGES & set(grant.privileges):
+            yield f"{grant.securable.type}={grant.securable.name}"
+
+
+@rule("LG-COMPUTE-001", "error", "every cluster, cluster policy and SQL warehouse must auto-terminate",
+      """Idle compute that never stops is the largest avoidable cost of a workspace; policies bound the
+      idle time and clusters stay within their policy's bound.""")
+def compute_auto_terminates(env, envs):
+    bounds = {p.name: p.auto_termination_minutes for p in env.compute.policies}
+    for policy in env.compute.policies:
+        if policy.auto_termination_minutes <= 0:
+            yield f"policy={policy.name}"
+    for cluster in env.compute.clusters:
+        bound = bounds.get(cluster.policy)
+        if cluster.auto_termination_minutes <= 0 or (bound is not None and cluster.auto_termination_minutes > bound):
+            yield f"cluster={cluster.name}"
+    for warehouse in env.sql_warehouses:
+        if warehouse.auto_stop_minutes <= 0:
+            yield f"warehouse={warehouse.name}"
+
+
+@rule("LG-JOB-001", "error", "jobs must run as the environment's service principal",
+      """A job running as a person stops when the person leaves, runs with their rights instead of the
+      pipeline's, and makes the audit trail name the wrong actor.""")
+def job_runs_as_service_principal(env, envs):
+    for job in env.workflows.jobs:
+        if job.run_as is not None and job.run_as != env.service_principal:
+            yield f"job={job.name}"

@@ -105,6 +105,13 @@ class Workspace(Strict):
     )
     vnet: VirtualNetwork | None = Field(None, description="VNet injection; omit to use the Databricks-managed VNet.")
 
+    @model_validator(mode="after")
+    def _private_needs_vnet(self) -> "Workspace":
+        # Azure needs the injected subnets (and private endpoints) to serve a workspace closed to public networks.
+        if not self.public_network_access and self.vnet is None:
+            raise ValueError("public_network_access false needs vnet (VNet injection)")
+        return self
+
 
 class LogAnalytics(Strict):
     retention_days: int = Field(30, ge=30, le=730, description="Days logs are kept.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from .base import Strict
@@ -11,10 +13,13 @@ class ClusterPolicy(Strict):
     name: str = Field(description="Policy name.")
     node_types: list[str] = Field(min_length=1, description="Allowed VM sizes, e.g. Standard_DS3_v2.")
     max_workers: int = Field(4, ge=0, le=1000, description="Upper bound on autoscaling workers.")
-    auto_termination_minutes: int = Field(30, ge=10, le=10080, description="Fixed idle auto-termination.")
+    auto_termination_minutes: int = Field(30, ge=10, le=10080, description="Upper bound on idle auto-termination; clusters may stop sooner, never later.")
     spark_version: str = Field(description="Pinned Databricks Runtime, e.g. 15.4.x-cpu-ml-scala2.12.")
     max_dbu_per_hour: float | None = Field(None, gt=0, description="Cap on DBU per hour.")
     users: list[str] = Field(default_factory=list, description="Groups/principals allowed to use the policy.")
+    cluster_type: Literal["any", "job", "all-purpose"] = Field(
+        "any", description="Which clusters the policy may create: job clusters, all-purpose clusters or both."
+    )
 
 
 class Cluster(Strict):
@@ -25,6 +30,13 @@ class Cluster(Strict):
     max_workers: int = Field(2, ge=0, description="Autoscaling upper bound.")
     auto_termination_minutes: int = Field(30, ge=0, description="Idle auto-termination; 0 means never.")
     users: list[str] = Field(default_factory=list, description="Groups allowed to attach (CAN_RESTART).")
+    single_user: str | None = Field(
+        None, description="User or group the single-user (dedicated) cluster runs for; default the first of `users`."
+    )
+
+    @property
+    def assigned_to(self) -> str | None:
+        return self.single_user or (self.users[0] if self.users else None)
 
     @model_validator(mode="after")
     def _bounds(self) -> "Cluster":
@@ -47,8 +59,20 @@ class Compute(Strict):
                 raise ValueError(f"cluster '{cluster.name}' uses unknown policy '{cluster.policy}'")
             if cluster.node_type not in policy.node_types:
                 raise ValueError(f"cluster '{cluster.name}' node_type {cluster.node_type} is not allowed by policy '{policy.name}'")
+            if policy.cluster_type == "job":
+                raise ValueError(f"cluster '{cluster.name}' uses policy '{policy.name}', which only allows job clusters")
             if cluster.max_workers > policy.max_workers:
                 raise ValueError(f"cluster '{cluster.name}' max_workers {cluster.max_workers} exceeds policy limit {policy.max_workers}")
         if self.clusters and not self.allow_all_purpose:
             raise ValueError("clusters are declared but allow_all_purpose is false")
+        for cluster in self.clusters:
+            if cluster.assigned_to is None:
+                raise ValueError(f"cluster '{cluster.name}' needs single_user or users (Unity Catalog clusters are single-user)")
+        names = [p.name for p in self.policies]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate policy {', '.join(duplicates)}")
         return self
+
+    def policy(self, name: str) -> ClusterPolicy | None:
+        return next((p for p in self.policies if p.name == name), None)

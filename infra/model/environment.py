@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from .azure import AzureSettings, Monitoring, StateBackend, Storage, Workspace
 from .base import EnvName, Strict
 from .compute import Compute
 from .grants import Grant, Principals
 from .promotion import Credentials, Promotion, Waiver
+from .quality import QualityMonitor
+from .references import (
+    check_git_folders, check_monitors, check_secret_scopes, check_serving, check_storage_locations, check_warehouses,
+    check_workflows,
+)
+from .serving import ServingEndpoint
+from .tooling import GitFolder, SecretScope, SqlWarehouse
 from .unity_catalog import UnityCatalog
+from .workflows import Workflows
 
 
 class Environment(Strict):
@@ -28,9 +36,54 @@ class Environment(Strict):
     principals: Principals = Field(description="Service principal and groups.")
     grants: list[Grant] = Field(default_factory=list, description="Unity Catalog grants written by people.")
     compute: Compute = Field(default_factory=Compute, description="Cluster policies and clusters.")
+    workflows: Workflows = Field(default_factory=Workflows, description="MLflow experiments and jobs.")
+    serving: list[ServingEndpoint] = Field(default_factory=list, description="Model serving endpoints.")
+    sql_warehouses: list[SqlWarehouse] = Field(default_factory=list, description="SQL warehouses (dashboards, alerts).")
+    quality_monitors: list[QualityMonitor] = Field(
+        default_factory=list, description="Quality monitors on inference and prediction tables."
+    )
+    secret_scopes: list[SecretScope] = Field(default_factory=list, description="Secret scopes and who may read them.")
+    git_folders: list[GitFolder] = Field(default_factory=list, description="Git folders (repos) in the workspace.")
     promotion: Promotion = Field(default_factory=Promotion, description="Where models come from, and gates.")
     credentials: Credentials = Field(default_factory=Credentials, description="How automation authenticates.")
     waivers: list[Waiver] = Field(default_factory=list, description="Accepted guardrail findings.")
+
+    # References between sections (a job's policy, an endpoint's model, ...). Field validators see the fields
+    # declared before them (info.data), so a broken reference is reported at the section that makes it.
+    @field_validator("unity_catalog")
+    @classmethod
+    def _locations_on_own_storage(cls, value, info: ValidationInfo):
+        return _checked(value, check_storage_locations, value, info.data.get("storage"))
+
+    @field_validator("workflows")
+    @classmethod
+    def _workflows_resolve(cls, value, info: ValidationInfo):
+        return _checked(value, check_workflows, value, info.data)
+
+    @field_validator("serving")
+    @classmethod
+    def _serving_resolves(cls, value, info: ValidationInfo):
+        return _checked(value, check_serving, value, info.data)
+
+    @field_validator("sql_warehouses")
+    @classmethod
+    def _warehouses_resolve(cls, value, info: ValidationInfo):
+        return _checked(value, check_warehouses, value, info.data)
+
+    @field_validator("quality_monitors")
+    @classmethod
+    def _monitors_resolve(cls, value, info: ValidationInfo):
+        return _checked(value, check_monitors, value, info.data)
+
+    @field_validator("secret_scopes")
+    @classmethod
+    def _scopes_resolve(cls, value, info: ValidationInfo):
+        return _checked(value, check_secret_scopes, value, info.data)
+
+    @field_validator("git_folders")
+    @classmethod
+    def _folders_resolve(cls, value, info: ValidationInfo):
+        return _checked(value, check_git_folders, value, info.data)
 
     # Where each field was written (file and line), for located errors in later checks.
     _source: object = PrivateAttr(default=None)
@@ -47,6 +100,13 @@ class Environment(Strict):
     def locate(self, *path: str | int) -> str:
         """`environments/prod.yaml:14` for a field path, as precisely as the source allows."""
         return self._source.locate(path) if self._source is not None else f"<{self.name}>"
+
+
+def _checked(value, check, *args):
+    problems = check(*args)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value
 
 
 class Environments:

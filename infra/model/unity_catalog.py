@@ -6,7 +6,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import EnvName, Identifier, Strict
+from .base import ContainerName, EnvName, Identifier, Strict
+
+
+# The external location that covers the catalog's managed storage (the first storage container).
+MANAGED_LOCATION = "managed"
 
 
 class Schema(Strict):
@@ -25,6 +29,16 @@ class RegisteredModel(Strict):
     comment: str = Field("", description="Shown in Catalog Explorer.")
 
 
+class ExternalLocation(Strict):
+    """A path on the environment's storage that Unity Catalog may read (and write unless read-only)."""
+
+    name: Identifier = Field(description="Short name; registered as `<catalog>_<name>` (names are metastore-wide).")
+    container: ContainerName = Field(description="Container of the environment's storage account.")
+    path: str = Field("", pattern=r"^[A-Za-z0-9_./-]*$", description="Folder inside the container; empty for all of it.")
+    read_only: bool = Field(False, description="Refuse writes through this location (e.g. a landing zone).")
+    comment: str = Field("", description="Shown in Catalog Explorer.")
+
+
 class UnityCatalog(Strict):
     """The environment's isolated catalog and what it holds."""
 
@@ -36,6 +50,10 @@ class UnityCatalog(Strict):
     volumes: list[Volume] = Field(default_factory=list, description="Unity Catalog volumes.")
     models: list[RegisteredModel] = Field(
         default_factory=list, description="Registered models, owned by the environment's service principal."
+    )
+    external_locations: list[ExternalLocation] = Field(
+        default_factory=list,
+        description="Extra external locations; the catalog's managed container always gets one (`<catalog>_managed`).",
     )
     bindings: dict[EnvName, Literal["read_only", "read_write"]] = Field(
         default_factory=dict,
@@ -69,7 +87,22 @@ class UnityCatalog(Strict):
         for volume in self.volumes:
             if volume.schema_name not in names:
                 raise ValueError(f"volume '{volume.name}' is in unknown schema '{volume.schema_name}'")
+        locations = [MANAGED_LOCATION] + [location.name for location in self.external_locations]
+        duplicates = sorted({n for n in locations if locations.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate external location {', '.join(duplicates)} ('{MANAGED_LOCATION}' is reserved)")
         return self
+
+    @property
+    def schema_names(self) -> list[str]:
+        return [s.name for s in self.schemas]
+
+    def qualify(self, name: str) -> str:
+        """`ml.churn` -> `<catalog>.ml.churn`; a name that already has three parts is kept."""
+        return name if name.count(".") == 2 else f"{self.catalog}.{name}"
+
+    def location_name(self, name: str) -> str:
+        return f"{self.catalog}_{name}"
 
     def model_full_name(self, model: str) -> str:
         return f"{self.catalog}.{self.model_schema}.{model}"

@@ -22,16 +22,15 @@ import logging
 import shutil
 import tempfile
 import weakref
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
-from databricks.sdk.errors import DatabricksError, PermissionDenied, ResourceAlreadyExists
-from databricks.sdk.errors import NotFound as SdkNotFound
+from databricks.sdk.errors import ResourceAlreadyExists
 
 from promotion.databricks import model_files
+from promotion.databricks.errors import mapped_errors
 from promotion.registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError
 
 log = logging.getLogger("lakegate.databricks")
@@ -68,19 +67,8 @@ class UnityCatalogAdapter:
         self.principal = principal
         self.client = WorkspaceClient(config=config)
 
-    # ---------------------------------------------------------------------------------------- errors
-
-    @contextmanager
-    def _mapped(self, action: str, target: str) -> Iterator[None]:
-        """Translate SDK errors: 403 -> PermissionRefused, 404 -> NotFound, the rest -> RegistryError."""
-        try:
-            yield
-        except PermissionDenied as e:
-            raise PermissionRefused(self.principal, action, target, detail=str(e)) from e
-        except SdkNotFound as e:
-            raise NotFound(f"{target}: {e}") from e
-        except DatabricksError as e:
-            raise RegistryError(f"{action} on {target} failed: {e}") from e
+    def _mapped(self, action: str, target: str):
+        return mapped_errors(self.principal, action, target)
 
     def _uc_registry(self, method: str, endpoint: str, *, action: str, target: str,
                      query: dict | None = None, body: dict | None = None) -> dict:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from infra.model import Environment, Environments
 
@@ -31,16 +32,42 @@ class GateContext:
     registry: RegistryAdapter                 # acting as the target's service principal
     candidate: ModelVersion
     champion: ModelVersion | None             # None when the target has no champion yet
-    _info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _info: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _models: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def prefetch(self, gate_types: set[str]) -> None:
+        """Fetch what the gates will read, concurrently: registry round trips dominate a gate run.
+        A failed fetch is not cached: the gate that needs it fetches again and fails with the error."""
+        jobs: list[Callable[[], Any]] = [lambda: self.info(self.candidate)]
+        if self.champion is not None:
+            jobs.append(lambda: self.info(self.champion))
+        if "smoke_inference" in gate_types:
+            jobs.append(lambda: self.model(self.candidate))
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="lakegate-gates") as pool:
+            for future in [pool.submit(job) for job in jobs]:
+                future.exception()
+
+    def model(self, version: ModelVersion) -> Any:
+        """The version loaded as a pyfunc model, loaded once."""
+        key = (version.name, version.version)
+        if key not in self._models:
+            self._models[key] = self.registry.load_pyfunc(version.name, version.version)
+        return self._models[key]
 
     def info(self, version: ModelVersion) -> dict[str, Any]:
         """The version's logged metadata (signature, input example, metrics), fetched once."""
-        if version.version not in self._info:
-            self._info[version.version] = self.registry.model_info(version.name, version.version) or {}
-        return self._info[version.version]
+        return self._info_of(version.name, version.version)
+
+    def _info_of(self, name: str, number: str) -> dict[str, Any]:
+        if (name, number) not in self._info:
+            self._info[(name, number)] = self.registry.model_info(name, number) or {}
+        return self._info[(name, number)]
 
     def metrics(self, version: ModelVersion) -> dict[str, float]:
-        """Training metrics: from the run when reachable, else those promotion carried along as tags."""
-        carried = {key[len(aliases.METRIC_PREFIX):]: float(value) for key, value in version.tags.items()
-                   if key.startswith(aliases.METRIC_PREFIX)}
-        return {**carried, **(self.info(version).get("metrics") or {})}
+        """Training metrics: the version's own run, else (a copy whose run the registry cannot reach,
+        e.g. Unity Catalog across workspaces) the run of the version it was promoted from."""
+        own = self.info(version).get("metrics") or {}
+        source, number = version.tags.get(aliases.PROMOTED_FROM), version.tags.get(aliases.SOURCE_VERSION)
+        if own or not (source and number):
+            return dict(own)
+        return dict(self._info_of(source, number).get("metrics") or {})

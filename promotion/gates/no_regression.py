@@ -7,6 +7,8 @@ from infra.model.promotion import ChampionComparisonGate
 from .base import GateContext, GateResult
 
 TYPE = "no_regression"
+# 0.89 - 0.87 is 0.0200000000000000018 in floating point; a difference equal to the tolerance passes.
+_FLOAT_SLACK = 1e-12
 MESSAGE = "the candidate's metric is no worse than the champion's by more than the tolerance"
 RATIONALE = ("Passing absolute thresholds is not enough: replacing a better champion with a worse model "
              "is a regression users feel; the tolerance makes the accepted noise explicit.")
@@ -30,7 +32,7 @@ def check(gate: ChampionComparisonGate, ctx: GateContext) -> GateResult:
         return GateResult(gate.gate_id, False, f"champion v{ctx.champion.version} has no {metric} to compare with", details)
     worse_by = (champion - candidate) if gate.higher_is_better else (candidate - champion)
     details["worse_by"] = worse_by
-    if worse_by > gate.tolerance:
+    if worse_by > gate.tolerance + _FLOAT_SLACK:
         return GateResult(gate.gate_id, False, f"{metric} {candidate:.4g} is worse than champion v{ctx.champion.version}'s "
                           f"{champion:.4g} by {worse_by:.4g} (tolerance {gate.tolerance:g})", details)
     return GateResult(gate.gate_id, True, f"{metric} {candidate:.4g} vs champion v{ctx.champion.version}'s "

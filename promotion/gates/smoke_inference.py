@@ -34,7 +34,7 @@ def check(gate: SmokeInferenceGate, ctx: GateContext) -> GateResult:
     if example is None:
         return GateResult(gate.gate_id, False, "the candidate has no logged input example to predict on", {})
     frame = as_frame(example)
-    model = ctx.registry.load_pyfunc(ctx.candidate.name, ctx.candidate.version)
+    model = ctx.model(ctx.candidate)
     predictions = model.predict(frame)
     count = len(predictions)
     sample = [_plain(p) for p in list(predictions[:3] if not hasattr(predictions, "iloc") else predictions.iloc[:3].values)]

@@ -11,7 +11,7 @@ surface. Here the credentials live in the object, the workspace travels as the
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -20,7 +20,6 @@ from promotion.local.errors import HttpFailure
 
 WORKSPACE_HEADER = "X-MLFLOW-WORKSPACE"  # mlflow.utils.workspace_utils.WORKSPACE_HEADER_NAME
 ARTIFACTS_PATH = "/api/2.0/mlflow-artifacts/artifacts"
-_CHUNK = 1024 * 1024
 
 
 class MlflowHttp:
@@ -96,7 +95,3 @@ class MlflowHttp:
 
     def upload_artifact(self, workspace: str, path: str, body: Any) -> None:
         self.request("PUT", f"{ARTIFACTS_PATH}/{path}", workspace=workspace, data=body).close()
-
-
-def iter_chunks(response: requests.Response) -> Iterator[bytes]:
-    yield from response.iter_content(chunk_size=_CHUNK)

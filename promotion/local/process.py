@@ -88,6 +88,23 @@ def is_alive(pid: int, expected_ticks: int | None = None) -> bool:
     return True
 
 
+def group_members(pgid: int) -> list[tuple[int, str]]:
+    """Live (non-zombie) processes of a process group with their command lines (Linux /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir() if Path("/proc").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            tail = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(tail[2]) != pgid or tail[0] in ("Z", "X"):
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        members.append((int(entry.name), cmdline))
+    return members
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -95,20 +112,9 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # Zombies still count for killpg(0); look for a live member on Linux.
-    proc_root = Path("/proc")
-    if not proc_root.exists():
+    if not Path("/proc").exists():
         return True
-    for entry in proc_root.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            tail = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(tail[2]) == pgid and tail[0] not in ("Z", "X"):
-            return True
-    return False
+    return bool(group_members(pgid))  # killpg(0) also succeeds when only zombies are left
 
 
 def stop_group(pid: int, timeout: float) -> str:

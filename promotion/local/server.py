@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from promotion.local.adapter import LocalRegistryAdapter
     from promotion.local.provision import LocalAccessPlan
 
-DEFAULT_STATE_DIR = Path(".lakegate")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".lakegate"  # git-ignored
 HOST = "127.0.0.1"
 RECORD_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -106,6 +107,7 @@ class LocalRegistry:
                     self._wait_healthy(current.url, pid=current.pid, log_offset=None)
             else:
                 if current.state == "stale-pid":
+                    self._stop_orphans(current.pid)
                     self._record_path.unlink(missing_ok=True)
                 ready = self._start()
                 started = True
@@ -124,6 +126,8 @@ class LocalRegistry:
             current = self.status()
             if current.state == "running":
                 process.stop_group(current.pid, self.stop_timeout)
+            elif current.state == "stale-pid":
+                self._stop_orphans(current.pid)
             self._record_path.unlink(missing_ok=True)
             return LocalRegistryStatus(
                 "stopped",
@@ -148,6 +152,13 @@ class LocalRegistry:
 
         return LocalRegistryAdapter(self.url, principal, secret_file.user_password(self.state_dir, principal))
 
+    def _stop_orphans(self, pgid: int) -> None:
+        """The recorded `mlflow server` died but its uvicorn worker may still hold the port and the
+        sqlite files: stop what is left of its process group, if it is still ours (MLflow's)."""
+        members = process.group_members(pgid) if pgid > 0 else []
+        if members and all("mlflow" in cmdline for _pid, cmdline in members):
+            process.stop_group(pgid, self.stop_timeout)
+
     # -- start-up ------------------------------------------------------------------------------
 
     @property
@@ -165,7 +176,7 @@ class LocalRegistry:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """Serialize up/down across processes (two `local up` at once must not start two servers)."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # auth.db holds password hashes
         with open(self.state_dir / ".lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -291,7 +302,9 @@ class LocalRegistry:
 
 
 def _healthy(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+    with requests.Session() as session:
+        session.trust_env = False  # an HTTP(S)_PROXY in the environment must not catch 127.0.0.1
+        try:
+            return session.get(f"{url}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False

@@ -22,7 +22,7 @@ class StateBackendProps:
 
 
 def attach_state_backend(stack: TerraformStack, props: StateBackendProps):
-    """A backend belongs to the stack itself (cdktn looks for it among the stack's direct children)."""
+    """Attach the backend directly to the stack: a stack has exactly one, whatever its constructs."""
     from cdktn import AzurermBackend, LocalBackend
 
     if props.backend == "azurerm":

@@ -1,0 +1,70 @@
+"""Model serving endpoints: a Unity Catalog model version behind a REST endpoint, with inference tables,
+rate limits and the consumers allowed to query it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Identifier, PrincipalName, Strict
+
+
+class RateLimit(Strict):
+    calls: int = Field(gt=0, description="Queries allowed per renewal period.")
+    key: Literal["endpoint", "user"] = Field("endpoint", description="Count for the whole endpoint or per user.")
+    renewal_period: Literal["minute"] = Field("minute", description="Period the count is reset after.")
+
+
+class InferenceTable(Strict):
+    """AI Gateway inference table: every request and response logged into the monitoring schema."""
+
+    enabled: bool = Field(True, description="Log requests and responses.")
+    table_prefix: Identifier | None = Field(
+        None, description="Table name prefix (`<prefix>_payload`); default the endpoint name with '_' for '-'."
+    )
+
+
+class ServingEndpoint(Strict):
+    """A serving endpoint for one registered model of the environment's catalog.
+
+    Terraform creates it serving `version`; promotion moves the served version afterwards and Terraform
+    leaves that change alone (the endpoint URL stays the same across promotions).
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", description="Endpoint name (part of its URL).")
+    model: Identifier = Field(description="Registered model served (unity_catalog.models).")
+    version: int = Field(1, ge=1, description="Model version served when the endpoint is created.")
+    workload_size: Literal["Small", "Medium", "Large"] = Field("Small", description="Concurrency per replica set.")
+    workload_type: Literal["CPU", "GPU_SMALL", "GPU_MEDIUM", "GPU_LARGE", "MULTIGPU_MEDIUM"] = Field(
+        "CPU", description="Hardware of the replicas."
+    )
+    scale_to_zero: bool = Field(False, description="Stop all replicas when idle (cold starts; not for production).")
+    inference_table: InferenceTable = Field(default_factory=InferenceTable, description="Request/response logging.")
+    rate_limits: list[RateLimit] = Field(default_factory=list, description="AI Gateway rate limits.")
+    usage_tracking: bool = Field(True, description="Record usage in system tables.")
+    consumers: list[PrincipalName] = Field(default_factory=list, description="Groups/users granted CAN_QUERY.")
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _one_limit_per_key(cls, limits: list[RateLimit]) -> list[RateLimit]:
+        keys = [limit.key for limit in limits]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"more than one rate limit for key {', '.join(duplicates)}")
+        return limits
+
+    @model_validator(mode="after")
+    def _consumers_unique(self) -> "ServingEndpoint":
+        if len(set(self.consumers)) != len(self.consumers):
+            raise ValueError("consumers lists a principal twice")
+        return self
+
+    @property
+    def table_prefix(self) -> str:
+        return self.inference_table.table_prefix or self.name.lower().replace("-", "_")
+
+    @property
+    def payload_table(self) -> str:
+        """The inference table AI Gateway writes: `<prefix>_payload` (in the monitoring schema)."""
+        return f"{self.table_prefix}_payload"

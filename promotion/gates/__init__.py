@@ -1,0 +1,56 @@
+"""Gates: one small module per gate type, found by `type` in GATES. A gate that raises has failed.
+
+Each module declares TYPE, MESSAGE (what it checks, one line), RATIONALE (why it exists) and
+`check(gate_config, context) -> GateResult`. Adding a gate = one module + one line in GATES
+(+ its config class in infra/model/promotion.py).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from infra.model import Environment
+from infra.model.promotion import ApprovalGate
+
+from . import approval, metric_threshold, no_regression, required_tags, signature, smoke_inference
+from .base import GateContext, GateResult
+
+GATES: dict[str, ModuleType] = {module.TYPE: module for module in (
+    required_tags, signature, metric_threshold, no_regression, smoke_inference, approval)}
+
+__all__ = ["GATES", "GateContext", "GateResult", "gates_for", "run_gate", "run_gates"]
+
+
+def gates_for(env: Environment) -> list:
+    """The environment's gates; an approval gate is implied when approval is required and none is listed."""
+    gates = list(env.promotion.gates)
+    if env.promotion.approval.required and not any(g.type == "approval" for g in gates):
+        gates.append(ApprovalGate(type="approval"))
+    return gates
+
+
+def run_gate(gate, ctx: GateContext) -> GateResult:
+    """Run one gate; fail closed on an unknown type, an exception or a malformed result."""
+    module = GATES.get(gate.type)
+    if module is None:
+        return GateResult(gate.gate_id, False, f"no gate implements type '{gate.type}'", {})
+    try:
+        result = module.check(gate, ctx)
+    except Exception as error:  # noqa: BLE001 -- fail closed on any error, and say which
+        return GateResult(gate.gate_id, False, f"gate raised {type(error).__name__}: {_first_line(error)}",
+                          {"error": type(error).__name__})
+    if not isinstance(result, GateResult):
+        return GateResult(gate.gate_id, False, f"gate returned {type(result).__name__}, not a GateResult", {})
+    return result
+
+
+def run_gates(gates: list, ctx: GateContext) -> list[GateResult]:
+    """Every gate runs (no short-circuit): people fix all failures in one go, and all are recorded."""
+    if gates:
+        ctx.prefetch({gate.type for gate in gates})
+    return [run_gate(gate, ctx) for gate in gates]
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else "(no message)"

@@ -1,0 +1,153 @@
+"""Artifact transfer through the server's artifact proxy (`mlflow-artifacts:/` URIs).
+
+Every byte goes through the server as the acting principal, with the workspace header of the
+side it touches, so the server's own authorization decides what may be read and written.
+A copy streams each file from the source download straight into the target upload (no temp
+copy on disk, memory bounded by one chunk), with a known Content-Length.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+from urllib.parse import urlparse
+
+from promotion.local.http import MlflowHttp
+from promotion.registry import RegistryError
+
+_CHUNK = 1024 * 1024
+_PARALLEL_FILES = 4
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    relpath: str  # relative to the artifact root, posix separators
+    size: int
+
+
+def proxy_path(artifact_uri: str) -> str:
+    """`mlflow-artifacts:/workspaces/dev/2/models/m-1/artifacts` -> the proxy path after the scheme."""
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme != "mlflow-artifacts":
+        raise RegistryError(
+            f"artifact location {artifact_uri!r} is not served by the local registry's artifact proxy"
+        )
+    return parsed.path.strip("/")
+
+
+def workspace_of(path: str) -> str | None:
+    """The workspace a proxy path belongs to (`workspaces/<ws>/...`), None for the default one."""
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "workspaces" else None
+
+
+def walk(http: MlflowHttp, root: str) -> list[ArtifactFile]:
+    """Every file under the proxy path `root`, recursively."""
+    workspace = workspace_of(root)
+    found: list[ArtifactFile] = []
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        listing = http.list_artifacts(workspace or "", posixpath.join(root, rel_dir) if rel_dir else root)
+        for entry in listing:
+            rel = posixpath.join(rel_dir, posixpath.basename(entry["path"].rstrip("/")))
+            if entry.get("is_dir"):
+                pending.append(rel)
+            else:
+                found.append(ArtifactFile(rel, int(entry.get("file_size") or 0)))
+    return sorted(found, key=lambda f: f.relpath)
+
+
+class _CountedStream:
+    """An upload body that pulls from a download: known length, progress per chunk."""
+
+    def __init__(self, chunks: Iterator[bytes], length: int, on_chunk: Callable[[int], None]):
+        self._chunks, self._length, self._on_chunk = chunks, length, on_chunk
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self._on_chunk(len(chunk))
+            yield chunk
+
+
+def copy_tree(
+    http: MlflowHttp,
+    source_root: str,
+    target_root: str,
+    files: list[ArtifactFile],
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Stream every file from source_root into target_root, a few files at a time (a model is
+    mostly small files, where round trips dominate). Returns the bytes copied."""
+    source_ws, target_ws = workspace_of(source_root) or "", workspace_of(target_root) or ""
+    total = sum(f.size for f in files)
+    done = 0
+    lock = threading.Lock()
+
+    def advance(n: int) -> None:
+        nonlocal done
+        with lock:
+            done += n
+            if progress:
+                progress(done, total)
+
+    def copy_one(item: ArtifactFile) -> None:
+        download = http.open_artifact(source_ws, posixpath.join(source_root, item.relpath))
+        try:
+            body = _CountedStream(download.iter_content(_CHUNK), item.size, advance)
+            http.upload_artifact(target_ws, posixpath.join(target_root, item.relpath), body)
+        finally:
+            download.close()
+
+    if progress:
+        progress(0, total)
+    _run_parallel(copy_one, files)
+    return done
+
+
+def _run_parallel(fn: Callable[[ArtifactFile], None], files: list[ArtifactFile]) -> None:
+    """fn over files on a small pool; the first failure is raised once all started work ends."""
+    if len(files) <= 1:
+        for item in files:
+            fn(item)
+        return
+    with ThreadPoolExecutor(max_workers=min(_PARALLEL_FILES, len(files)), thread_name_prefix="lakegate-copy") as pool:
+        futures = [pool.submit(fn, item) for item in files]
+        for future in futures:
+            future.result()
+
+
+def download_tree(http: MlflowHttp, root: str, files: list[ArtifactFile], dest: Path) -> Path:
+    """Download the files under the proxy path `root` into `dest` (created if needed)."""
+    workspace = workspace_of(root) or ""
+
+    def fetch(item: ArtifactFile) -> None:
+        target = dest.joinpath(*item.relpath.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        download_file(http, workspace, posixpath.join(root, item.relpath), target)
+
+    _run_parallel(fetch, files)
+    return dest
+
+
+def download_file(http: MlflowHttp, workspace: str, path: str, target: Path) -> None:
+    response = http.open_artifact(workspace, path)
+    try:
+        with open(target, "wb") as handle:
+            for chunk in response.iter_content(_CHUNK):
+                handle.write(chunk)
+    finally:
+        response.close()
+
+
+def read_text(http: MlflowHttp, root: str, relpath: str) -> str:
+    response = http.request("GET", f"/api/2.0/mlflow-artifacts/artifacts/{posixpath.join(root, relpath)}",
+                            workspace=workspace_of(root) or None)
+    return response.content.decode("utf-8")

@@ -1,0 +1,40 @@
+"""From what a person types (`churn` or `dev.ml.churn`) to the environment and full model name."""
+
+from __future__ import annotations
+
+from infra.model import Environment, Environments
+
+from .errors import InvalidRequest
+
+
+def bare_name(model: str) -> str:
+    """`dev.ml.churn` -> `churn`; `churn` -> `churn`."""
+    parts = model.split(".")
+    if len(parts) not in (1, 3) or not all(parts):
+        raise InvalidRequest(f"'{model}' is neither a model name (churn) nor a full name (catalog.schema.model)")
+    return parts[-1]
+
+
+def environment(envs: Environments, name: str) -> Environment:
+    if name not in envs:
+        raise InvalidRequest(f"unknown environment '{name}' (known: {', '.join(envs.names)})")
+    return envs[name]
+
+
+def full_name_in(env: Environment, model: str) -> str:
+    """The model's full name in env; a declared model only, and a full name must be in env's catalog."""
+    name = bare_name(model)
+    full = env.unity_catalog.model_full_name(name)
+    if "." in model and model != full:
+        raise InvalidRequest(f"{model} is not a model of {env.name} (its models live in {env.unity_catalog.catalog}."
+                             f"{env.unity_catalog.model_schema})")
+    declared = [m.name for m in env.unity_catalog.models]
+    if name not in declared:
+        raise InvalidRequest(f"model {name} is not declared in {env.locate('unity_catalog', 'models')} "
+                             f"(unity_catalog.models of {env.name}: {', '.join(declared) or 'none'})")
+    return full
+
+
+def environment_of(envs: Environments, full_name: str) -> Environment | None:
+    """The environment whose catalog holds a full model name."""
+    return envs.by_catalog(full_name.split(".", 1)[0])

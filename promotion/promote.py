@@ -1,0 +1,279 @@
+"""Gated promotion of one model version into the next environment, as the target's service principal.
+
+resolve source -> check path and lineage -> copy once (idempotency key, see claim.py) -> challenger
+-> gates -> record results (tags + audit) -> champion only if every gate passed -> serving hook.
+
+Every step is idempotent, so re-running the same promotion after any crash completes it without a
+second copy; a re-run of a finished promotion changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from infra.model import Environment, Environments
+
+from . import aliases, naming
+from .audit import AuditLog, current_actor
+from .claim import copy_once, local_lock
+from .errors import ApprovalMissing, GateFailed, InvalidRequest, PromotionError, ServingUpdateFailed, failure_kind
+from .gates import GateContext, GateResult, gates_for, run_gates
+from .registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryAdapter
+
+AdapterFactory = Callable[[str], RegistryAdapter]
+# Points the environment's serving endpoint at the new champion: (env, model full name, version).
+ServingHook = Callable[[Environment, str, str], None]
+
+# Test hook: pause inside the artifact copy (at the first partial progress report) so a test can kill -9
+# the promotion mid-copy, or let another promotion overtake it, deterministically. The value is a file
+# created when the pause begins; the copy resumes when `<file>.release` appears (or after 120 s).
+PAUSE_IN_COPY_ENV = "LAKEGATE_TEST_PAUSE_IN_COPY"
+
+
+@dataclass
+class PromotionResult:
+    env: str
+    model: str                                  # target full name
+    version: str                                # target version
+    source_model: str
+    source_version: str
+    reused: bool                                # an earlier run's copy was found and reused
+    outcome: str                                # champion | already_champion | gate_failed | approval_missing
+    gates: list[GateResult] = field(default_factory=list)
+    previous_champion: str | None = None
+    champion: str | None = None
+    audit_seq: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome in ("champion", "already_champion")
+
+    @property
+    def failed_gates(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+    @property
+    def failure_kind(self) -> str | None:
+        """None on success, else the exit-code name (GATE_FAILED / APPROVAL_MISSING)."""
+        return {"gate_failed": "GATE_FAILED", "approval_missing": "APPROVAL_MISSING"}.get(self.outcome)
+
+    def refusal(self) -> PromotionError | None:
+        """The error to report when champion did not move (None on success): names each failed gate and why."""
+        if self.passed:
+            return None
+        reasons = "; ".join(f"{g.gate_id}: {g.message}" for g in self.failed_gates)
+        kind = ApprovalMissing if self.outcome == "approval_missing" else GateFailed
+        return kind(f"{self.model} v{self.version} stays challenger; champion is "
+                    f"{'v' + self.champion if self.champion else 'unset'}. Failed: {reasons}")
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "gates"}
+        return {**data, "passed": self.passed, "gates": [g.as_dict() for g in self.gates]}
+
+
+def promote(envs: Environments, model: str, to_env: str, *, adapter_factory: AdapterFactory,
+            audit_dir: str | Path, version: str | None = None, alias: str | None = None,
+            from_env: str | None = None, progress: ProgressCallback | None = None,
+            serving_hook: ServingHook | None = None, lock_dir: str | Path | None = None) -> PromotionResult:
+    """Promote MODEL into `to_env` from its `promotion.from`. Refusals raise (see errors.py)."""
+    started = time.perf_counter()
+    target = naming.environment(envs, to_env)
+    log = AuditLog(audit_dir, target.name)
+    try:
+        source_env, source_name, target_name = check_path(envs, target, model, from_env)
+        registry = adapter_factory(target.name)
+        source = resolve_source(registry, source_env, source_name, version, alias)
+        check_lineage(source)
+        with local_lock(lock_dir or Path(audit_dir).parent / "locks", target_name):
+            result = _promote_locked(envs, target, registry, source, target_name, log, progress, serving_hook)
+    except (PromotionError, PermissionRefused, NotFound) as error:
+        if not isinstance(error, ServingUpdateFailed):
+            _audit_refusal(log, model, version or alias, error)
+        raise
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _promote_locked(envs, target, registry, source, target_name, log, progress, serving_hook) -> PromotionResult:
+    copy = copy_once(registry, source, target_name, copy_tags(registry, source, target_name),
+                     _with_pause_hook(progress))
+    candidate, champion = copy.version, copy.champion
+    base = dict(env=target.name, model=target_name, version=candidate.version, source_model=source.name,
+                source_version=source.version, reused=copy.reused)
+    if champion is not None and champion.version == candidate.version:
+        return PromotionResult(**base, outcome="already_champion", gates=recorded_gates(candidate),
+                               previous_champion=champion.version, champion=champion.version)
+    # The candidate's tags are fresh: copy_once listed them a moment ago (approvals included).
+    registry.set_alias(target_name, aliases.CHALLENGER, candidate.version)
+    gates = gates_for(target)
+    results = run_gates(gates, GateContext(envs, target, registry, candidate, champion))
+    record_gate_results(registry, candidate, results)
+    passed = all(r.passed for r in results)
+    if passed:
+        move_champion(registry, target_name, candidate.version)
+    serving_error = update_serving(serving_hook, target, target_name, candidate.version) if passed else None
+    result = PromotionResult(**base, outcome=_outcome(gates, results), gates=results,
+                             previous_champion=champion.version if champion else None,
+                             champion=candidate.version if passed else (champion.version if champion else None))
+    result.audit_seq = _audit_promotion(log, registry, source, result, serving_error)["seq"]
+    if serving_error:
+        raise ServingUpdateFailed(f"{target_name} v{candidate.version} is champion but the serving endpoint "
+                                  f"was not updated: {serving_error}")
+    return result
+
+
+def check_path(envs: Environments, target: Environment, model: str,
+               from_env: str | None) -> tuple[Environment, str, str]:
+    """(source env, source full name, target full name); only the target's promotion.from may be the source."""
+    allowed = target.promotion.from_env
+    if allowed is None:
+        raise InvalidRequest(f"{target.name} is not a promotion target: {target.locate('promotion')} has no `from`")
+    asked = _asked_source(envs, model, from_env)
+    if asked is not None and asked != allowed:
+        raise InvalidRequest(f"{target.name} accepts models only from {allowed} ({target.locate('promotion', 'from')}); "
+                             f"{asked} is not on the promotion path")
+    source_env = envs[allowed]
+    return source_env, naming.full_name_in(source_env, model), naming.full_name_in(target, model)
+
+
+def _asked_source(envs: Environments, model: str, from_env: str | None) -> str | None:
+    """The source the caller named (--from, or the catalog of a full model name), if any."""
+    if from_env is not None or "." not in model:
+        return from_env
+    env = naming.environment_of(envs, model)
+    if env is None:
+        raise InvalidRequest(f"{model} is in no known environment's catalog")
+    return env.name
+
+
+def resolve_source(registry: RegistryAdapter, source_env: Environment, name: str,
+                   version: str | None, alias: str | None) -> ModelVersion:
+    """--version N, --alias A, or by default the source's champion (the latest version in a root env)."""
+    if version is not None and alias is not None:
+        raise InvalidRequest("give --version or --alias, not both")
+    try:
+        if version is not None:
+            return registry.get_version(name, str(version))
+        found = registry.get_version_by_alias(name, alias or aliases.CHAMPION)
+    except NotFound as error:
+        raise InvalidRequest(f"{name}: {error}") from None
+    if found is not None:
+        return found
+    if alias is not None:
+        raise InvalidRequest(f"{name} has no alias '{alias}'")
+    return _latest_in_root(registry, source_env, name)
+
+
+def _latest_in_root(registry: RegistryAdapter, source_env: Environment, name: str) -> ModelVersion:
+    # Where models are trained (no promotion.from) "the newest" is meaningful; elsewhere the newest may
+    # be a version that failed its gates, so a person must say which one.
+    if source_env.promotion.from_env is not None:
+        raise InvalidRequest(f"{name} has no champion; give --version or --alias")
+    versions = [v for v in registry.list_versions(name) if v.status == "READY"]
+    if not versions:
+        raise InvalidRequest(f"{name} has no version to promote")
+    return max(versions, key=lambda v: int(v.version))
+
+
+def check_lineage(source: ModelVersion) -> None:
+    missing = [tag for tag in aliases.LINEAGE_TAGS if not source.tags.get(tag, "").strip()]
+    if missing:
+        raise InvalidRequest(f"{source.name} v{source.version} lacks lineage tag(s) {', '.join(missing)}: "
+                             "only a model built from code (commit, repository, training run) may be promoted")
+
+
+def copy_tags(registry: RegistryAdapter, source: ModelVersion, target_name: str) -> dict[str, str]:
+    """The copy's tags: the source's own (not its bookkeeping or approvals), lineage and the key."""
+    carried = {k: v for k, v in source.tags.items() if not k.startswith("lakegate.")}
+    return {**carried, aliases.PROMOTED_FROM: source.name, aliases.SOURCE_VERSION: source.version,
+            aliases.PROMOTED_BY: registry.principal,
+            aliases.IDEMPOTENCY_KEY: aliases.idempotency_key(source.name, source.version, target_name)}
+
+
+def record_gate_results(registry: RegistryAdapter, version: ModelVersion, results: list[GateResult]) -> None:
+    """One tag per gate and a summary, so the version itself says why it is (not) champion.
+    Written concurrently: they are independent, and each is a registry round trip."""
+    failed = [r.gate_id for r in results if not r.passed]
+    tags = {aliases.gate_tag(r.gate_id): f"{'passed' if r.passed else 'failed'}: {r.message}" for r in results}
+    tags[aliases.GATES_SUMMARY] = "passed" if not failed else "failed: " + ", ".join(failed)
+    tags[aliases.GATES_AT] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakegate-tags") as pool:
+        futures = [pool.submit(registry.set_version_tag, version.name, version.version, key, aliases.fit_tag_value(value))
+                   for key, value in tags.items()]
+        for future in futures:
+            future.result()
+
+
+def recorded_gates(version: ModelVersion) -> list[GateResult]:
+    """The gate results a version carries (for a re-run that finds the promotion already done)."""
+    results = []
+    for key, value in sorted(version.tags.items()):
+        if key.startswith(aliases.GATE_PREFIX):
+            verdict, _, message = value.partition(": ")
+            results.append(GateResult(key[len(aliases.GATE_PREFIX):], verdict == "passed", message, {"recorded": True}))
+    return results
+
+
+def move_champion(registry: RegistryAdapter, name: str, version: str) -> None:
+    registry.set_alias(name, aliases.CHAMPION, version)
+    try:
+        registry.delete_alias(name, aliases.CHALLENGER)  # the challenger won: it is no longer "under evaluation"
+    except NotFound:
+        pass
+
+
+def _outcome(gates: list, results: list[GateResult]) -> str:
+    failed_types = {gate.type for gate, result in zip(gates, results) if not result.passed}
+    if not failed_types:
+        return "champion"
+    return "approval_missing" if failed_types == {"approval"} else "gate_failed"
+
+
+def update_serving(hook: ServingHook | None, env: Environment, name: str, version: str) -> str | None:
+    if hook is None:
+        return None
+    try:
+        hook(env, name, version)
+        return None
+    except Exception as error:  # noqa: BLE001 -- recorded in the audit log, then raised as ServingUpdateFailed
+        return f"{type(error).__name__}: {error}"
+
+
+def _audit_promotion(log: AuditLog, registry: RegistryAdapter, source: ModelVersion, result: PromotionResult,
+                     serving_error: str | None) -> dict[str, Any]:
+    return log.append(
+        "promote", model=result.model, version=result.version, actor=current_actor(), principal=registry.principal,
+        git_commit=source.tags.get(aliases.GIT_COMMIT), gates=[g.as_dict() for g in result.gates],
+        passed=result.passed, previous_champion=result.previous_champion, champion=result.champion,
+        source={"model": source.name, "version": source.version},
+        details={"outcome": result.outcome, "reused": result.reused, "champion_moved": result.outcome == "champion",
+                 "serving_error": serving_error})
+
+
+def _audit_refusal(log: AuditLog, model: str, asked: str | None, error: Exception) -> None:
+    log.append("promote_refused", model=model, version=asked, actor=current_actor(), passed=False,
+               details={"kind": failure_kind(error), "reason": str(error)})
+
+
+def _with_pause_hook(progress: ProgressCallback | None) -> ProgressCallback | None:
+    marker = os.environ.get(PAUSE_IN_COPY_ENV)
+    if not marker:
+        return progress
+
+    def report(done: int, total: int) -> None:
+        if progress:
+            progress(done, total)
+        if 0 < done < total and not os.path.exists(marker):
+            Path(marker).write_text(f"{done}/{total}\n")
+            release, deadline = Path(marker + ".release"), time.monotonic() + 120
+            while not release.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    return report

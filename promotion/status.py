@@ -1,0 +1,72 @@
+"""Where every model stands: per environment, champion, challenger, versions, lineage, last gate results.
+
+Returns plain data (the CLI renders it with rich, or prints it as JSON). Each environment is read as
+its own service principal; an environment that cannot be read reports its error instead of failing
+the whole status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.model import Environment, Environments
+
+from . import aliases
+from .errors import failure_kind
+from .promote import AdapterFactory, recorded_gates
+from .registry import ModelVersion, NotFound, RegistryAdapter, RegistryError
+
+
+def status(envs: Environments, adapter_factory: AdapterFactory) -> dict[str, Any]:
+    """{"environments": [{"env", "principal", "models": [...], "error"}]} in promotion order."""
+    return {"environments": [environment_status(env, adapter_factory) for env in envs]}
+
+
+def environment_status(env: Environment, adapter_factory: AdapterFactory) -> dict[str, Any]:
+    entry: dict[str, Any] = {"env": env.name, "principal": env.service_principal, "models": [], "error": None}
+    try:
+        registry = adapter_factory(env.name)
+        entry["models"] = [model_status(registry, env.unity_catalog.model_full_name(m.name))
+                           for m in env.unity_catalog.models]
+    except (RegistryError, ConnectionError, OSError) as error:
+        entry["error"] = {"kind": failure_kind(error), "message": str(error)}
+    return entry
+
+
+def model_status(registry: RegistryAdapter, name: str) -> dict[str, Any]:
+    try:
+        versions = sorted(registry.list_versions(name), key=lambda v: int(v.version))
+    except NotFound:
+        return {"model": name, "registered": False, "champion": None, "challenger": None, "versions": [],
+                "lineage": {}, "last_gates": None}
+    by_alias = {alias: v for v in versions for alias in v.aliases}
+    champion, challenger = by_alias.get(aliases.CHAMPION), by_alias.get(aliases.CHALLENGER)
+    return {
+        "model": name, "registered": True,
+        "champion": champion.version if champion else None,
+        "challenger": challenger.version if challenger else None,
+        "versions": [version_status(v) for v in versions],
+        "lineage": aliases.lineage_of((champion or (versions[-1] if versions else None) or _EMPTY).tags),
+        "last_gates": last_gates(versions),
+    }
+
+
+def version_status(version: ModelVersion) -> dict[str, Any]:
+    return {"version": version.version, "aliases": list(version.aliases), "status": version.status,
+            "created_at_ms": version.created_at_ms, "lineage": aliases.lineage_of(version.tags),
+            "gates": version.tags.get(aliases.GATES_SUMMARY),
+            "approved_by": version.tags.get(aliases.APPROVED_BY)}
+
+
+def last_gates(versions: list[ModelVersion]) -> dict[str, Any] | None:
+    """The gate results of the version whose gates ran last."""
+    gated = [v for v in versions if v.tags.get(aliases.GATES_AT)]
+    if not gated:
+        return None
+    latest = max(gated, key=lambda v: (v.tags[aliases.GATES_AT], int(v.version)))
+    return {"version": latest.version, "at": latest.tags[aliases.GATES_AT],
+            "summary": latest.tags.get(aliases.GATES_SUMMARY),
+            "results": [g.as_dict() for g in recorded_gates(latest)]}
+
+
+_EMPTY = ModelVersion(name="", version="0")

@@ -1,0 +1,407 @@
+"""Promotion end to end against the REAL local MLflow server (one per module, provisioned like `local up`).
+
+Each test uses its own model name (declared in a copy of the example environments), so tests share the
+server without sharing state. Crash and race tests run promotions in subprocesses: kill -9 lands
+mid-copy deterministically through the copy pause hook (LAKEGATE_TEST_PAUSE_IN_COPY).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from examples.train import train_and_register
+from infra.loader import load_environments
+from promotion import aliases
+from promotion.approval import approve
+from promotion.audit import AuditLog, verify
+from promotion.claim import DUPLICATE_OF, copy_once
+from promotion.errors import ApprovalMissing, AuditTampered, InvalidRequest
+from promotion.local.naming import workspace_for_catalog
+from promotion.local.provision import LocalAccessPlan
+from promotion.promote import PAUSE_IN_COPY_ENV, copy_tags, promote
+from promotion.registry import NotFound, PermissionRefused
+from promotion.rollback import rollback
+from promotion.status import status
+
+from .helpers import copy_examples, edit
+from .local_registry_fixtures import register_sklearn_model, running_local_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ["churn", "flow", "lineage", "gates", "approval", "rollback", "idem", "kill", "race", "forbid", "statusm", "resume"]
+# Subprocess promotions use a staging with the cheap gate only: crash and race safety do not depend on
+# which gates run, and it keeps each subprocess from importing MLflow's model loaders.
+CHEAP_STAGING_GATES = "  gates:\n    - {type: required_tags, tags: [git_commit, git_repository, training_run]}\n"
+
+RUNNER = """
+import json, sys
+from pathlib import Path
+from infra.loader import load_environments
+from promotion.local.server import LocalRegistry
+from promotion.promote import promote
+env_dir, state, model, to_env, version, audit, locks = sys.argv[1:8]
+envs = load_environments(Path(env_dir))
+registry = LocalRegistry(Path(state))
+result = promote(envs, model, to_env, version=version, audit_dir=audit, lock_dir=locks,
+                 adapter_factory=lambda env: registry.adapter(envs[env].service_principal))
+print(json.dumps(result.as_dict(), default=str))
+"""
+
+
+def plan_for(envs) -> LocalAccessPlan:
+    """Like `local up`: each principal owns its workspace and reads its promotion source's."""
+    workspace = {env.name: workspace_for_catalog(env.unity_catalog.catalog) for env in envs}
+    permissions = [(env.service_principal, workspace[env.name], "MANAGE") for env in envs]
+    permissions += [(env.service_principal, workspace[env.promotion.from_env], "READ")
+                    for env in envs if env.promotion.from_env]
+    return LocalAccessPlan(workspaces=list(workspace.values()), users=[env.service_principal for env in envs],
+                           permissions=permissions)
+
+
+def declare_models(directory: Path) -> Path:
+    for name in ("dev", "staging", "prod"):
+        edit(directory / f"{name}.yaml", "models: [churn]", f"models: [{', '.join(MODELS)}]")
+    return directory
+
+
+@dataclass
+class World:
+    envs: object
+    registry: object
+    env_dir: Path
+    cheap_env_dir: Path
+
+    def adapter(self, env: str):
+        return self.registry.adapter(self.envs[env].service_principal)
+
+    def train(self, model: str, quality: str = "good", seed: int = 7, padding_mb: int = 0):
+        principal = self.envs["dev"].service_principal
+        from promotion.local import secret_file
+
+        return train_and_register(self.registry.url, principal, secret_file.user_password(self.registry.state_dir, principal),
+                                  f"dev.ml.{model}", quality=quality, seed=seed, padding_mb=padding_mb)
+
+    def promote(self, model: str, to_env: str, audit: Path, **kwargs):
+        return promote(self.envs, model, to_env, adapter_factory=self.adapter, audit_dir=audit, **kwargs)
+
+    def versions(self, full_name: str):
+        try:
+            return self.adapter(full_name.split(".")[0]).list_versions(full_name)
+        except NotFound:
+            return []
+
+    def champion(self, full_name: str):
+        found = self.adapter(full_name.split(".")[0]).get_version_by_alias(full_name, aliases.CHAMPION)
+        return found.version if found else None
+
+    def run_promotion(self, model: str, version: str, audit: Path, locks: Path, pause: Path | None = None):
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if pause is not None:
+            env[PAUSE_IN_COPY_ENV] = str(pause)
+        return subprocess.Popen(
+            [sys.executable, "-c", RUNNER, str(self.cheap_env_dir), str(self.registry.state_dir), model, "staging",
+             version, str(audit), str(locks)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    env_dir = declare_models(copy_examples(tmp_path_factory.mktemp("environments")))
+    cheap = declare_models(copy_examples(tmp_path_factory.mktemp("cheap-environments")))
+    staging = (cheap / "staging.yaml").read_text()
+    start = staging.index("  gates:\n", staging.index("\npromotion:"))
+    end = staging.index("credentials:", start)
+    (cheap / "staging.yaml").write_text(staging[:start] + CHEAP_STAGING_GATES + staging[end:])
+    envs = load_environments(env_dir)
+    with running_local_registry(tmp_path_factory.mktemp("state"), plan_for(envs)) as registry:
+        yield World(envs, registry, env_dir, cheap)
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"promotion ended before pausing: {process.communicate()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+def finished(process: subprocess.Popen) -> dict:
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# -- the happy path -----------------------------------------------------------------------------------
+
+
+def test_dev_to_staging_copies_for_real_sets_lineage_runs_gates_and_moves_champion(world, tmp_path):
+    trained = world.train("flow")
+    result = world.promote("flow", "staging", tmp_path, version=trained.version)
+
+    assert result.outcome == "champion" and not result.reused and result.failure_kind is None
+    assert [g.gate_id for g in result.gates if g.passed] == [
+        "required_tags", "signature", "metric_threshold:accuracy", "no_regression:accuracy", "smoke_inference"]
+    copy = world.adapter("staging").get_version("staging.ml.flow", result.version)
+    source = world.adapter("dev").get_version("dev.ml.flow", trained.version)
+    # A real copy: its own run and files in the staging workspace, nothing pointing at dev's.
+    assert copy.run_id and copy.run_id != source.run_id and copy.source != source.source
+    assert source.run_id not in copy.source
+    assert {k: copy.tags[k] for k in ("promoted_from", "source_version", "git_commit", "git_repository", "training_run")} \
+        == {"promoted_from": "dev.ml.flow", "source_version": trained.version, "git_commit": trained.git_commit,
+            "git_repository": trained.git_repository, "training_run": trained.run_id}
+    assert copy.tags[aliases.GATES_SUMMARY] == "passed"
+    assert copy.tags["lakegate.gate.metric_threshold.accuracy"].startswith("passed: accuracy 0.89")
+    assert copy.aliases == ("champion",)  # challenger moved on to champion
+    [entry] = AuditLog(tmp_path, "staging").entries()
+    assert (entry["action"], entry["version"], entry["champion"], entry["previous_champion"]) == (
+        "promote", result.version, result.version, None)
+    assert entry["principal"] == "sp-lakegate-staging" and entry["git_commit"] == trained.git_commit
+    assert len(entry["gates"]) == 5 and verify(tmp_path).ok
+
+
+def test_training_script_registers_a_code_built_model_as_devs_principal(world):
+    from examples.train import main
+
+    good = world.train("churn")
+    poor = world.train("churn", quality="poor")
+    assert good.metrics["accuracy"] >= 0.85 > 0.80 > poor.metrics["accuracy"]
+    version = world.adapter("dev").get_version("dev.ml.churn", good.version)
+    assert all(version.tags.get(tag) for tag in aliases.LINEAGE_TAGS)
+    info = world.adapter("dev").model_info("dev.ml.churn", good.version)
+    assert info["signature"]["inputs"] and info["input_example"] and info["metrics"]["accuracy"] == good.metrics["accuracy"]
+    # Staging's principal may read dev's model but not register in dev.
+    with pytest.raises(PermissionRefused, match="principal sp-lakegate-staging may not"):
+        train_and_register(world.registry.url, "sp-lakegate-staging",
+                           _password(world, "sp-lakegate-staging"), "dev.ml.churn")
+    assert main(["--state-dir", str(world.registry.state_dir), "--json"]) == 0
+
+
+def _password(world, principal):
+    from promotion.local import secret_file
+
+    return secret_file.user_password(world.registry.state_dir, principal)
+
+
+def test_status_shows_champion_challenger_versions_lineage_and_last_gates(world, tmp_path):
+    good = world.train("statusm")
+    world.promote("statusm", "staging", tmp_path, version=good.version)
+    poor = world.train("statusm", quality="poor")
+    world.promote("statusm", "staging", tmp_path, version=poor.version)
+    report = status(world.envs, world.adapter)
+    by_env = {e["env"]: e for e in report["environments"]}
+    assert list(by_env) == ["dev", "staging", "prod"] and all(e["error"] is None for e in by_env.values())
+    model = next(m for m in by_env["staging"]["models"] if m["model"] == "staging.ml.statusm")
+    assert (model["champion"], model["challenger"]) == ("1", "2")
+    assert [v["gates"] for v in model["versions"]] == ["passed", "failed: metric_threshold:accuracy, no_regression:accuracy"]
+    assert model["lineage"]["source_version"] == good.version and model["lineage"]["git_commit"] == good.git_commit
+    assert model["last_gates"]["version"] == "2"
+    assert {g["gate_id"] for g in model["last_gates"]["results"] if not g["passed"]} == {
+        "metric_threshold.accuracy", "no_regression.accuracy"}
+    json.dumps(report)  # the CLI's --json twin
+
+
+# -- refusals -----------------------------------------------------------------------------------------
+
+
+def test_a_source_other_than_promotion_from_is_refused_and_audited(world, tmp_path):
+    with pytest.raises(InvalidRequest, match=r"staging accepts models only from dev \(.*staging.yaml:\d+\); prod is not"):
+        world.promote("prod.ml.flow", "staging", tmp_path)
+    with pytest.raises(InvalidRequest, match="staging accepts models only from dev"):
+        world.promote("flow", "staging", tmp_path, from_env="prod")
+    with pytest.raises(InvalidRequest, match="dev is not a promotion target"):
+        world.promote("flow", "dev", tmp_path)
+    with pytest.raises(InvalidRequest, match="model nosuch is not declared"):
+        world.promote("nosuch", "staging", tmp_path)
+    refusals = AuditLog(tmp_path, "staging").entries()
+    assert [e["action"] for e in refusals] == ["promote_refused"] * 3
+    assert refusals[0]["details"]["kind"] == "INVALID_REQUEST"
+
+
+def test_a_model_without_lineage_is_refused_before_anything_is_copied(world, tmp_path):
+    version = register_sklearn_model(world.registry, "sp-lakegate-dev", "dev.ml.lineage", tags={"git_commit": "abc"})
+    with pytest.raises(InvalidRequest, match="lacks lineage tag.s. git_repository, training_run"):
+        world.promote("lineage", "staging", tmp_path, version=version.version)
+    assert world.versions("staging.ml.lineage") == []
+
+
+def test_forbidden_actions_name_principal_action_and_target(world, tmp_path):
+    trained = world.train("forbid")
+    with pytest.raises(PermissionRefused) as read_refused:
+        world.adapter("prod").get_version("dev.ml.forbid", trained.version)
+    assert str(read_refused.value).startswith("principal sp-lakegate-prod may not read on dev.ml.forbid")
+    with pytest.raises(PermissionRefused) as write_refused:
+        world.adapter("dev").set_alias("staging.ml.flow", aliases.CHAMPION, "1")
+    assert str(write_refused.value) == "principal sp-lakegate-dev may not set alias champion on staging.ml.flow"
+    # A promotion run with dev's credentials (a misconfigured pipeline) cannot write staging.
+    with pytest.raises(PermissionRefused, match="principal sp-lakegate-dev may not .* on staging.ml.forbid"):
+        promote(world.envs, "forbid", "staging", version=trained.version, audit_dir=tmp_path,
+                adapter_factory=lambda env: world.adapter("dev"))
+    assert AuditLog(tmp_path, "staging").entries()[-1]["details"]["kind"] == "PERMISSION_REFUSED"
+    assert world.versions("staging.ml.forbid") == []
+
+
+def test_a_failing_gate_leaves_champion_untouched_and_says_which_and_why(world, tmp_path):
+    good = world.train("gates")
+    assert world.promote("gates", "staging", tmp_path, version=good.version).outcome == "champion"
+    poor = world.train("gates", quality="poor")
+    result = world.promote("gates", "staging", tmp_path, version=poor.version)
+
+    assert result.outcome == "gate_failed" and result.failure_kind == "GATE_FAILED"
+    assert str(result.refusal()).startswith("staging.ml.gates v2 stays challenger; champion is v1. Failed: "
+                                            "metric_threshold:accuracy: accuracy 0.6")
+    assert {g.gate_id for g in result.failed_gates} == {"metric_threshold:accuracy", "no_regression:accuracy"}
+    threshold = next(g for g in result.failed_gates if g.gate_id == "metric_threshold:accuracy")
+    assert threshold.message.startswith("accuracy 0.6") and threshold.message.endswith("is below the minimum 0.8")
+    assert world.champion("staging.ml.gates") == "1"
+    rejected = world.adapter("staging").get_version("staging.ml.gates", result.version)
+    assert rejected.aliases == ("challenger",)
+    assert rejected.tags[aliases.GATES_SUMMARY] == "failed: metric_threshold:accuracy, no_regression:accuracy"
+    assert rejected.tags["lakegate.gate.no_regression.accuracy"].startswith("failed: accuracy 0.6")
+    entry = AuditLog(tmp_path, "staging").entries()[-1]
+    assert (entry["passed"], entry["champion"], entry["previous_champion"]) == (False, "1", "1")
+
+
+# -- approval, rollback, idempotency -------------------------------------------------------------------
+
+
+def test_prod_needs_an_approval_by_a_person_from_the_approver_group(world, tmp_path):
+    trained = world.train("approval")
+    assert world.promote("approval", "staging", tmp_path, version=trained.version).outcome == "champion"
+    waiting = world.promote("approval", "prod", tmp_path)  # default source: staging's champion
+    assert waiting.outcome == "approval_missing" and waiting.failure_kind == "APPROVAL_MISSING"
+    assert [g.gate_id for g in waiting.failed_gates] == ["approval"]
+    assert "no approval recorded for v1" in waiting.failed_gates[0].message
+    assert world.champion("prod.ml.approval") is None
+
+    def ask(by):
+        return approve(world.envs, "approval", "prod", waiting.version, by, adapter_factory=world.adapter,
+                       audit_dir=tmp_path)
+
+    with pytest.raises(ApprovalMissing, match="sp-lakegate-prod is the service principal of prod"):
+        ask("sp-lakegate-prod")
+    with pytest.raises(ApprovalMissing, match="not a member of the approver group.s. ml-approvers"):
+        ask("sam.okafor@contoso.com")
+    recorded = ask("head.of.ml@contoso.com")
+    assert recorded.approved_by == "head.of.ml@contoso.com"
+    assert world.adapter("prod").get_version("prod.ml.approval", waiting.version).tags[aliases.APPROVED_BY] \
+        == "head.of.ml@contoso.com"
+
+    done = world.promote("approval", "prod", tmp_path)
+    assert (done.outcome, done.reused, done.version) == ("champion", True, waiting.version)
+    assert len(world.versions("prod.ml.approval")) == 1 and world.champion("prod.ml.approval") == waiting.version
+    actions = [e["action"] for e in AuditLog(tmp_path, "prod").entries()]
+    assert actions == ["promote", "approval_refused", "approval_refused", "approve", "promote"]
+
+
+def test_rollback_returns_to_the_previous_champion_recorded_in_the_audit_log(world, tmp_path):
+    first = world.train("rollback", seed=7)
+    second = world.train("rollback", seed=8)
+    assert world.promote("rollback", "staging", tmp_path, version=first.version).champion == "1"
+    assert world.promote("rollback", "staging", tmp_path, version=second.version).champion == "2"
+
+    back = rollback(world.envs, "rollback", "staging", adapter_factory=world.adapter, audit_dir=tmp_path)
+    assert (back.from_version, back.to_version) == ("2", "1") and world.champion("staging.ml.rollback") == "1"
+    entry = AuditLog(tmp_path, "staging").entries()[-1]
+    assert (entry["action"], entry["champion"], entry["previous_champion"]) == ("rollback", "1", "2")
+    with pytest.raises(InvalidRequest, match="v1 is the first champion recorded"):
+        rollback(world.envs, "rollback", "staging", adapter_factory=world.adapter, audit_dir=tmp_path)
+
+    again = world.promote("rollback", "staging", tmp_path, version=second.version)  # fixed forward again
+    assert (again.outcome, again.version, again.reused) == ("champion", "2", True)
+
+    log = AuditLog(tmp_path, "staging")
+    lines = log.path.read_text().splitlines()
+    log.path.write_text("\n".join([lines[0].replace('"version":"1"', '"version":"9"')] + lines[1:]) + "\n")
+    with pytest.raises(AuditTampered, match="entry seq 1 was edited"):
+        rollback(world.envs, "rollback", "staging", adapter_factory=world.adapter, audit_dir=tmp_path)
+    assert world.champion("staging.ml.rollback") == "2"
+
+
+def test_rerunning_a_finished_promotion_changes_nothing(world, tmp_path):
+    trained = world.train("idem")
+    first = world.promote("idem", "staging", tmp_path, version=trained.version)
+    second = world.promote("idem", "staging", tmp_path, version=trained.version)
+    assert (second.outcome, second.reused, second.version) == ("already_champion", True, first.version)
+    assert {g.gate_id for g in second.gates} == {
+        "required_tags", "signature", "metric_threshold.accuracy", "no_regression.accuracy", "smoke_inference"}
+    assert len(world.versions("staging.ml.idem")) == 1
+    assert [e["action"] for e in AuditLog(tmp_path, "staging").entries()] == ["promote"]
+
+
+# -- faults ---------------------------------------------------------------------------------------------
+
+
+def test_a_run_that_died_after_the_copy_is_completed_by_the_rerun_without_a_second_copy(world, tmp_path):
+    trained = world.train("resume")
+    staging = world.adapter("staging")
+    source = staging.get_version("dev.ml.resume", trained.version)
+    left = copy_once(staging, source, "staging.ml.resume", copy_tags(staging, source, "staging.ml.resume")).version
+    assert left.aliases == () and aliases.GATES_SUMMARY not in left.tags  # what a run killed here leaves
+
+    result = world.promote("resume", "staging", tmp_path, version=trained.version)
+    assert (result.outcome, result.reused, result.version) == ("champion", True, left.version)
+    assert [v.version for v in world.versions("staging.ml.resume")] == [left.version]
+
+
+def test_kill_9_during_the_artifact_copy_then_rerun_gives_exactly_one_new_version(world, tmp_path):
+    trained = world.train("kill", padding_mb=3)
+    pause = tmp_path / "paused"
+    victim = world.run_promotion("kill", trained.version, tmp_path / "audit", tmp_path / "locks", pause=pause)
+    wait_for(pause, victim)
+    done, total = map(int, pause.read_text().split("/"))
+    assert 0 < done < total  # really in the middle of the copy
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert world.versions("staging.ml.kill") == []
+
+    result = finished(world.run_promotion("kill", trained.version, tmp_path / "audit", tmp_path / "locks"))
+    assert result["outcome"] == "champion" and result["reused"] is False
+    [version] = world.versions("staging.ml.kill")
+    assert version.version == result["version"] and world.champion("staging.ml.kill") == version.version
+    assert version.tags[aliases.IDEMPOTENCY_KEY] == aliases.idempotency_key("dev.ml.kill", trained.version, "staging.ml.kill")
+    assert verify(tmp_path / "audit").ok
+
+
+def test_two_concurrent_promotions_of_one_version_end_with_one_version_and_one_champion(world, tmp_path):
+    """Different lock folders = two machines: only the registry claim keeps them apart. The first run is
+    held mid-copy while the second copies completely, so both really make a copy."""
+    trained = world.train("race")
+    pause = tmp_path / "first-paused"
+    first = world.run_promotion("race", trained.version, tmp_path / "audit-a", tmp_path / "locks-a", pause=pause)
+    wait_for(pause, first)
+    second = finished(world.run_promotion("race", trained.version, tmp_path / "audit-b", tmp_path / "locks-b"))
+    Path(str(pause) + ".release").touch()
+    first_result = finished(first)
+
+    assert first_result["version"] == second["version"]
+    assert {first_result["outcome"], second["outcome"]} <= {"champion", "already_champion"}
+    versions = world.versions("staging.ml.race")
+    live = [v for v in versions if not v.tags.get(DUPLICATE_OF)]
+    assert [v.version for v in live] == [second["version"]]
+    assert all(v.tags[DUPLICATE_OF] == second["version"] for v in versions if v not in live)
+    assert world.champion("staging.ml.race") == second["version"]
+
+
+def test_promotions_on_one_machine_queue_behind_the_same_lock(world, tmp_path):
+    """Same lock folder: the second run waits for the first and then finds its copy; one version."""
+    trained = world.train("race", seed=9)
+    pause = tmp_path / "paused"
+    first = world.run_promotion("race", trained.version, tmp_path / "audit", tmp_path / "locks", pause=pause)
+    wait_for(pause, first)
+    second = world.run_promotion("race", trained.version, tmp_path / "audit", tmp_path / "locks")
+    Path(str(pause) + ".release").touch()
+    results = [finished(first), finished(second)]
+    assert sorted(r["outcome"] for r in results) == ["already_champion", "champion"]
+    assert results[0]["version"] == results[1]["version"]
+    key = aliases.idempotency_key("dev.ml.race", trained.version, "staging.ml.race")
+    assert len([v for v in world.versions("staging.ml.race") if v.tags.get(aliases.IDEMPOTENCY_KEY) == key]) == 1
