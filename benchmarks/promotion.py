@@ -36,19 +36,6 @@ SMALL_TARGET_S = 1.5
 RATIO_TARGET = 1.3
 
 
-def local_plan(envs):
-    """Each principal owns its workspace and reads its promotion source's (what `local up` provisions)."""
-    from promotion.local.naming import workspace_for_catalog
-    from promotion.local.provision import LocalAccessPlan
-
-    workspace = {env.name: workspace_for_catalog(env.unity_catalog.catalog) for env in envs}
-    permissions = [(env.service_principal, workspace[env.name], "MANAGE") for env in envs]
-    permissions += [(env.service_principal, workspace[env.promotion.from_env], "READ")
-                    for env in envs if env.promotion.from_env]
-    return LocalAccessPlan(workspaces=list(workspace.values()), users=[env.service_principal for env in envs],
-                           permissions=permissions)
-
-
 class Bench:
     def __init__(self, envs, registry, scratch: Path):
         self.envs, self.registry, self.scratch = envs, registry, scratch
@@ -121,12 +108,13 @@ class Bench:
 def measure(repeat: int, megabytes: int) -> dict:
     from infra.loader import load_environments
     from promotion.local.server import LocalRegistry
+    from promotion.local_access import derive_local_plan
 
     envs = load_environments(ROOT / "environments")
     scratch = Path(tempfile.mkdtemp(prefix="lakegate-bench-promotion-"))
     registry = LocalRegistry(scratch / "state")
     try:
-        ready = registry.up(local_plan(envs)).ready_seconds
+        ready = registry.up(derive_local_plan(envs)).ready_seconds
         bench = Bench(envs, registry, scratch)
         versions = [bench.train(seed=7).version for _ in range(repeat + 1)]  # same data: same accuracy
         first, _ = bench.promote(versions[0])

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -121,7 +123,8 @@ def _git(*args: str) -> str:
 def acting_as(url: str, username: str, password: str, workspace: str) -> Iterator[None]:
     """MLflow's client reads credentials and workspace from the environment at each request."""
     wanted = {"MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_USERNAME": username,
-              "MLFLOW_TRACKING_PASSWORD": password, "MLFLOW_WORKSPACE": workspace}
+              "MLFLOW_TRACKING_PASSWORD": password, "MLFLOW_WORKSPACE": workspace,
+              "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
     saved = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)
     try:
@@ -172,8 +175,9 @@ def _log_and_register(url, username, password, full_name, model, metrics, x_trai
                 # Explicit requirements: skips MLflow's slow requirement inference (a subprocess).
                 pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"mlflow=={mlflow.__version__}"],
                 extra_files=_padding(scratch, padding_mb))
-        version = mlflow.register_model(logged.model_uri, registered_name, tags={
-            **lineage, "training_run": run.info.run_id, "quality": quality})
+        with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..." chatter
+            version = mlflow.register_model(logged.model_uri, registered_name, tags={
+                **lineage, "training_run": run.info.run_id, "quality": quality})
     return TrainedVersion(full_name, str(version.version), run.info.run_id, metrics, quality,
                           lineage["git_commit"], lineage["git_repository"])
 
@@ -213,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--padding-mb", type=int, default=0, help="add a random artifact of this size (MB)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep the demo's output readable
     url, principal, password, full_name = _local_credentials(args.state_dir, args.env, args.environments)
     trained = train_and_register(url, principal, password, full_name, quality=args.quality, seed=args.seed,
                                  padding_mb=args.padding_mb)

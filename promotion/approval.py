@@ -64,12 +64,13 @@ def approve(envs: Environments, model: str, env_name: str, version: str, approve
         raise ApprovalMissing(f"approval refused: {problem}")
     registry = adapter_factory(env.name)
     try:
-        registry.get_version(full, str(version))
+        approved = registry.get_version(full, str(version))
     except NotFound:
         raise InvalidRequest(f"{full} has no version {version}") from None
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     registry.set_version_tag(full, str(version), aliases.APPROVED_BY, approved_by.strip())
     registry.set_version_tag(full, str(version), aliases.APPROVED_AT, when)
     entry = log.append("approve", model=full, version=str(version), actor=current_actor(),
-                       principal=registry.principal, details={"approved_by": approved_by.strip()})
+                       principal=registry.principal, git_commit=approved.tags.get(aliases.GIT_COMMIT),
+                       details={"approved_by": approved_by.strip()})
     return ApprovalResult(env.name, full, str(version), approved_by.strip(), when, entry["seq"])

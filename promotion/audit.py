@@ -34,7 +34,9 @@ FIELDS = ("action", "model", "version", "actor", "principal", "git_commit", "gat
 
 
 def canonical(entry: dict[str, Any]) -> bytes:
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # default=str: an odd value (a numpy integer in gate details) is stored as its text, which is also
+    # what verify() reads back, so the hash still matches.
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def entry_hash(entry: dict[str, Any]) -> str:

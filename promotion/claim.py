@@ -29,7 +29,7 @@ from typing import Iterator
 
 from . import aliases
 from .errors import PromotionError
-from .registry import ModelVersion, NotFound, ProgressCallback, RegistryAdapter, RegistryError
+from .registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryAdapter, RegistryError
 
 DUPLICATE_OF = "lakegate.duplicate_of"
 READY, FAILED = "READY", "FAILED_REGISTRATION"
@@ -112,11 +112,15 @@ def settle(registry: RegistryAdapter, copies: list[ModelVersion]) -> ModelVersio
 
 
 def discard(registry: RegistryAdapter, loser: ModelVersion, winner: ModelVersion) -> None:
+    """Delete a duplicate copy where the adapter and the principal can, else mark it so it is ignored."""
     delete = getattr(registry, "delete_version", None)  # not in the RegistryAdapter protocol: optional
     try:
         if delete is not None:
-            delete(loser.name, loser.version)
-        else:
-            registry.set_version_tag(loser.name, loser.version, DUPLICATE_OF, winner.version)
+            try:
+                delete(loser.name, loser.version)
+                return
+            except PermissionRefused:
+                pass  # e.g. the principal may edit but not delete versions: marking is what remains
+        registry.set_version_tag(loser.name, loser.version, DUPLICATE_OF, winner.version)
     except NotFound:
         pass  # the racing run that made it already discarded it

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Sequence
 
 import requests
 import yaml
+from databricks.sdk.core import Config
 from databricks.sdk.credentials_provider import CredentialsStrategy
 
 log = logging.getLogger("lakegate.credentials")
@@ -87,10 +88,13 @@ class AzureCredentials:
     def __repr__(self) -> str:
         return f"AzureCredentials(strategy={self.strategy!r}, description={self.description!r})"
 
-    def databricks_config(self, host: str, **config_kwargs: Any):
-        """A databricks-sdk Config for the workspace at `host`, authenticated by this credential."""
-        from databricks.sdk.core import Config
+    def databricks_config(self, host: str, **config_kwargs: Any) -> Config:
+        """A databricks-sdk Config for the workspace at `host`, authenticated by this credential.
 
+        No token is fetched yet (that happens on the first request), but databricks-sdk 0.156 probes
+        `{host}/.well-known/databricks-config` while building the Config: an unreachable host costs up
+        to `retry_timeout_seconds` (300 s unless passed in `config_kwargs`).
+        """
         # auth_type pins the SDK to our strategy, so stray DATABRICKS_* variables in the environment
         # cannot make the SDK refuse ("more than one authorization method") or pick another identity.
         return Config(
@@ -403,7 +407,7 @@ def resolve_credentials(strategies: Sequence[Strategy], pinned: str | None = Non
     return result
 
 
-def databricks_config(host: str, *, pinned: str | None = None, **config_kwargs: Any):
+def databricks_config(host: str, *, pinned: str | None = None, **config_kwargs: Any) -> Config:
     """The databricks-sdk Config for the workspace at `host`, credentials from the Azure chain."""
     credentials = resolve_credentials(azure_strategies(), pinned)
     assert isinstance(credentials, AzureCredentials)

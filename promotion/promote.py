@@ -108,7 +108,8 @@ def _promote_locked(envs, target, registry, source, target_name, log, progress, 
     base = dict(env=target.name, model=target_name, version=candidate.version, source_model=source.name,
                 source_version=source.version, reused=copy.reused)
     if champion is not None and champion.version == candidate.version:
-        return PromotionResult(**base, outcome="already_champion", gates=recorded_gates(candidate),
+        gate_ids = [gate.gate_id for gate in gates_for(target)]
+        return PromotionResult(**base, outcome="already_champion", gates=recorded_gates(candidate, gate_ids),
                                previous_champion=champion.version, champion=champion.version)
     # The candidate's tags are fresh: copy_once listed them a moment ago (approvals included).
     registry.set_alias(target_name, aliases.CHALLENGER, candidate.version)
@@ -140,7 +141,7 @@ def check_path(envs: Environments, target: Environment, model: str,
         raise InvalidRequest(f"{target.name} accepts models only from {allowed} ({target.locate('promotion', 'from')}); "
                              f"{asked} is not on the promotion path")
     source_env = envs[allowed]
-    return source_env, naming.full_name_in(source_env, model), naming.full_name_in(target, model)
+    return source_env, naming.full_name_in(source_env, model), naming.full_name_in(target, naming.bare_name(model))
 
 
 def _asked_source(envs: Environments, model: str, from_env: str | None) -> str | None:
@@ -211,13 +212,17 @@ def record_gate_results(registry: RegistryAdapter, version: ModelVersion, result
             future.result()
 
 
-def recorded_gates(version: ModelVersion) -> list[GateResult]:
-    """The gate results a version carries (for a re-run that finds the promotion already done)."""
+def recorded_gates(version: ModelVersion, gate_ids: list[str] | tuple[str, ...] = ()) -> list[GateResult]:
+    """The gate results a version carries, in the order of `gate_ids` (the environment's gates, whose
+    ids the tag keys spell with `.` for `:`), then any others."""
+    recorded = {key[len(aliases.GATE_PREFIX):]: value for key, value in version.tags.items()
+                if key.startswith(aliases.GATE_PREFIX)}
+    by_tag = {aliases.gate_tag(gate_id)[len(aliases.GATE_PREFIX):]: gate_id for gate_id in gate_ids}
+    order = [t for t in by_tag if t in recorded] + sorted(t for t in recorded if t not in by_tag)
     results = []
-    for key, value in sorted(version.tags.items()):
-        if key.startswith(aliases.GATE_PREFIX):
-            verdict, _, message = value.partition(": ")
-            results.append(GateResult(key[len(aliases.GATE_PREFIX):], verdict == "passed", message, {"recorded": True}))
+    for tag in order:
+        verdict, _, message = recorded[tag].partition(": ")
+        results.append(GateResult(by_tag.get(tag, tag), verdict == "passed", message, {"recorded": True}))
     return results
 
 

@@ -56,13 +56,14 @@ def rollback(envs: Environments, model: str, env_name: str, *, adapter_factory: 
     with local_lock(lock_dir or Path(audit_dir).parent / "locks", full):
         current, previous = _current_and_previous(registry, log, full)
         try:
-            registry.get_version(full, previous)
+            target = registry.get_version(full, previous)
         except NotFound:
             raise InvalidRequest(f"{full} v{previous} (the previous champion) no longer exists") from None
         registry.set_alias(full, aliases.CHAMPION, previous)
         serving_error = update_serving(serving_hook, env, full, previous)
         entry = log.append("rollback", model=full, version=previous, actor=current_actor(), principal=registry.principal,
-                           previous_champion=current, champion=previous, passed=True,
+                           git_commit=target.tags.get(aliases.GIT_COMMIT), previous_champion=current,
+                           champion=previous, passed=True,
                            details={"serving_error": serving_error})
     if serving_error:
         raise ServingUpdateFailed(f"{full} rolled back to v{previous} but the serving endpoint was not updated: {serving_error}")

@@ -13,6 +13,8 @@ from infra.model import Environment, Environments
 
 from . import aliases
 from .errors import failure_kind
+from .gates import gates_for
+from .claim import DUPLICATE_OF
 from .promote import AdapterFactory, recorded_gates
 from .registry import ModelVersion, NotFound, RegistryAdapter, RegistryError
 
@@ -26,14 +28,15 @@ def environment_status(env: Environment, adapter_factory: AdapterFactory) -> dic
     entry: dict[str, Any] = {"env": env.name, "principal": env.service_principal, "models": [], "error": None}
     try:
         registry = adapter_factory(env.name)
-        entry["models"] = [model_status(registry, env.unity_catalog.model_full_name(m.name))
+        gate_ids = [gate.gate_id for gate in gates_for(env)]
+        entry["models"] = [model_status(registry, env.unity_catalog.model_full_name(m.name), gate_ids)
                            for m in env.unity_catalog.models]
     except (RegistryError, ConnectionError, OSError) as error:
         entry["error"] = {"kind": failure_kind(error), "message": str(error)}
     return entry
 
 
-def model_status(registry: RegistryAdapter, name: str) -> dict[str, Any]:
+def model_status(registry: RegistryAdapter, name: str, gate_ids: list[str] = ()) -> dict[str, Any]:
     try:
         versions = sorted(registry.list_versions(name), key=lambda v: int(v.version))
     except NotFound:
@@ -47,7 +50,7 @@ def model_status(registry: RegistryAdapter, name: str) -> dict[str, Any]:
         "challenger": challenger.version if challenger else None,
         "versions": [version_status(v) for v in versions],
         "lineage": aliases.lineage_of((champion or (versions[-1] if versions else None) or _EMPTY).tags),
-        "last_gates": last_gates(versions),
+        "last_gates": last_gates(versions, gate_ids),
     }
 
 
@@ -55,10 +58,11 @@ def version_status(version: ModelVersion) -> dict[str, Any]:
     return {"version": version.version, "aliases": list(version.aliases), "status": version.status,
             "created_at_ms": version.created_at_ms, "lineage": aliases.lineage_of(version.tags),
             "gates": version.tags.get(aliases.GATES_SUMMARY),
-            "approved_by": version.tags.get(aliases.APPROVED_BY)}
+            "approved_by": version.tags.get(aliases.APPROVED_BY),
+            "duplicate_of": version.tags.get(DUPLICATE_OF)}
 
 
-def last_gates(versions: list[ModelVersion]) -> dict[str, Any] | None:
+def last_gates(versions: list[ModelVersion], gate_ids: list[str] = ()) -> dict[str, Any] | None:
     """The gate results of the version whose gates ran last."""
     gated = [v for v in versions if v.tags.get(aliases.GATES_AT)]
     if not gated:
@@ -66,7 +70,7 @@ def last_gates(versions: list[ModelVersion]) -> dict[str, Any] | None:
     latest = max(gated, key=lambda v: (v.tags[aliases.GATES_AT], int(v.version)))
     return {"version": latest.version, "at": latest.tags[aliases.GATES_AT],
             "summary": latest.tags.get(aliases.GATES_SUMMARY),
-            "results": [g.as_dict() for g in recorded_gates(latest)]}
+            "results": [g.as_dict() for g in recorded_gates(latest, gate_ids)]}
 
 
 _EMPTY = ModelVersion(name="", version="0")

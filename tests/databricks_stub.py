@@ -51,6 +51,7 @@ class StubServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True   # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
             def log_message(self, *args):  # keep test output quiet (and header-free)
                 pass
@@ -66,7 +67,7 @@ class StubServer:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(tls[0]), str(tls[1]))
             self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -116,6 +117,8 @@ class StubServer:
                     status, payload, headers = result
             except StubError as e:
                 status, payload = e.status, e.payload
+            except Exception as e:  # a stub bug must fail the test visibly, not hang up the client
+                status, payload = 500, {"error_code": "INTERNAL_ERROR", "message": f"stub: {e!r}"}
             break
         with self.lock:
             self.requests.append(Recorded(handler.command, path, query, body, principal,

@@ -83,7 +83,7 @@ class EntraStub(StubServer):
     @staticmethod
     def _oauth_error(status: int, error: str, description: str) -> StubError:
         return StubError(status, error, description, {"error": error, "error_description": description,
-                                                      "error_codes": [int(description[5:11])]})
+                                                      "error_codes": [int(description[6:12])]})
 
     def principal_of_token(self, token: str) -> str | None:
         """For DatabricksStub.token_issuers: the workspace accepts Entra tokens of known applications."""
@@ -131,6 +131,13 @@ def entra(tmp_path_factory):
         yield stub
 
 
+@pytest.fixture(scope="module")
+def workspace():
+    """Config() probes the host's /.well-known/databricks-config, so hosts must answer: the stub does."""
+    with DatabricksStub() as stub:
+        yield stub
+
+
 @pytest.fixture
 def env(monkeypatch, tmp_path):
     """A clean slate: no credential variable of any strategy, no Azure CLI login, no Databricks profile."""
@@ -175,7 +182,7 @@ def entra_exchanges(entra):
 # azure-workload-identity
 
 
-def test_github_actions_oidc_is_exchanged_for_a_databricks_token_end_to_end(env, entra, caplog):
+def test_github_actions_oidc_is_exchanged_for_a_databricks_token_end_to_end(env, workspace, entra, caplog):
     github_actions(env, entra)
     caplog.set_level(logging.DEBUG)
     before = len(entra_exchanges(entra))
@@ -199,7 +206,7 @@ def test_github_actions_oidc_is_exchanged_for_a_databricks_token_end_to_end(env,
     assert no_secret_in(caplog.text, repr(config), str(config.as_dict()))
 
 
-def test_azure_devops_service_connection_oidc(env, entra):
+def test_azure_devops_service_connection_oidc(env, workspace, entra):
     trust(env, entra)
     env.setenv("SYSTEM_OIDCREQUESTURI", f"{entra.url}/ado/oidctoken")
     env.setenv("SYSTEM_ACCESSTOKEN", entra.ado_access_token)
@@ -208,30 +215,30 @@ def test_azure_devops_service_connection_oidc(env, entra):
     env.setenv("AZURESUBSCRIPTION_TENANT_ID", TENANT)
     credentials = resolve_credentials(azure_strategies())
     assert credentials.strategy == "azure-workload-identity" and "Azure DevOps" in credentials.description
-    headers = credentials.databricks_config("https://adb-1.azuredatabricks.net").authenticate()
+    headers = credentials.databricks_config(workspace.url).authenticate()
     assert entra.principal_of_token(headers["Authorization"].removeprefix("Bearer ")) == "sp-mlops-staging"
     assert entra.calls("POST", "/ado/oidctoken")[-1].query == {"api-version": "7.1", "serviceConnectionId": "sc-0001"}
 
 
-def test_aks_federated_token_file(env, entra, tmp_path):
+def test_aks_federated_token_file(env, workspace, entra, tmp_path):
     trust(env, entra)
     token_file = tmp_path / "azure-identity-token"
     token_file.write_text(entra.aks_token)
     env.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
     env.setenv("AZURE_CLIENT_ID", CLIENT)
     env.setenv("AZURE_TENANT_ID", TENANT)
-    headers = databricks_config("https://adb-1.azuredatabricks.net").authenticate()
+    headers = databricks_config(workspace.url).authenticate()
     assert entra.principal_of_token(headers["Authorization"].removeprefix("Bearer ")) == "sp-mlops-staging"
 
 
-def test_workload_identity_errors_name_the_strategy(env, entra):
+def test_workload_identity_errors_name_the_strategy(env, workspace, entra):
     github_actions(env, entra)
     env.delenv("AZURE_TENANT_ID")
     with pytest.raises(CredentialsError, match=r"^azure-workload-identity: AZURE_TENANT_ID is not set$"):
-        databricks_config("https://adb-1.azuredatabricks.net")
+        databricks_config(workspace.url)
     env.setenv("AZURE_TENANT_ID", TENANT)
     env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "wrong-request-token-SECRET")
-    config = databricks_config("https://adb-1.azuredatabricks.net")
+    config = databricks_config(workspace.url)
     with pytest.raises(CredentialsError) as failed:
         config.authenticate()
     assert str(failed.value).startswith("azure-workload-identity: ")
@@ -239,21 +246,21 @@ def test_workload_identity_errors_name_the_strategy(env, entra):
     env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", entra.github_request_token)
     env.setenv("AZURE_CLIENT_ID", "00000000-0000-4000-8000-000000000bad")   # no federated credential in Entra
     with pytest.raises(CredentialsError, match=r"^azure-workload-identity: could not get an Entra token: .*AADSTS700016"):
-        databricks_config("https://adb-1.azuredatabricks.net").authenticate()
+        databricks_config(workspace.url).authenticate()
 
 
 # ------------------------------------------------------------------------------------------------
 # azure-client-secret, azure-cli, local-password
 
 
-def test_client_secret_applies_warns_and_never_prints_the_secret(env, caplog):
+def test_client_secret_applies_warns_and_never_prints_the_secret(env, workspace, caplog):
     client_secret(env)
     caplog.set_level(logging.DEBUG)
     credentials = resolve_credentials(azure_strategies())
     assert isinstance(credentials, AzureCredentials) and credentials.strategy == "azure-client-secret"
     warning = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "lakegate.credentials"]
     assert warning and "prefer azure-workload-identity" in warning[0].getMessage()
-    config = credentials.databricks_config("https://adb-1.azuredatabricks.net")
+    config = credentials.databricks_config(workspace.url)
     assert no_secret_in(caplog.text, repr(credentials), str(credentials), repr(config))
     env.delenv("AZURE_TENANT_ID")
     with pytest.raises(CredentialsError, match=r"^azure-client-secret: AZURE_TENANT_ID is not set$"):
@@ -270,7 +277,7 @@ esac
 """ % TENANT
 
 
-def test_azure_cli_applies_only_when_az_is_installed_and_signed_in(env, tmp_path):
+def test_azure_cli_applies_only_when_az_is_installed_and_signed_in(env, workspace, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     env.setenv("PATH", str(bin_dir))
@@ -281,7 +288,7 @@ def test_azure_cli_applies_only_when_az_is_installed_and_signed_in(env, tmp_path
     profile.write_text(json.dumps({"subscriptions": []}), encoding="utf-8-sig")
     assert not any(s.applies() for s in azure_strategies())          # installed, signed out
     profile.write_text(json.dumps({"subscriptions": [{"id": "sub", "tenantId": TENANT}]}), encoding="utf-8-sig")
-    config = databricks_config("https://adb-1.azuredatabricks.net")
+    config = databricks_config(workspace.url)
     assert config.auth_type == "azure-cli"
     assert config.authenticate() == {"Authorization": "Bearer cli-token-SECRET"}
 
@@ -309,7 +316,7 @@ def test_local_password_reads_a_private_file_and_keeps_the_password_hidden(env, 
 # the chain
 
 
-def test_the_chain_requires_exactly_one_configured_strategy_unless_pinned(env, entra, caplog):
+def test_the_chain_requires_exactly_one_configured_strategy_unless_pinned(env, workspace, entra, caplog):
     caplog.set_level(logging.INFO)
     with pytest.raises(CredentialsError, match="^credentials: no strategy is configured; azure-workload-identity: "):
         resolve_credentials(azure_strategies())
@@ -324,7 +331,7 @@ def test_the_chain_requires_exactly_one_configured_strategy_unless_pinned(env, e
     with pytest.raises(CredentialsError, match=r"^azure-cli: pinned but not configured: install the Azure CLI"):
         resolve_credentials(azure_strategies(), pinned="azure-cli")
     with pytest.raises(CredentialsError, match=r"^local-password: cannot be used here"):
-        databricks_config("https://adb-1.azuredatabricks.net", pinned="local-password")
+        databricks_config(workspace.url, pinned="local-password")
     with pytest.raises(CredentialsError, match=r"^credentials: unknown strategy 'azure-magic'"):
         resolve_credentials(azure_strategies(), pinned="azure-magic")
     assert no_secret_in(caplog.text)
