@@ -11,6 +11,7 @@ APPROVAL_MISSING = 7
 AUDIT_TAMPERED = 8
 REGISTRY_UNAVAILABLE = 9
 STALE_DOCS = 10
+CREDENTIALS = 11
 
 DESCRIPTIONS = {
     OK: "success",
@@ -24,4 +25,5 @@ DESCRIPTIONS = {
     AUDIT_TAMPERED: "the audit log chain is broken (edited, reordered or removed entries)",
     REGISTRY_UNAVAILABLE: "the registry cannot be reached (e.g. the local registry is not running)",
     STALE_DOCS: "generated documentation (README reference, RULES.md) is out of date",
+    CREDENTIALS: "no usable credentials (none or several strategies configured, or a required variable missing)",
 }

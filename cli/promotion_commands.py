@@ -77,7 +77,9 @@ def _guarded(handler, args) -> int:
         output.problems(error.problems)
         return exit_codes.INVALID_DEFINITIONS
     except Exception as error:  # noqa: BLE001 - every failure gets its kind's exit code
-        kind = failure_kind(error)
+        from promotion.credentials import CredentialsError
+
+        kind = "CREDENTIALS" if isinstance(error, CredentialsError) else failure_kind(error)
         if kind == "UNEXPECTED":
             raise
         if getattr(args, "json", False):
@@ -100,11 +102,11 @@ def adapter_factory(args, envs):
     return lambda env_name: registry.adapter(envs[env_name].service_principal)
 
 
-def serving_hook(args):
+def serving_hook(args, factory):
     if getattr(args, "registry", "local") == "databricks":
         from promotion.databricks.factory import databricks_serving_hook
 
-        return databricks_serving_hook
+        return databricks_serving_hook(factory)
     return None  # the local registry serves nothing
 
 
@@ -172,9 +174,10 @@ def cmd_train(args, envs) -> int:
 def cmd_promote(args, envs) -> int:
     from promotion.api import promote
 
+    factory = adapter_factory(args, envs)
     with copy_progress(not args.json) as progress:
-        result = promote(envs, args.model, args.to, adapter_factory=adapter_factory(args, envs), audit_dir=audit_dir(args),
-                         version=args.version, alias=args.alias, progress=progress, serving_hook=serving_hook(args))
+        result = promote(envs, args.model, args.to, adapter_factory=factory, audit_dir=audit_dir(args),
+                         version=args.version, alias=args.alias, progress=progress, serving_hook=serving_hook(args, factory))
     if args.json:
         output.emit_json(result.as_dict())
     else:
@@ -208,8 +211,9 @@ def cmd_approve(args, envs) -> int:
 def cmd_rollback(args, envs) -> int:
     from promotion.api import rollback
 
-    result = rollback(envs, args.model, args.env, adapter_factory=adapter_factory(args, envs), audit_dir=audit_dir(args),
-                      serving_hook=serving_hook(args))
+    factory = adapter_factory(args, envs)
+    result = rollback(envs, args.model, args.env, adapter_factory=factory, audit_dir=audit_dir(args),
+                      serving_hook=serving_hook(args, factory))
     if args.json:
         output.emit_json(result.as_dict())
     else:

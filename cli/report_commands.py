@@ -57,13 +57,19 @@ def _rules(args, envs) -> int:
 
 
 def _history(args, envs) -> int:
-    from promotion.audit import read_entries  # the promotion audit log, newest last
+    from promotion.audit import AuditLog, verify
 
-    entries = [e for env in envs for e in read_entries(Path(args.state_dir) / "audit", env.name)]
+    directory = Path(args.state_dir) / "audit"
+    entries = [entry for env in envs for entry in AuditLog(directory, env.name).entries()]
+    verified = verify(directory)
     if args.json:
         output.emit_json(entries)
-        return exit_codes.OK
+        return exit_codes.OK if verified.ok else exit_codes.AUDIT_TAMPERED
+    for problem in verified.problems:  # history from a broken chain is shown, but never silently
+        output.fail(f"the audit log is not intact: {problem}")
     rows = [[e.get("time", ""), e.get("env", ""), e.get("action", ""), e.get("model", ""), e.get("version", ""),
-             e.get("actor", ""), (e.get("git_commit") or "")[:10], e.get("outcome", "")] for e in entries]
-    output.console.print(output.table("Promotion history", ["time", "env", "action", "model", "version", "actor", "commit", "outcome"], rows))
-    return exit_codes.OK
+             e.get("actor", ""), (e.get("git_commit") or "")[:10], e.get("outcome") or e.get("details", {}).get("outcome", "")]
+            for e in entries]
+    output.console.print(output.table("Promotion history", ["time", "env", "action", "model", "version", "actor", "commit", "outcome"], rows,
+                                      caption="hash chain intact" if verified.ok else "HASH CHAIN BROKEN: see errors"))
+    return exit_codes.OK if verified.ok else exit_codes.AUDIT_TAMPERED

@@ -326,8 +326,8 @@ class AzureCli(Strategy):
 class LocalPassword(Strategy):
     """The password of `principal` from the local embedded registry's credentials file (mode 0600).
 
-    The file is YAML or JSON: a mapping principal -> password, or principal -> {password: ...},
-    optionally nested under a top-level `users` key.
+    The file is the JSON promotion/local/secret_file.py writes (`{"users": {principal: password}}`);
+    also accepted: YAML, a flat principal -> password mapping, or principal -> {password: ...}.
     """
 
     name = "local-password"
@@ -386,7 +386,8 @@ def resolve_credentials(strategies: Sequence[Strategy], pinned: str | None = Non
             raise CredentialsError(pinned, f"cannot be used here (this target accepts: {', '.join(by_name)})")
         strategy = by_name[pinned]
         if not strategy.applies():
-            raise CredentialsError(pinned, "pinned but not configured: " + strategy.how_to_configure().split(": ", 1)[1])
+            how = strategy.how_to_configure().split(": ", 1)[1]
+            raise CredentialsError(pinned, f"pinned but not configured: {how}")
         chosen = strategy
     else:
         applying = [s for s in strategies if s.applies()]

@@ -245,7 +245,8 @@ def test_workload_identity_errors_name_the_strategy(env, workspace, entra):
     assert "HTTP 401" in str(failed.value) and no_secret_in(str(failed.value))
     env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", entra.github_request_token)
     env.setenv("AZURE_CLIENT_ID", "00000000-0000-4000-8000-000000000bad")   # no federated credential in Entra
-    with pytest.raises(CredentialsError, match=r"^azure-workload-identity: could not get an Entra token: .*AADSTS700016"):
+    with pytest.raises(
+            CredentialsError, match=r"^azure-workload-identity: could not get an Entra token: .*AADSTS700016"):
         databricks_config(workspace.url).authenticate()
 
 
@@ -295,13 +296,13 @@ def test_azure_cli_applies_only_when_az_is_installed_and_signed_in(env, workspac
 
 def test_local_password_reads_a_private_file_and_keeps_the_password_hidden(env, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    path = tmp_path / "credentials.yaml"
-    path.write_text(yaml_users := "users:\n  sp-mlops-staging: local-pw-SECRET\n  sp-mlops-prod: {password: other-SECRET}\n")
+    path = tmp_path / "credentials.json"   # the shape promotion/local/secret_file.py writes
+    path.write_text(json.dumps({"admin": {"username": "admin", "password": "admin-pw-SECRET"},
+                                "flask_secret_key": "flask-SECRET", "users": {"sp-mlops-staging": "local-pw-SECRET"}}))
     path.chmod(0o600)
     login = local_login(path, "sp-mlops-staging")
     assert (login.strategy, login.username, login.password.reveal()) == (
         "local-password", "sp-mlops-staging", "local-pw-SECRET")
-    assert local_login(path, "sp-mlops-prod").password.reveal() == "other-SECRET"
     assert no_secret_in(repr(login), str(login), f"{login.password}", caplog.text)
     assert "credentials: using local-password (principal sp-mlops-staging)" in caplog.text
     with pytest.raises(CredentialsError, match="^local-password: .* has no password for principal sp-nobody$"):
@@ -309,7 +310,8 @@ def test_local_password_reads_a_private_file_and_keeps_the_password_hidden(env, 
     path.chmod(0o644)
     with pytest.raises(CredentialsError, match=r"^local-password: .* is readable by other users \(mode 0644\)"):
         local_login(path, "sp-mlops-staging")
-    assert yaml_users   # the file content itself is only ever read from disk
+    with pytest.raises(CredentialsError, match=r"^local-password: pinned but not configured: start the local registry"):
+        local_login(tmp_path / "missing.json", "sp-mlops-staging", pinned="local-password")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -326,7 +328,8 @@ def test_the_chain_requires_exactly_one_configured_strategy_unless_pinned(env, w
         resolve_credentials(azure_strategies())
     assert "more than one strategy is configured (azure-workload-identity, azure-client-secret)" in str(both.value)
     assert resolve_credentials(azure_strategies(), pinned="azure-client-secret").strategy == "azure-client-secret"
-    assert resolve_credentials(azure_strategies(), pinned="azure-workload-identity").strategy == "azure-workload-identity"
+    pinned = resolve_credentials(azure_strategies(), pinned="azure-workload-identity")
+    assert pinned.strategy == "azure-workload-identity"
     assert "credentials: using azure-workload-identity" in caplog.text and "[pinned]" in caplog.text
     with pytest.raises(CredentialsError, match=r"^azure-cli: pinned but not configured: install the Azure CLI"):
         resolve_credentials(azure_strategies(), pinned="azure-cli")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from databricks.sdk.core import Config
 
@@ -177,16 +178,18 @@ def test_alias_moves_and_tags(stub, staging, model_files):
 
 def test_model_info_and_load_pyfunc_read_the_logged_model(stub, staging, dev_v1, model_files):
     info = staging.model_info("dev.ml.churn", dev_v1)
-    assert set(info) == {"signature", "input_example", "metrics"}
-    assert '"tenure"' in info["signature"]["inputs"]
-    assert list(info["input_example"].columns) == ["tenure", "charges"]
-    assert info["metrics"] == {"auc": 0.91, "accuracy": 0.87}
+    assert set(info) == {"signature", "input_example", "input_example_info", "flavors", "metrics"}
+    assert [c["name"] for c in info["signature"]["inputs"]] == ["tenure", "charges"]
+    assert info["input_example"] == {"columns": ["tenure", "charges"], "data": [[1.0, 80.0], [5.0, 60.0]]}
+    assert info["flavors"] == ["python_function", "sklearn"]
+    assert info["metrics"] == {"accuracy": 0.87, "auc": 0.91}
     # only MLmodel and the example were fetched, not the (possibly large) model weights
     fetched = {r.path.rsplit("/", 1)[-1] for r in stub.calls("GET", "/_storage")}
     assert "model.pkl" not in fetched and "MLmodel" in fetched
 
     model = staging.load_pyfunc("dev.ml.churn", dev_v1)
-    assert list(model.predict(info["input_example"])) == [1, 1]
+    example = pd.DataFrame(info["input_example"]["data"], columns=info["input_example"]["columns"])
+    assert list(model.predict(example)) == [1, 1]
 
     stub.runs.clear()   # the training run lives in a workspace this one cannot see
     assert staging.model_info("dev.ml.churn", dev_v1)["metrics"] == {}

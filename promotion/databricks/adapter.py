@@ -18,6 +18,7 @@ the next copy carrying the same tags instead of creating a second version.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -25,12 +26,14 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+import yaml
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 from databricks.sdk.errors import ResourceAlreadyExists
 
 from promotion.databricks import model_files
 from promotion.databricks.errors import mapped_errors
+from promotion.local.model_files import parse_mlmodel, run_metrics
 from promotion.registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError
 
 log = logging.getLogger("lakegate.databricks")
@@ -210,35 +213,28 @@ class UnityCatalogAdapter:
         return model
 
     def model_info(self, name: str, version: str) -> dict[str, Any]:
-        from mlflow.models import Model
-
+        """The same shape as the local adapter's (promotion/local/model_files.parse_mlmodel): decoded
+        signature, input example as logged (JSON), input_example_info, flavors, training-run metrics.
+        Reads only MLmodel and the example file, never the model weights."""
         mv = self.get_version(name, version)
         root = model_files.version_root(name, version)
-        target = f"{name} version {version}"
-        with tempfile.TemporaryDirectory(prefix="lakegate-uc-info-") as scratch:
-            local = Path(scratch)
-            with self._mapped("read the files of", target):
-                model_files.download(self.client.files, f"{root}/MLmodel", local / "MLmodel")
-                model = Model.load(str(local / "MLmodel"))
-                example = model.saved_input_example_info or {}
-                wanted = {p for p in (example.get("artifact_path"), example.get("serving_input_path")) if p}
-                if wanted:
-                    model_files.download_tree(self.client.files, root, local, only=wanted)
-            input_example = model.load_input_example(str(local)) if example else None
-        return {
-            "signature": model.signature.to_dict() if model.signature else None,
-            "input_example": input_example,
-            "metrics": self._run_metrics(mv.run_id),
-        }
+        with self._mapped("read the files of", f"{name} version {version}"):
+            info = parse_mlmodel(yaml.safe_load(model_files.read_bytes(self.client.files, f"{root}/MLmodel")))
+            example_path = (info.get("input_example_info") or {}).get("artifact_path")
+            info["input_example"] = (json.loads(model_files.read_bytes(self.client.files, f"{root}/{example_path}"))
+                                     if example_path else None)
+        info["metrics"] = self._run_metrics(mv.run_id)
+        return info
 
     def _run_metrics(self, run_id: str) -> dict[str, float]:
-        """The training run's metrics, or {} when the run lives in a workspace this one cannot see."""
+        """The training run's metrics, or {} when the run lives in a workspace this one cannot see
+        (a copy promoted from another workspace: the gates then use the source version's metrics)."""
         if not run_id:
             return {}
         try:
             with self._mapped("read run", run_id):
-                run = self.client.experiments.get_run(run_id).run
+                response = self.client.api_client.do("GET", "/api/2.0/mlflow/runs/get", query={"run_id": run_id})
         except (NotFound, PermissionRefused) as e:
             log.info("training run %s is not reachable from this workspace (%s); no metrics", run_id, e)
             return {}
-        return {m.key: m.value for m in (run.data.metrics or [])} if run and run.data else {}
+        return run_metrics(response.get("run") or {})

@@ -52,13 +52,16 @@ def download(files: FilesAPI, path: str, dest: Path) -> int:
     return written
 
 
-def download_tree(files: FilesAPI, root: str, dest_dir: Path, only: set[str] | None = None) -> list[str]:
-    """Download the files under `root` (or only the relative paths in `only`) into `dest_dir`."""
+def read_bytes(files: FilesAPI, path: str) -> bytes:
+    """A small remote file (MLmodel, an input example) in memory."""
+    return files.download(path).contents.read()
+
+
+def download_tree(files: FilesAPI, root: str, dest_dir: Path) -> list[str]:
+    """Download every file under `root` into `dest_dir`; returns their relative paths."""
     fetched = []
     for remote in walk(files, root):
         relative = posixpath.relpath(remote.path, root)
-        if only is not None and relative not in only:
-            continue
         download(files, remote.path, dest_dir / relative)
         fetched.append(relative)
     return fetched

@@ -48,7 +48,8 @@ def update_serving_endpoint(
         with mapped_errors(principal, "read serving endpoint", endpoint_name):
             endpoint = client.serving_endpoints.get(endpoint_name)
     except NotFound:
-        detail = f"serving endpoint {endpoint_name} does not exist yet; nothing to update (it is created by the infra stack)"
+        detail = (f"serving endpoint {endpoint_name} does not exist yet; nothing to update "
+                  "(the infra stack creates it)")
         log.info(detail)
         return ServingUpdate(endpoint_name, False, detail, version=version)
 

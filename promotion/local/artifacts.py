@@ -2,8 +2,9 @@
 
 Every byte goes through the server as the acting principal, with the workspace header of the
 side it touches, so the server's own authorization decides what may be read and written.
-A copy streams each file from the source download straight into the target upload (no temp
-copy on disk, memory bounded by one chunk), with a known Content-Length.
+A copy streams each file from the source download straight into the target upload (see
+stream_copy.py: download and upload overlap, memory bounded by a few chunks), with a known
+Content-Length.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, TypeVar
 from urllib.parse import urlparse
 
+from promotion.local.copy_cache import StagedCopy
 from promotion.local.http import MlflowHttp
+from promotion.local.stream_copy import CHUNK, CopiedFile, copy_file
 from promotion.registry import RegistryError
 
-_CHUNK = 1024 * 1024
+T = TypeVar("T")
 _PARALLEL_FILES = 4
 
 
@@ -62,30 +65,18 @@ def walk(http: MlflowHttp, root: str) -> list[ArtifactFile]:
     return sorted(found, key=lambda f: f.relpath)
 
 
-class _CountedStream:
-    """An upload body that pulls from a download: known length, progress per chunk."""
-
-    def __init__(self, chunks: Iterator[bytes], length: int, on_chunk: Callable[[int], None]):
-        self._chunks, self._length, self._on_chunk = chunks, length, on_chunk
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            self._on_chunk(len(chunk))
-            yield chunk
-
-
 def copy_tree(
     http: MlflowHttp,
     source_root: str,
     target_root: str,
     files: list[ArtifactFile],
     progress: Callable[[int, int], None] | None = None,
-) -> int:
+    staged: StagedCopy | None = None,
+) -> list[CopiedFile]:
     """Stream every file from source_root into target_root, a few files at a time (a model is
-    mostly small files, where round trips dominate). Returns the bytes copied."""
+    mostly small files, where round trips dominate), each one downloaded and uploaded at once (see
+    stream_copy.py). With `staged`, the bytes are also kept locally (copy_cache.py).
+    Returns what was copied: each file's size and SHA-256."""
     source_ws, target_ws = workspace_of(source_root) or "", workspace_of(target_root) or ""
     total = sum(f.size for f in files)
     done = 0
@@ -98,30 +89,30 @@ def copy_tree(
             if progress:
                 progress(done, total)
 
-    def copy_one(item: ArtifactFile) -> None:
-        download = http.open_artifact(source_ws, posixpath.join(source_root, item.relpath))
+    def copy_one(item: ArtifactFile) -> CopiedFile:
+        sink = staged.sink(item.relpath) if staged is not None else None
         try:
-            body = _CountedStream(download.iter_content(_CHUNK), item.size, advance)
-            http.upload_artifact(target_ws, posixpath.join(target_root, item.relpath), body)
+            return copy_file(http, (source_ws, posixpath.join(source_root, item.relpath)),
+                             (target_ws, posixpath.join(target_root, item.relpath)), item.relpath,
+                             expected_size=item.size, on_bytes=advance, sink=sink)
         finally:
-            download.close()
+            if sink is not None:
+                sink.close()
 
     if progress:
         progress(0, total)
-    _run_parallel(copy_one, files)
-    return done
+    return _run_parallel(copy_one, files)
 
 
-def _run_parallel(fn: Callable[[ArtifactFile], None], files: list[ArtifactFile]) -> None:
-    """fn over files on a small pool; the first failure is raised once all started work ends."""
+def _run_parallel(fn: Callable[[ArtifactFile], T], files: list[ArtifactFile]) -> list[T]:
+    """fn over files on a small pool, largest first (so the long transfer starts at once and the
+    small files fill in beside it); the first failure is raised once all started work ends."""
     if len(files) <= 1:
-        for item in files:
-            fn(item)
-        return
+        return [fn(item) for item in files]
+    ordered = sorted(files, key=lambda f: -f.size)
     with ThreadPoolExecutor(max_workers=min(_PARALLEL_FILES, len(files)), thread_name_prefix="lakegate-copy") as pool:
-        futures = [pool.submit(fn, item) for item in files]
-        for future in futures:
-            future.result()
+        futures = [pool.submit(fn, item) for item in ordered]
+        return [future.result() for future in futures]
 
 
 def download_tree(http: MlflowHttp, root: str, files: list[ArtifactFile], dest: Path) -> Path:
@@ -141,7 +132,7 @@ def download_file(http: MlflowHttp, workspace: str, path: str, target: Path) -> 
     response = http.open_artifact(workspace, path)
     try:
         with open(target, "wb") as handle:
-            for chunk in response.iter_content(_CHUNK):
+            for chunk in response.iter_content(CHUNK):
                 handle.write(chunk)
     finally:
         response.close()

@@ -89,9 +89,9 @@ class MlflowHttp:
     def list_artifacts(self, workspace: str, path: str) -> list[dict[str, Any]]:
         return self.call("GET", ARTIFACTS_PATH, workspace=workspace, params={"path": path}).get("files", [])
 
-    def open_artifact(self, workspace: str, path: str) -> requests.Response:
+    def open_artifact(self, workspace: str, path: str, headers: dict[str, str] | None = None) -> requests.Response:
         """A streaming download; the caller closes it."""
-        return self.request("GET", f"{ARTIFACTS_PATH}/{path}", workspace=workspace, stream=True)
+        return self.request("GET", f"{ARTIFACTS_PATH}/{path}", workspace=workspace, stream=True, headers=headers)
 
     def upload_artifact(self, workspace: str, path: str, body: Any) -> None:
         self.request("PUT", f"{ARTIFACTS_PATH}/{path}", workspace=workspace, data=body).close()

@@ -1,0 +1,212 @@
+"""The files of the versions an adapter has just copied, kept locally so its gates need not download them.
+
+A promotion copies a version and then, in its smoke-inference gate, loads that same version: without
+this cache the bytes it has just streamed would be downloaded again. While `copy_version` streams the
+files it also writes them here, with each file's size and the SHA-256 of the streamed bytes.
+
+Trust rules (the cache only ever saves a download; it never decides what a version contains):
+- entries are per target version and per adapter; the folder is private (mkdtemp: mode 0700, one per
+  adapter) and removed when the adapter is garbage-collected or the process exits;
+- an entry is used only when the registry, asked as the adapter's principal at the time of use, still
+  describes the version as the one copied (same artifact location, same run): a deleted and re-created
+  version, or one this principal may no longer read, never comes from the cache;
+- every file used is checked on disk against the size and hash taken while streaming; any mismatch
+  (or a missing file) drops the entry, and the caller downloads as it would without a cache;
+- only the newest MAX_VERSIONS copies are kept, and a copy larger than max_bytes (or than a fraction of
+  the free disk) is not cached at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterable
+
+from promotion.local.stream_copy import CopiedFile
+
+MAX_VERSIONS = 2
+DEFAULT_MAX_BYTES = 4 * 1024 ** 3
+_FREE_DISK_SHARE = 0.5  # never fill more than half of the free space of the temp folder
+
+
+@dataclass
+class CachedVersion:
+    name: str
+    version: str
+    source: str                   # the version's artifact location, as registered
+    run_id: str
+    folder: Path
+    files: dict[str, CopiedFile] = field(default_factory=dict)
+
+    def path(self, relpath: str) -> Path:
+        return self.folder.joinpath(*relpath.split("/"))
+
+
+class StagedCopy:
+    """Where one copy in progress writes its files; becomes a CachedVersion once the version exists."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._open: list[BinaryIO] = []
+        self._lock = threading.Lock()
+
+    def sink(self, relpath: str) -> BinaryIO | None:
+        """A file to write `relpath`'s bytes into (None when the disk refuses: that file is not cached)."""
+        try:
+            path = self.folder.joinpath(*relpath.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "wb")
+        except OSError:
+            return None
+        with self._lock:
+            self._open.append(handle)
+        return handle
+
+    def close(self) -> None:
+        with self._lock:
+            handles, self._open = self._open, []
+        for handle in handles:
+            try:
+                handle.close()
+            except OSError:
+                pass
+
+
+class CopyCache:
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_versions: int = MAX_VERSIONS):
+        self.max_bytes, self.max_versions = max_bytes, max_versions
+        self._root: Path | None = None
+        self._entries: OrderedDict[tuple[str, str], CachedVersion] = OrderedDict()
+        self._lock = threading.Lock()
+        self._finalizer: weakref.finalize | None = None
+
+    # -- filling ---------------------------------------------------------------------------------
+
+    def stage(self, total_bytes: int) -> StagedCopy | None:
+        """A private folder for a copy of `total_bytes`, or None when it should not be cached."""
+        if self.max_versions <= 0 or total_bytes > self.max_bytes:
+            return None
+        try:
+            root = self._ensure_root()
+            if total_bytes > shutil.disk_usage(root).free * _FREE_DISK_SHARE:
+                return None
+            return StagedCopy(Path(tempfile.mkdtemp(prefix="copy-", dir=root)))
+        except OSError:
+            return None
+
+    def keep(self, staged: StagedCopy, name: str, version: str, source: str, run_id: str,
+             files: Iterable[CopiedFile]) -> None:
+        """Register a finished copy as `name` version `version`, if every file reached the disk whole."""
+        staged.close()
+        entry = CachedVersion(name, str(version), source, run_id, staged.folder, {f.relpath: f for f in files})
+        if not all(_size_on_disk(entry.path(f.relpath)) == f.size for f in entry.files.values()):
+            discard(staged)
+            return
+        evicted = []
+        with self._lock:
+            if self._root is None:  # closed meanwhile
+                evicted.append(entry)
+            else:
+                old = self._entries.pop((name, entry.version), None)
+                if old is not None:
+                    evicted.append(old)
+                self._entries[(name, entry.version)] = entry
+                while len(self._entries) > self.max_versions:
+                    evicted.append(self._entries.popitem(last=False)[1])
+        for gone in evicted:
+            shutil.rmtree(gone.folder, ignore_errors=True)
+
+    # -- using -----------------------------------------------------------------------------------
+
+    def lookup(self, name: str, version: str, source: str, run_id: str) -> CachedVersion | None:
+        """The entry for this version if the registry's current description (`source`, `run_id`,
+        just read as the acting principal) is still the copied one; a stale entry is dropped."""
+        with self._lock:
+            entry = self._entries.get((name, str(version)))
+        if entry is None:
+            return None
+        if (entry.source, entry.run_id) != (source, run_id):
+            self.drop(name, version)
+            return None
+        return entry
+
+    def verified(self, entry: CachedVersion, relpaths: Iterable[str] | None = None) -> bool:
+        """True when each file (all by default) has its streamed size and SHA-256; else drops the entry."""
+        wanted = list(entry.files) if relpaths is None else list(relpaths)
+        try:
+            ok = all(rel in entry.files and _matches(entry.path(rel), entry.files[rel]) for rel in wanted)
+        except OSError:
+            ok = False
+        if not ok:
+            self.drop(entry.name, entry.version)
+        return ok
+
+    def linked_copy(self, entry: CachedVersion) -> Path:
+        """A fresh private folder holding the entry's files (hard links: no bytes copied), for a
+        loaded model to own: evicting the entry later cannot pull files from under the model."""
+        target = Path(tempfile.mkdtemp(prefix="lakegate-model-"))  # same file system as the cache
+        try:
+            for rel in entry.files:
+                dest = target.joinpath(*rel.split("/"))
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(entry.path(rel), dest)
+                except OSError:
+                    shutil.copyfile(entry.path(rel), dest)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        return target
+
+    def drop(self, name: str, version: str) -> None:
+        with self._lock:
+            entry = self._entries.pop((name, str(version)), None)
+        if entry is not None:
+            shutil.rmtree(entry.folder, ignore_errors=True)
+
+    def close(self) -> None:
+        """Remove every cached file now (also done automatically when the cache is collected)."""
+        with self._lock:
+            self._entries.clear()
+            finalizer, self._root, self._finalizer = self._finalizer, None, None
+        if finalizer is not None:
+            finalizer()
+
+    @property
+    def root(self) -> Path | None:
+        return self._root
+
+    def _ensure_root(self) -> Path:
+        with self._lock:
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="lakegate-copies-"))
+                self._finalizer = weakref.finalize(self, shutil.rmtree, str(self._root), True)
+            return self._root
+
+
+def discard(staged: StagedCopy | None) -> None:
+    """Forget a staged copy that will not become a version (failed or refused copy)."""
+    if staged is not None:
+        staged.close()
+        shutil.rmtree(staged.folder, ignore_errors=True)
+
+
+def _size_on_disk(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def _matches(path: Path, expected: CopiedFile) -> bool:
+    if path.stat().st_size != expected.size:
+        return False
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest() == expected.sha256
