@@ -29,9 +29,13 @@ def build_app(envs: Environments, selected: list[Environment], outdir: Path):
     from .stacks.databricks import DatabricksStack
 
     app = App(outdir=str(outdir), skip_validation=False)
+    # Every azure stack first, even for a single selected environment: a databricks stack also references
+    # its peers' workspaces and principals (catalog bindings and grants along the promotion path) as
+    # cross-stack references, so `--env prod` produces exactly what a full synth does for prod.
+    foundations = {env.name: AzureStack(app, f"{env.name}-azure", env=env, envs=envs).foundation for env in envs}
     for env in selected:
-        azure = AzureStack(app, f"{env.name}-azure", env=env, envs=envs)
-        DatabricksStack(app, f"{env.name}-databricks", env=env, envs=envs, foundation=azure.foundation)
+        DatabricksStack(app, f"{env.name}-databricks", env=env, envs=envs, foundation=foundations[env.name],
+                        peers={name: foundation for name, foundation in foundations.items() if name != env.name})
     return app
 
 

@@ -102,3 +102,35 @@ def test_report_diff_needs_two_known_environments():
 
 def test_docs_check_detects_stale_docs():
     assert run("docs", "--check").returncode == 0
+
+
+def test_synth_of_one_environment_matches_the_full_synth_and_keeps_the_others(envs, synthesized, tmp_path):
+    from infra.synth import synthesize
+
+    out = tmp_path / "cdktf.out"
+    (out / "stacks" / "dev-databricks").mkdir(parents=True)
+    (out / "stacks" / "dev-databricks" / "cdk.tf.json").write_text('{"previous": true}')
+    result = synthesize(envs, out, only=["prod"])
+    assert result.stacks["prod-databricks"] == synthesized.stacks["prod-databricks"]
+    assert result.stacks["prod-azure"] == synthesized.stacks["prod-azure"]
+    assert result.stacks["dev-databricks"] == {"previous": True}
+
+
+def test_a_synth_that_fails_midway_leaves_the_previous_output(envs, tmp_path, monkeypatch):
+    import infra.synth as synth
+
+    out = tmp_path / "cdktf.out"
+    (out / "stacks" / "old").mkdir(parents=True)
+    (out / "stacks" / "old" / "cdk.tf.json").write_text("{}")
+    before = tree_digest(out)
+
+    def half_written(envs, selected, staging):
+        (staging / "stacks" / "prod-azure").mkdir(parents=True)
+        (staging / "stacks" / "prod-azure" / "cdk.tf.json").write_text('{"partial"')
+        raise RuntimeError("jsii died")
+
+    monkeypatch.setattr(synth, "build_app", half_written)
+    with pytest.raises(RuntimeError, match="jsii died"):
+        synth.synthesize(envs, out)
+    assert tree_digest(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out"]

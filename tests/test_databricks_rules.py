@@ -161,6 +161,8 @@ REFERENCE_ERRORS = [
      "serving endpoint 'churn-staging': model 'fraud' is not one of unity_catalog.models"),
     ("dev.yaml", "acls: {sp-lakegate-dev: READ", "acls: {sp-lakegate-prod: READ", "secret_scopes",
      "secret scope 'lakegate-ml' acls: unknown principal 'sp-lakegate-prod'"),
+    ("prod.yaml", "      users: [ml-engineers]\n      cluster_type: job", "      users: [data-scientists]\n      cluster_type: job",
+     "compute", "policy 'prod-jobs' users: group 'data-scientists' has no entitlements"),
     ("prod.yaml", "name: landing, container: landing", "name: landing, container: raw", "unity_catalog",
      "external location 'landing': container 'raw' is not one of storage.containers"),
 ]

@@ -11,8 +11,8 @@ from .grants import Grant, Principals
 from .promotion import Credentials, Promotion, Waiver
 from .quality import QualityMonitor
 from .references import (
-    check_git_folders, check_monitors, check_secret_scopes, check_serving, check_storage_locations, check_warehouses,
-    check_workflows,
+    check_compute, check_git_folders, check_monitors, check_secret_scopes, check_serving, check_storage_locations,
+    check_warehouses, check_workflows,
 )
 from .serving import ServingEndpoint
 from .tooling import GitFolder, SecretScope, SqlWarehouse
@@ -54,6 +54,11 @@ class Environment(Strict):
     @classmethod
     def _locations_on_own_storage(cls, value, info: ValidationInfo):
         return _checked(value, check_storage_locations, value, info.data.get("storage"))
+
+    @field_validator("compute")
+    @classmethod
+    def _compute_users_resolve(cls, value, info: ValidationInfo):
+        return _checked(value, check_compute, value, info.data)
 
     @field_validator("workflows")
     @classmethod

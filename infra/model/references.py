@@ -50,6 +50,15 @@ def _model_problems(where: str, model: str | None, data: dict) -> list[str]:
     return [f"{where}: model '{model}' is not one of unity_catalog.models"]
 
 
+def check_compute(compute, data: dict) -> list[str]:
+    problems = []
+    for policy in compute.policies:
+        problems += _principal_problems(f"policy '{policy.name}' users", policy.users, data)
+    for cluster in compute.clusters:
+        problems += _principal_problems(f"cluster '{cluster.name}' users", cluster.users, data)
+    return problems
+
+
 def check_workflows(workflows, data: dict) -> list[str]:
     problems = []
     compute = data.get("compute")
@@ -62,15 +71,15 @@ def check_workflows(workflows, data: dict) -> list[str]:
         if job.output_table is not None and job.output_table.count(".") != 1:
             problems.append(f"{where}: output_table '{job.output_table}' must be `schema.table`")
         for cluster in job.clusters if compute is not None else []:
-            policy = compute.policy(cluster.policy)
+            policy, cluster_where = compute.policy(cluster.policy), f"{where} cluster '{cluster.key}'"
             if policy is None:
-                problems.append(f"{where} cluster '{cluster.key}': unknown policy '{cluster.policy}'")
+                problems.append(f"{cluster_where}: unknown policy '{cluster.policy}'")
             elif policy.cluster_type == "all-purpose":
-                problems.append(f"{where} cluster '{cluster.key}': policy '{policy.name}' only allows all-purpose clusters")
+                problems.append(f"{cluster_where}: policy '{policy.name}' only allows all-purpose clusters")
             elif cluster.node_type not in policy.node_types:
-                problems.append(f"{where} cluster '{cluster.key}': node_type {cluster.node_type} is not allowed by policy '{policy.name}'")
+                problems.append(f"{cluster_where}: node_type {cluster.node_type} is not allowed by policy '{policy.name}'")
             elif cluster.max_workers > policy.max_workers:
-                problems.append(f"{where} cluster '{cluster.key}': max_workers {cluster.max_workers} exceeds policy limit {policy.max_workers}")
+                problems.append(f"{cluster_where}: max_workers {cluster.max_workers} exceeds policy limit {policy.max_workers}")
     for experiment in workflows.experiments:
         problems += _principal_problems(f"experiment '{experiment.name}' permissions", experiment.permissions, data)
     return problems

@@ -44,7 +44,8 @@ class GitFolder(Strict):
     provider: Literal["gitHub", "azureDevOpsServices", "gitLab", "bitbucketCloud"] = Field(
         "gitHub", description="Git provider, as Databricks spells it."
     )
-    path: str = Field(pattern=r"^/(Repos|Workspace)/\S+$", description="Workspace path of the folder, e.g. /Workspace/Shared/lakegate-ml.")
+    path: str = Field(pattern=r"^/(Repos|Workspace)/\S+$",
+                      description="Workspace path of the folder, e.g. /Workspace/Shared/lakegate-ml.")
     branch: str = Field("main", description="Branch checked out.")
     sparse_checkout: list[str] = Field(default_factory=list, description="Only check out these folders (cone patterns).")
     permissions: dict[PrincipalName, RepoPermission] = Field(

@@ -48,7 +48,6 @@ def _directory_props(env: Environment, envs: Environments, foundation: AzureFoun
         service_principals={e.service_principal: e.name for e in envs},
         application_ids={e.name: application_id(e) for e in envs},
         workspace_ids={name: f.workspace_id for name, f in foundations.items()},
-        groups=frozenset(env.principals.groups),
     )
 
 
@@ -111,7 +110,7 @@ class DatabricksStack(TerraformStack):
             catalog=uc.catalog,
             model_schema=uc.model_schema,
             service_principal=env.service_principal,
-            policies={p.name: (compute.policies[p.name].id, p) for p in env.compute.policies},
+            policies={p.name: (compute.policy_ids[p.name], p) for p in env.compute.policies},
             jobs=env.workflows.jobs,
             experiments=env.workflows.experiments,
             code=env.workflows.code,

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -25,6 +26,7 @@ from typing import Any, Callable, TypeVar
 import yaml
 
 from promotion.local import artifacts
+from promotion.local.copy_cache import DEFAULT_MAX_BYTES, CopyCache, discard
 from promotion.local.errors import HttpFailure, classify
 from promotion.local.http import MlflowHttp
 from promotion.local.naming import split_full_name
@@ -44,11 +46,12 @@ WRITE = "write"
 
 class LocalRegistryAdapter:
     def __init__(self, url: str, principal: str, password: str, *, timeout: float = 120.0,
-                 race_retries: int = 6):
+                 race_retries: int = 6, copy_cache_bytes: int = DEFAULT_MAX_BYTES):
         self.principal = principal
         self.url = url.rstrip("/")
         self._http = MlflowHttp(self.url, principal, password, timeout=timeout)
         self._race_retries = race_retries
+        self._copies = CopyCache(max_bytes=copy_cache_bytes)
 
     def __repr__(self) -> str:
         return f"LocalRegistryAdapter(url={self.url!r}, principal={self.principal!r})"
@@ -91,28 +94,43 @@ class LocalRegistryAdapter:
         """{'signature': {'inputs': [...], 'outputs': [...], 'params': ...} | None,
         'input_example': <decoded JSON as logged> | None, 'input_example_info': {...} | None,
         'metrics': {name: latest value}, 'flavors': [...]}. For the example as the model's own
-        type (DataFrame, ndarray...) use `load_pyfunc(...).input_example`."""
+        type (DataFrame, ndarray...) use `load_pyfunc(...).input_example`.
+        A version this adapter has just copied is read from its local copy (copy_cache.py)."""
         mv = self.get_version(name, version)
-        root = self._artifact_root(name, version)
-        mlmodel = yaml.safe_load(self._guard(READ, name, lambda: artifacts.read_text(self._http, root, "MLmodel")))
-        info = parse_mlmodel(mlmodel)
+        cached = self._copies.lookup(name, mv.version, mv.source, mv.run_id)
+        root = None if cached is not None else self._artifact_root(name, version, mv)
+
+        def read(relpath: str) -> str:
+            nonlocal cached, root
+            if cached is not None and self._copies.verified(cached, [relpath]):
+                return cached.path(relpath).read_text(encoding="utf-8")
+            cached = None
+            root = root or self._artifact_root(name, version, mv)
+            return self._guard(READ, name, lambda: artifacts.read_text(self._http, root, relpath))
+
+        info = parse_mlmodel(yaml.safe_load(read("MLmodel")))
         example_path = (info.get("input_example_info") or {}).get("artifact_path")
-        info["input_example"] = None
-        if example_path:
-            text = self._guard(READ, name, lambda: artifacts.read_text(self._http, root, example_path))
-            info["input_example"] = json.loads(text)
+        info["input_example"] = json.loads(read(example_path)) if example_path else None
         info["metrics"] = self._metrics(name, mv.run_id)
         return info
 
     def load_pyfunc(self, name: str, version: str) -> Any:
-        """Download the version's files (as this principal) and load them with mlflow.pyfunc."""
+        """Load the version with mlflow.pyfunc from a private folder that lives as long as the model:
+        the files this adapter has just copied into that version (checked against the size and hash
+        taken while copying), else a download of its files as this principal."""
         import mlflow.pyfunc
 
-        root = self._artifact_root(name, version)
-        files = self._guard(READ, name, lambda: artifacts.walk(self._http, root))
-        local = Path(tempfile.mkdtemp(prefix="lakegate-model-"))
+        local = self._cached_files(name, version)
+        if local is None:
+            root = self._artifact_root(name, version)
+            files = self._guard(READ, name, lambda: artifacts.walk(self._http, root))
+            local = Path(tempfile.mkdtemp(prefix="lakegate-model-"))
+            try:
+                self._guard(READ, name, lambda: artifacts.download_tree(self._http, root, files, local))
+            except BaseException:
+                shutil.rmtree(local, ignore_errors=True)
+                raise
         try:
-            self._guard(READ, name, lambda: artifacts.download_tree(self._http, root, files, local))
             model = mlflow.pyfunc.load_model(str(local))
         except BaseException:
             shutil.rmtree(local, ignore_errors=True)
@@ -128,9 +146,10 @@ class LocalRegistryAdapter:
         workspace, into a run of the target workspace's promotion experiment, then register that
         run's copy as a new version of the target model (created if missing) carrying `tags`.
         The source run's metrics and params are copied onto that run so the target's gates can
-        read them without access to the source."""
+        read them without access to the source. The copied files are also kept in this adapter's
+        local copy cache, so loading the new version (smoke gate) does not download them again."""
         target_ws, target_model = split_full_name(target_name)
-        source_root = self._artifact_root(source.name, source.version)
+        source_root = self._artifact_root(source.name, source.version, source)
         files = self._guard(READ, source.name, lambda: artifacts.walk(self._http, source_root))
         if not files:
             raise RegistryError(f"{source.name} version {source.version} has no artifacts to copy")
@@ -145,18 +164,28 @@ class LocalRegistryAdapter:
             "tags": [{"key": k, "value": str(v)} for k, v in run_tags.items()],
         })["run"]["info"]
         run_id = run["run_id"]
-        self._log_run_data(target_name, target_ws, run_id, run_data)
         model_uri = f"{run['artifact_uri'].rstrip('/')}/model"
-        self._guard(WRITE, target_name, lambda: artifacts.copy_tree(
-            self._http, source_root, artifacts.proxy_path(model_uri), files, progress))
-        created = self._call(WRITE, target_name, "POST", f"{_VERSIONS}/create", target_ws, json={
-            "name": target_model, "source": model_uri, "run_id": run_id,
-            "tags": [{"key": k, "value": str(v)} for k, v in tags.items()],
-            "description": f"Copied from {source.name} version {source.version}",
-        })["model_version"]
-        self._call(WRITE, target_name, "POST", f"{_RUNS}/update", target_ws,
-                   json={"run_id": run_id, "status": "FINISHED", "end_time": _now_ms()})
-        return self._wait_ready(target_name, _to_version(target_name, created))
+        staged = self._copies.stage(sum(f.size for f in files))
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakegate-run-data") as beside:
+                logged = beside.submit(self._log_run_data, target_name, target_ws, run_id, run_data)
+                copied = self._guard(WRITE, target_name, lambda: artifacts.copy_tree(
+                    self._http, source_root, artifacts.proxy_path(model_uri), files, progress, staged))
+                logged.result()
+            created = self._call(WRITE, target_name, "POST", f"{_VERSIONS}/create", target_ws, json={
+                "name": target_model, "source": model_uri, "run_id": run_id,
+                "tags": [{"key": k, "value": str(v)} for k, v in tags.items()],
+                "description": f"Copied from {source.name} version {source.version}",
+            })["model_version"]
+            self._call(WRITE, target_name, "POST", f"{_RUNS}/update", target_ws,
+                       json={"run_id": run_id, "status": "FINISHED", "end_time": _now_ms()})
+            version = self._wait_ready(target_name, _to_version(target_name, created))
+        except BaseException:
+            discard(staged)
+            raise
+        if staged is not None:
+            self._copies.keep(staged, target_name, version.version, version.source, version.run_id, copied)
+        return version
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         workspace, model = split_full_name(name)
@@ -179,6 +208,14 @@ class LocalRegistryAdapter:
         self._retry_races(lambda: self._call(
             f"tag version {version}", name, "POST", f"{_VERSIONS}/set-tag", workspace,
             json={"name": model, "version": str(version), "key": key, "value": str(value)}))
+
+    def delete_version(self, name: str, version: str) -> None:
+        """Delete one version of the model (its aliases go with it). The copy's run and files stay
+        in the promotion experiment, like those of any deleted version."""
+        workspace, model = split_full_name(name)
+        self._copies.drop(name, str(version))
+        self._call(f"delete version {version}", name, "DELETE", f"{_VERSIONS}/delete", workspace,
+                   json={"name": model, "version": str(version)})
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -241,11 +278,33 @@ class LocalRegistryAdapter:
         if workspace not in {w["name"] for w in listed}:
             raise PermissionRefused(self.principal, READ, name, detail=f"no role in workspace {workspace}")
 
-    def _artifact_root(self, name: str, version: str) -> str:
+    def _artifact_root(self, name: str, version: str, known: ModelVersion | None = None) -> str:
+        """The proxy path of the version's files. A version registered from an artifact location
+        (every copy) is downloaded from its `source` as is (MLflow's download URI is the source
+        then); only `models:/...` sources need the registry to resolve them."""
+        if known is not None and known.source.startswith(f"{artifacts.SCHEME}:"):
+            return artifacts.proxy_path(known.source)
         workspace, model = split_full_name(name)
         body = self._call(READ, name, "GET", f"{_VERSIONS}/get-download-uri", workspace,
                           params={"name": model, "version": str(version)})
         return artifacts.proxy_path(body["artifact_uri"])
+
+    def _cached_files(self, name: str, version: str) -> Path | None:
+        """A private folder holding the version's files from the copy cache, when this adapter
+        copied that very version and every file still has the size and hash taken while copying."""
+        entry = self._copies.get(name, version)
+        if entry is None:
+            return None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakegate-verify") as beside:
+            intact = beside.submit(self._copies.verified, entry)  # hashing overlaps the round trip
+            mv = self.get_version(name, version)  # as this principal, now: it may read it, and what it is
+            current = self._copies.lookup(name, mv.version, mv.source, mv.run_id)
+            if current is not entry or not intact.result():
+                return None
+        try:
+            return self._copies.linked_copy(entry)
+        except OSError:
+            return None
 
     def _metrics(self, name: str, run_id: str) -> dict[str, float]:
         if not run_id:

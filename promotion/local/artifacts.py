@@ -19,10 +19,12 @@ from urllib.parse import urlparse
 
 from promotion.local.copy_cache import StagedCopy
 from promotion.local.http import MlflowHttp
-from promotion.local.stream_copy import CHUNK, CopiedFile, copy_file
+from promotion.local.stream_copy import CopiedFile, copy_file
 from promotion.registry import RegistryError
 
+SCHEME = "mlflow-artifacts"
 T = TypeVar("T")
+_DOWNLOAD_CHUNK = 1024 * 1024
 _PARALLEL_FILES = 4
 
 
@@ -35,7 +37,7 @@ class ArtifactFile:
 def proxy_path(artifact_uri: str) -> str:
     """`mlflow-artifacts:/workspaces/dev/2/models/m-1/artifacts` -> the proxy path after the scheme."""
     parsed = urlparse(artifact_uri)
-    if parsed.scheme != "mlflow-artifacts":
+    if parsed.scheme != SCHEME:
         raise RegistryError(
             f"artifact location {artifact_uri!r} is not served by the local registry's artifact proxy"
         )
@@ -101,17 +103,16 @@ def copy_tree(
 
     if progress:
         progress(0, total)
-    return _run_parallel(copy_one, files)
+    # Largest first: the long transfer starts at once and the small files fill in beside it.
+    return _run_parallel(copy_one, sorted(files, key=lambda f: -f.size))
 
 
 def _run_parallel(fn: Callable[[ArtifactFile], T], files: list[ArtifactFile]) -> list[T]:
-    """fn over files on a small pool, largest first (so the long transfer starts at once and the
-    small files fill in beside it); the first failure is raised once all started work ends."""
+    """fn over files on a small pool, in order; the first failure is raised once all started work ends."""
     if len(files) <= 1:
         return [fn(item) for item in files]
-    ordered = sorted(files, key=lambda f: -f.size)
     with ThreadPoolExecutor(max_workers=min(_PARALLEL_FILES, len(files)), thread_name_prefix="lakegate-copy") as pool:
-        futures = [pool.submit(fn, item) for item in ordered]
+        futures = [pool.submit(fn, item) for item in files]
         return [future.result() for future in futures]
 
 
@@ -132,7 +133,7 @@ def download_file(http: MlflowHttp, workspace: str, path: str, target: Path) -> 
     response = http.open_artifact(workspace, path)
     try:
         with open(target, "wb") as handle:
-            for chunk in response.iter_content(CHUNK):
+            for chunk in response.iter_content(_DOWNLOAD_CHUNK):
                 handle.write(chunk)
     finally:
         response.close()

@@ -59,10 +59,13 @@ class StagedCopy:
 
     def sink(self, relpath: str) -> BinaryIO | None:
         """A file to write `relpath`'s bytes into (None when the disk refuses: that file is not cached)."""
+        parts = relpath.split("/")
         try:
-            path = self.folder.joinpath(*relpath.split("/"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "wb")
+            parent = self.folder
+            for part in parts[:-1]:  # never parents=True: a removed cache folder must stay removed
+                parent = parent / part
+                parent.mkdir(mode=0o700, exist_ok=True)
+            handle = open(parent / parts[-1], "xb")
         except OSError:
             return None
         with self._lock:
@@ -125,14 +128,16 @@ class CopyCache:
 
     # -- using -----------------------------------------------------------------------------------
 
+    def get(self, name: str, version: str) -> CachedVersion | None:
+        """The entry for this version, not yet checked: see `lookup` and `verified`."""
+        with self._lock:
+            return self._entries.get((name, str(version)))
+
     def lookup(self, name: str, version: str, source: str, run_id: str) -> CachedVersion | None:
         """The entry for this version if the registry's current description (`source`, `run_id`,
         just read as the acting principal) is still the copied one; a stale entry is dropped."""
-        with self._lock:
-            entry = self._entries.get((name, str(version)))
-        if entry is None:
-            return None
-        if (entry.source, entry.run_id) != (source, run_id):
+        entry = self.get(name, version)
+        if entry is not None and (entry.source, entry.run_id) != (source, run_id):
             self.drop(name, version)
             return None
         return entry

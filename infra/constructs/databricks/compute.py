@@ -52,14 +52,15 @@ def policy_definition(policy: ClusterPolicy, tags: Mapping[str, str]) -> dict:
 
 
 class Compute(Construct):
-    """Attributes: `policies` (resources by name) and `clusters` (by name)."""
+    """Attributes: `policies` (resources by name), `policy_ids` (id tokens by name) and `clusters` (by name)."""
 
     def __init__(self, scope: Construct, id: str, props: ComputeProps, directory: Directory):
         super().__init__(scope, id)
         from cdktn_provider_databricks.cluster import Cluster as DbCluster, ClusterAutoscale
         from cdktn_provider_databricks.cluster_policy import ClusterPolicy as DbPolicy
 
-        self.policies, self.clusters = {}, {}
+        self.policies, self.clusters, self.policy_ids = {}, {}, {}
+        policy_ids = self.policy_ids
         for policy in props.policies:
             key = slug(policy.name)
             self.policies[policy.name] = DbPolicy(
@@ -68,16 +69,16 @@ class Compute(Construct):
                 description=f"lakegate: {policy.cluster_type} clusters, runtime {policy.spark_version}",
                 definition=json.dumps(policy_definition(policy, props.tags), sort_keys=True),
             )
+            policy_ids[policy.name] = self.policies[policy.name].id
             users = {name: "CAN_USE" for name in policy.users} | {props.service_principal: "CAN_USE"}
-            object_permissions(self, f"policy_{key}_permissions", directory, users,
-                               cluster_policy_id=self.policies[policy.name].id)
+            object_permissions(self, f"policy_{key}_permissions", directory, users, cluster_policy_id=policy_ids[policy.name])
         by_name = {p.name: p for p in props.policies}
         for cluster in props.clusters:
             key, policy = slug(cluster.name), by_name[cluster.policy]
             self.clusters[cluster.name] = DbCluster(
                 self, f"cluster_{key}",
                 cluster_name=cluster.name,
-                policy_id=self.policies[cluster.policy].id,
+                policy_id=policy_ids[cluster.policy],
                 apply_policy_default_values=True,
                 spark_version=policy.spark_version,
                 node_type_id=cluster.node_type,

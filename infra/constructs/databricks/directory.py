@@ -9,7 +9,7 @@ variable (`application_id_<env>`, `workspace_id_<env>`) to pass at plan time, ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 from constructs import Construct
@@ -23,23 +23,23 @@ class DirectoryProps:
     service_principals: Mapping[str, str]             # service principal name -> its environment
     application_ids: Mapping[str, str | None]         # environment -> application id (token/literal); None: unknown here
     workspace_ids: Mapping[str, str | None]           # environment -> numeric workspace id (token); None: unknown here
-    groups: frozenset[str] = field(default_factory=frozenset)  # group names this environment declares
 
 
 class Directory(Construct):
     def __init__(self, scope: Construct, id: str, props: DirectoryProps):
         super().__init__(scope, id)
         self.props = props
-        self._variables: dict[str, object] = {}
+        self._references: dict[str, object] = {}
 
     def _variable(self, name: str, kind: str, description: str):
+        """The variable's reference (a token), created once; variables are direct children of the stack so
+        their names stay plain in the JSON."""
         from cdktn import TerraformVariable
 
-        if name not in self._variables:
-            # Variables must be direct children of the stack to get their plain name in the JSON.
-            stack = self.node.scope
-            self._variables[name] = TerraformVariable(stack, name, type=kind, description=description, nullable=False)
-        return self._variables[name]
+        if name not in self._references:
+            variable = TerraformVariable(self.node.scope, name, type=kind, description=description, nullable=False)
+            self._references[name] = variable.number_value if kind == "number" else variable.string_value
+        return self._references[name]
 
     def application_id(self, environment: str) -> str:
         known = self.props.application_ids.get(environment)
@@ -47,7 +47,7 @@ class Directory(Construct):
             return known
         return self._variable(f"application_id_{environment}", "string",
                               f"Application (client) id of {environment}'s service principal "
-                              f"(output of the {environment}-azure stack).").string_value
+                              f"(output of the {environment}-azure stack).")
 
     def workspace_id(self, environment: str):
         """A number token: the numeric id of `environment`'s workspace."""
@@ -57,7 +57,7 @@ class Directory(Construct):
         if known is not None:
             return Token.as_number(known)
         return self._variable(f"workspace_id_{environment}", "number",
-                              f"Numeric workspace id of {environment} (output of the {environment}-azure stack).").number_value
+                              f"Numeric workspace id of {environment} (output of the {environment}-azure stack).")
 
     @property
     def own_application_id(self) -> str:

@@ -49,6 +49,7 @@ class Identities(Construct):
             **{name: name in wanted for name in ENTITLEMENTS},
         )
         self.assignments, self.groups, self.users = {}, {}, {}
+        user_ids = {}
         for name in sorted(props.groups):
             group = props.groups[name]
             if not group.entitlements:
@@ -58,10 +59,11 @@ class Identities(Construct):
             # The account group, as this workspace sees it once assigned.
             self.groups[name] = DataDatabricksGroup(self, f"group_{key}", display_name=name,
                                                     depends_on=[self.assignments[name]])
-            Entitlements(self, f"entitlements_{key}", group_id=self.groups[name].id,
+            group_id = self.groups[name].id
+            Entitlements(self, f"entitlements_{key}", group_id=group_id,
                          **{entitlement: entitlement in group.entitlements for entitlement in ENTITLEMENTS})
             for member in sorted(group.members):
                 if member not in self.users:
                     self.users[member] = User(self, f"user_{slug(member)}", user_name=member)
-                GroupMember(self, f"member_{key}_{slug(member)}", group_id=self.groups[name].id,
-                            member_id=self.users[member].id)
+                    user_ids[member] = self.users[member].id
+                GroupMember(self, f"member_{key}_{slug(member)}", group_id=group_id, member_id=user_ids[member])

@@ -37,7 +37,7 @@ class Monitoring(Construct):
         )
         from cdktn_provider_databricks.sql_endpoint import SqlEndpoint, SqlEndpointTags, SqlEndpointTagsCustomTags
 
-        self.warehouses, self.monitors = {}, {}
+        self.warehouses, self.monitors, warehouse_ids = {}, {}, {}
         for warehouse in props.warehouses:
             key = slug(warehouse.name)
             self.warehouses[warehouse.name] = SqlEndpoint(
@@ -52,13 +52,13 @@ class Monitoring(Construct):
                 tags=SqlEndpointTags(custom_tags=[SqlEndpointTagsCustomTags(key=k, value=v)
                                                   for k, v in sorted(props.tags.items())]) if props.tags else None,
             )
+            warehouse_ids[warehouse.name] = self.warehouses[warehouse.name].id
             object_permissions(self, f"warehouse_{key}_permissions", directory,
-                               {name: "CAN_USE" for name in warehouse.users},
-                               sql_endpoint_id=self.warehouses[warehouse.name].id)
-        default_warehouse = next(iter(self.warehouses.values()), None)
+                               {name: "CAN_USE" for name in warehouse.users}, sql_endpoint_id=warehouse_ids[warehouse.name])
+        default_warehouse = next(iter(warehouse_ids.values()), None)
         for monitor in props.monitors:
             table = f"{props.catalog}.{monitor.table}"
-            warehouse = self.warehouses[monitor.warehouse] if monitor.warehouse else default_warehouse
+            warehouse_id = warehouse_ids[monitor.warehouse] if monitor.warehouse else default_warehouse
             self.monitors[monitor.table] = DbMonitor(
                 self, f"monitor_{slug(monitor.table)}",
                 table_name=table,
@@ -79,5 +79,5 @@ class Monitoring(Construct):
                                                  timezone_id=monitor.schedule.timezone)] if monitor.schedule else None,
                 notifications=[QualityMonitorNotifications(on_failure=[QualityMonitorNotificationsOnFailure(
                     email_addresses=list(monitor.notify_on_failure))])] if monitor.notify_on_failure else None,
-                warehouse_id=warehouse.id if warehouse is not None else None,
+                warehouse_id=warehouse_id,
             )

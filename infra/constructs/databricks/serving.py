@@ -4,6 +4,8 @@ schema, rate limits, and CAN_QUERY for the declared consumers.
 Terraform creates an endpoint serving the YAML's `version`; promotion then moves the served version (the
 deploy job, running as the service principal, updates the endpoint), and Terraform ignores that change
 so a later apply never rolls production back. The endpoint name, hence its URL, never changes.
+Databricks refuses an endpoint whose model version does not exist yet: in a fresh environment, apply
+after the first version arrives (first promotion or training run), e.g. `-target` the rest first.
 """
 
 from __future__ import annotations

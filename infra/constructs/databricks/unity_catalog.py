@@ -57,6 +57,8 @@ class UnityCatalog(Construct):
         )
         managed = ExternalLocation(name=MANAGED_LOCATION, container=props.managed_container,
                                    comment=f"Managed storage of catalog {catalog_name}")
+        # Each attribute read is a round trip to the jsii runtime: read each reference once.
+        credential_name = self.credential.name
         self.locations = {}
         for location in [managed, *props.external_locations]:
             url = f"abfss://{location.container}@{props.storage_dfs_host}/{location.path.strip('/')}"
@@ -64,7 +66,7 @@ class UnityCatalog(Construct):
                 self, f"location_{location.name}",
                 name=f"{catalog_name}_{location.name}",
                 url=url,
-                credential_name=self.credential.name,
+                credential_name=credential_name,
                 read_only=location.read_only or None,
                 comment=location.comment or None,
             )
@@ -76,31 +78,33 @@ class UnityCatalog(Construct):
             comment=f"Catalog of the {props.environment} environment (managed by lakegate)",
             properties=dict(props.properties) or None,
         )
+        catalog_ref = self.catalog.name
         self.bindings = [
             WorkspaceBinding(
                 self, f"binding_{binding.workspace_env}",
                 securable_type="catalog",
-                securable_name=self.catalog.name,
+                securable_name=catalog_ref,
                 workspace_id=directory.workspace_id(binding.workspace_env),
                 binding_type=BINDING_TYPES[binding.mode],
             )
             for binding in props.bindings
         ]
         self.schemas = {
-            schema.name: UcSchema(self, f"schema_{schema.name}", catalog_name=self.catalog.name, name=schema.name,
+            schema.name: UcSchema(self, f"schema_{schema.name}", catalog_name=catalog_ref, name=schema.name,
                                   comment=schema.comment or None, properties=dict(props.properties) or None)
             for schema in props.schemas
         }
+        schema_refs = {name: schema.name for name, schema in self.schemas.items()}
         self.volumes = {
             f"{v.schema_name}.{v.name}": UcVolume(
-                self, f"volume_{v.schema_name}_{v.name}", catalog_name=self.catalog.name,
-                schema_name=self.schemas[v.schema_name].name, name=v.name, volume_type="MANAGED", comment=v.comment or None)
+                self, f"volume_{v.schema_name}_{v.name}", catalog_name=catalog_ref,
+                schema_name=schema_refs[v.schema_name], name=v.name, volume_type="MANAGED", comment=v.comment or None)
             for v in props.volumes
         }
         self.models = {
             model.name: Model(
-                self, f"model_{model.name}", catalog_name=self.catalog.name,
-                schema_name=self.schemas[props.model_schema].name, name=model.name,
+                self, f"model_{model.name}", catalog_name=catalog_ref,
+                schema_name=schema_refs[props.model_schema], name=model.name,
                 owner=props.model_owner, comment=model.comment or None,
                 depends_on=list(props.owner_depends_on) or None)
             for model in props.models

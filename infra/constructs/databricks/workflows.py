@@ -111,8 +111,8 @@ class Workflows(Construct):
                 spark_conf={"spark.databricks.cluster.profile": "singleNode", "spark.master": "local[*]"},
             )
         else:
-            new_cluster = JobJobClusterNewCluster(
-                **common, autoscale=JobJobClusterNewClusterAutoscale(min_workers=cluster.min_workers, max_workers=cluster.max_workers))
+            autoscale = JobJobClusterNewClusterAutoscale(min_workers=cluster.min_workers, max_workers=cluster.max_workers)
+            new_cluster = JobJobClusterNewCluster(**common, autoscale=autoscale)
         return JobJobCluster(job_cluster_key=cluster.key, new_cluster=new_cluster)
 
     def _tasks(self, job: Job) -> list:
@@ -124,11 +124,13 @@ class Workflows(Construct):
         source = "GIT" if self.props.code is not None else "WORKSPACE"
         tasks = []
         for task in job.tasks:
-            program = (dict(notebook_task=JobTaskNotebookTask(notebook_path=task.notebook, source=source,
-                                                               base_parameters=dict(task.parameters) or None))
-                       if task.notebook is not None else
-                       dict(spark_python_task=JobTaskSparkPythonTask(python_file=task.python_file, source=source,
-                                                                     parameters=[f"--{k}={v}" for k, v in task.parameters.items()] or None)))
+            if task.notebook is not None:
+                program = dict(notebook_task=JobTaskNotebookTask(
+                    notebook_path=task.notebook, source=source, base_parameters=dict(task.parameters) or None))
+            else:
+                program = dict(spark_python_task=JobTaskSparkPythonTask(
+                    python_file=task.python_file, source=source,
+                    parameters=[f"--{k}={v}" for k, v in task.parameters.items()] or None))
             tasks.append(JobTask(
                 task_key=task.key,
                 description=task.description or None,
