@@ -44,13 +44,20 @@ def _used_provider_packages() -> list[str]:
 
 
 def child_synth(environments: str) -> dict:
-    from infra.loader import load_environments
-    from infra.synth import synthesize
+    """Exactly what `python main.py synth` does (YAML, guardrails, synth, atomic write), output discarded."""
+    import contextlib
+    import io
+
+    from cli.app import main
 
     outdir = Path(tempfile.mkdtemp(prefix="lakegate-bench-"))
     try:
-        result = synthesize(load_environments(Path(environments)), outdir / "cdktf.out")
-        return {"stacks": len(result.stacks), "providers": _used_provider_packages()}
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = main(["synth", "--environments", environments, "--out", str(outdir / "cdktf.out")])
+        if code != 0:
+            raise SystemExit(f"synth failed with exit code {code}")
+        stacks = len(list((outdir / "cdktf.out" / "stacks").glob("*/cdk.tf.json")))
+        return {"stacks": stacks, "providers": _used_provider_packages()}
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
 

@@ -54,15 +54,23 @@ def print_guardrails(report: GuardrailReport) -> None:
         output.console.print(f"Guardrails: {summary}")
 
 
-def cmd_check(args) -> int:
+def load_selected(args):
+    """(environments, the --env selection or None), or None after reporting every problem."""
     envs = load_or_report(args)
     if envs is None:
-        return exit_codes.INVALID_DEFINITIONS
+        return None
     try:
-        only = _selected(args, envs)
+        return envs, _selected(args, envs)
     except DefinitionError as exc:
         output.problems(exc.problems)
+        return None
+
+
+def cmd_check(args) -> int:
+    loaded = load_selected(args)
+    if loaded is None:
         return exit_codes.INVALID_DEFINITIONS
+    envs, only = loaded
     report = check_environments(envs, only=only)
     if args.json:
         output.emit_json({"ok": report.passed, "environments": envs.names, "rules_run": report.rules_run,
@@ -82,14 +90,13 @@ def resource_counts(stack_json: dict) -> Counter:
 
 
 def cmd_synth(args) -> int:
-    envs = load_or_report(args)
-    if envs is None:
+    from infra.synth import preload_bindings
+
+    preload_bindings()
+    loaded = load_selected(args)
+    if loaded is None:
         return exit_codes.INVALID_DEFINITIONS
-    try:
-        only = _selected(args, envs)
-    except DefinitionError as exc:
-        output.problems(exc.problems)
-        return exit_codes.INVALID_DEFINITIONS
+    envs, only = loaded
     report = check_environments(envs, only=only)
     if not report.passed:
         # Refuse before writing anything: cdktf.out keeps what it had.

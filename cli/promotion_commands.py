@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -77,9 +78,9 @@ def _guarded(handler, args) -> int:
         output.problems(error.problems)
         return exit_codes.INVALID_DEFINITIONS
     except Exception as error:  # noqa: BLE001 - every failure gets its kind's exit code
-        from promotion.credentials import CredentialsError
-
-        kind = "CREDENTIALS" if isinstance(error, CredentialsError) else failure_kind(error)
+        # Looked up, not imported: importing databricks-sdk costs ~1 s, and unimported it raised nothing.
+        credentials = sys.modules.get("promotion.credentials")
+        kind = "CREDENTIALS" if credentials and isinstance(error, credentials.CredentialsError) else failure_kind(error)
         if kind == "UNEXPECTED":
             raise
         if getattr(args, "json", False):

@@ -20,6 +20,14 @@ from .unity_catalog import UnityCatalog
 from .workflows import Workflows
 
 
+# Section -> the check that its references (policies, groups, models, tables, ...) resolve.
+_REFERENCE_CHECKS = {
+    "compute": check_compute, "workflows": check_workflows, "serving": check_serving,
+    "sql_warehouses": check_warehouses, "quality_monitors": check_monitors, "secret_scopes": check_secret_scopes,
+    "git_folders": check_git_folders,
+}
+
+
 class Environment(Strict):
     """One deployment environment: its own Azure footprint, workspace and catalog."""
 
@@ -55,40 +63,10 @@ class Environment(Strict):
     def _locations_on_own_storage(cls, value, info: ValidationInfo):
         return _checked(value, check_storage_locations, value, info.data.get("storage"))
 
-    @field_validator("compute")
+    @field_validator(*_REFERENCE_CHECKS)
     @classmethod
-    def _compute_users_resolve(cls, value, info: ValidationInfo):
-        return _checked(value, check_compute, value, info.data)
-
-    @field_validator("workflows")
-    @classmethod
-    def _workflows_resolve(cls, value, info: ValidationInfo):
-        return _checked(value, check_workflows, value, info.data)
-
-    @field_validator("serving")
-    @classmethod
-    def _serving_resolves(cls, value, info: ValidationInfo):
-        return _checked(value, check_serving, value, info.data)
-
-    @field_validator("sql_warehouses")
-    @classmethod
-    def _warehouses_resolve(cls, value, info: ValidationInfo):
-        return _checked(value, check_warehouses, value, info.data)
-
-    @field_validator("quality_monitors")
-    @classmethod
-    def _monitors_resolve(cls, value, info: ValidationInfo):
-        return _checked(value, check_monitors, value, info.data)
-
-    @field_validator("secret_scopes")
-    @classmethod
-    def _scopes_resolve(cls, value, info: ValidationInfo):
-        return _checked(value, check_secret_scopes, value, info.data)
-
-    @field_validator("git_folders")
-    @classmethod
-    def _folders_resolve(cls, value, info: ValidationInfo):
-        return _checked(value, check_git_folders, value, info.data)
+    def _references_resolve(cls, value, info: ValidationInfo):
+        return _checked(value, _REFERENCE_CHECKS[info.field_name], value, info.data)
 
     # Where each field was written (file and line), for located errors in later checks.
     _source: object = PrivateAttr(default=None)

@@ -27,14 +27,7 @@ class AzureStack(TerraformStack):
         tags = env.tags
         creates_ci_identity = sp.application_id is None
 
-        attach_state_backend(self, StateBackendProps(
-            key=f"{id}.tfstate",
-            backend=env.state.backend,
-            resource_group_name=env.state.resource_group,
-            storage_account_name=env.state.storage_account,
-            container_name=env.state.container,
-            use_oidc=env.state.use_oidc,
-        ))
+        attach_state_backend(self, StateBackendProps.for_stack(id, env.state))
         AzureProviders(self, "providers", AzureProvidersProps(
             subscription_id=azure.subscription_id, tenant_id=azure.tenant_id, with_azuread=creates_ci_identity,
         ))

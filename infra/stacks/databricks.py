@@ -58,14 +58,7 @@ class DatabricksStack(TerraformStack):
         self.env = env
         uc, tags = env.unity_catalog, env.tags
 
-        attach_state_backend(self, StateBackendProps(
-            key=f"{id}.tfstate",
-            backend=env.state.backend,
-            resource_group_name=env.state.resource_group,
-            storage_account_name=env.state.storage_account,
-            container_name=env.state.container,
-            use_oidc=env.state.use_oidc,
-        ))
+        attach_state_backend(self, StateBackendProps.for_stack(id, env.state))
         WorkspaceProvider(self, "provider", WorkspaceProviderProps(
             host=foundation.workspace_url,
             azure_workspace_resource_id=foundation.workspace_resource_id,

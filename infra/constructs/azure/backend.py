@@ -20,6 +20,12 @@ class StateBackendProps:
     container_name: str | None = None       # azurerm: blob container holding the state
     use_oidc: bool = True                   # azurerm: federated token, never an access key or SAS
 
+    @classmethod
+    def for_stack(cls, stack_id: str, state) -> "StateBackendProps":
+        """The props for one stack of an environment, from its `state:` section."""
+        return cls(key=f"{stack_id}.tfstate", backend=state.backend, resource_group_name=state.resource_group,
+                   storage_account_name=state.storage_account, container_name=state.container, use_oidc=state.use_oidc)
+
 
 def attach_state_backend(stack: TerraformStack, props: StateBackendProps):
     """Attach the backend directly to the stack: a stack has exactly one, whatever its constructs."""
