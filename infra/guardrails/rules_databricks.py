@@ -6,7 +6,7 @@ the ones written in YAML (it is what the stacks emit).
 
 from __future__ import annotations
 
-from ..access import effective_grants
+from ..access import effective_grants, grants_owned_by
 from ..model.grants import ACCOUNT_USERS, WRITE_PRIVILEGES
 from .registry import rule
 
@@ -14,11 +14,6 @@ from .registry import rule
 def _human_groups(envs) -> set[str]:
     """Groups any environment declares as holding people, and every account user."""
     return {ACCOUNT_USERS} | {name for e in envs for name, group in e.principals.groups.items() if group.human}
-
-
-def _grants_on(env, envs):
-    """Grants on this environment's securables, whoever declared them (what its stack emits)."""
-    return [g for g in effective_grants(envs) if g.owner_env == env.name]
 
 
 @rule("LG-PROD-006", "error", "production must not have all-purpose (interactive) clusters",
@@ -37,7 +32,7 @@ def prod_no_all_purpose(env, envs):
       production_only=True)
 def prod_no_human_writers(env, envs):
     humans = _human_groups(envs)
-    for grant in _grants_on(env, envs):
+    for grant in grants_owned_by(env, envs):
         if grant.principal in humans and WRITE_PRIVILEGES & set(grant.privileges):
             yield f"group={grant.principal},{grant.securable.type}={grant.securable.name}"
 
@@ -55,7 +50,7 @@ def prod_no_scale_to_zero(env, envs):
       """`account users` is every person of the Databricks account, in every workspace bound to the
       catalog; sharing production that widely needs an explicit, reviewed decision.""", production_only=True)
 def prod_no_account_users(env, envs):
-    for grant in _grants_on(env, envs):
+    for grant in grants_owned_by(env, envs):
         if grant.principal == ACCOUNT_USERS:
             yield f"{grant.securable.type}={grant.securable.name}"
 
