@@ -180,6 +180,7 @@ class DatabricksStub(StubServer):
             ("GET", re.compile(f"{uc}/{name}/versions"), self._list_versions),
             ("PUT", re.compile(f"{uc}/{name}/aliases/(?P<alias>[^/]+)"), self._set_alias),
             ("DELETE", re.compile(f"{uc}/{name}/aliases/(?P<alias>[^/]+)"), self._delete_alias),
+            ("DELETE", re.compile(f"{uc}/{name}/versions/(?P<number>[0-9]+)"), self._delete_version),
             ("GET", re.compile(f"{reg}/model-versions/get"), self._get_version),
             ("GET", re.compile(f"{reg}/registered-models/alias"), self._get_by_alias),
             ("POST", re.compile(f"{reg}/model-versions/create"), self._create_version),
@@ -327,6 +328,15 @@ class DatabricksStub(StubServer):
         with self.lock:
             if self._model(full)["aliases"].pop(alias, None) is None:
                 raise StubError(404, "RESOURCE_DOES_NOT_EXIST", f"Alias '{alias}' does not exist for '{full}'.")
+            return None, {}
+
+    def _delete_version(self, principal, full, number, **_):
+        self._check(principal, "write", full)
+        with self.lock:
+            model = self._model(full)
+            self._version(full, number)
+            del model["versions"][int(number)]
+            model["aliases"] = {a: v for a, v in model["aliases"].items() if v != int(number)}
             return None, {}
 
     def _get_version(self, principal, query, **_):

@@ -222,3 +222,18 @@ def test_serving_update_skips_a_missing_endpoint_and_refuses_foreign_ones(stub, 
     stub.add_endpoint("fraud", [ENTITY])
     with pytest.raises(PermissionRefused, match="principal sp-mlops-staging may not read serving endpoint on fraud"):
         update_serving_endpoint(staging.client, "fraud", "staging.ml.churn", "2", principal="sp-mlops-staging")
+
+
+def test_delete_version_drops_it_and_its_aliases(stub, staging, model_files):
+    dev = adapter_for(stub, "tok-dev", "sp-mlops-dev")
+    for _ in range(2):
+        stub.add_version("staging.ml.churn", model_files)
+    staging.set_alias("staging.ml.churn", "challenger", "2")
+    staging.delete_version("staging.ml.churn", "2")
+    assert stub.calls("DELETE", f"{UC}/staging.ml.churn/versions/2")
+    assert [v.version for v in staging.list_versions("staging.ml.churn")] == ["1"]
+    assert staging.get_version_by_alias("staging.ml.churn", "challenger") is None
+    with pytest.raises(NotFound):
+        staging.delete_version("staging.ml.churn", "2")
+    with pytest.raises(PermissionRefused, match="principal sp-mlops-dev may not delete version 1 on staging.ml.churn"):
+        dev.delete_version("staging.ml.churn", "1")

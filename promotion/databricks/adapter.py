@@ -191,6 +191,11 @@ class UnityCatalogAdapter:
         except NotFound:
             log.info("alias %s of %s was already absent", alias, name)
 
+    def delete_version(self, name: str, version: str) -> None:
+        """Delete one version (Unity Catalog drops its aliases with it); only the model's owner may."""
+        with self._mapped(f"delete version {version}", name):
+            self.client.model_versions.delete(name, int(version))
+
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         self._uc_registry("POST", "model-versions/set-tag", action=f"set tag {key}", target=f"{name} version {version}",
                           body={"name": name, "version": str(version), "key": key, "value": value})
