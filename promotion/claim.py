@@ -112,15 +112,11 @@ def settle(registry: RegistryAdapter, copies: list[ModelVersion]) -> ModelVersio
 
 
 def discard(registry: RegistryAdapter, loser: ModelVersion, winner: ModelVersion) -> None:
-    """Delete a duplicate copy where the adapter and the principal can, else mark it so it is ignored."""
-    delete = getattr(registry, "delete_version", None)  # not in the RegistryAdapter protocol: optional
+    """Delete a duplicate copy; where the principal may edit but not delete versions, mark it as ignored."""
     try:
-        if delete is not None:
-            try:
-                delete(loser.name, loser.version)
-                return
-            except PermissionRefused:
-                pass  # e.g. the principal may edit but not delete versions: marking is what remains
-        registry.set_version_tag(loser.name, loser.version, DUPLICATE_OF, winner.version)
+        try:
+            registry.delete_version(loser.name, loser.version)
+        except PermissionRefused:
+            registry.set_version_tag(loser.name, loser.version, DUPLICATE_OF, winner.version)
     except NotFound:
         pass  # the racing run that made it already discarded it

@@ -82,6 +82,12 @@ class RegistryAdapter(Protocol):
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None: ...
 
+    def delete_version(self, name: str, version: str) -> None:
+        """Delete one version (its aliases go with it): how the claim (promotion/claim.py) discards
+        a duplicate copy that lost a race. Raises PermissionRefused when the principal may not delete
+        versions (the claim then marks the duplicate instead) and NotFound when it is already gone."""
+        ...
+
     def load_pyfunc(self, name: str, version: str) -> Any:
         """Load the version as an mlflow.pyfunc model (for smoke-inference gates)."""
         ...

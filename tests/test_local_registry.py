@@ -2,13 +2,17 @@
 
 Covers: lifecycle (up / up again / status / down / stale pid), secrets handling, workspace-scoped
 RBAC (no grant -> refused with the exact message, READ -> read but not write), a real artifact copy
-into the target workspace, concurrent alias writes, and the per-call latency figures.
+into the target workspace (pipelined, failing cleanly mid-copy), the copy cache that spares the gates
+a second download (and its trust rules), version deletion, concurrent alias writes, and the per-call
+latency figures.
 """
 
 from __future__ import annotations
 
+import errno
 import filecmp
 import json
+import os
 import stat
 import statistics
 import subprocess
@@ -20,10 +24,11 @@ from pathlib import Path
 import pytest
 
 from promotion.local import secret_file
+from promotion.local.http import ARTIFACTS_PATH
 from promotion.local.naming import InvalidName, split_full_name, workspace_for_catalog
 from promotion.local.provision import LocalAccessPlan
 from promotion.local.server import LocalRegistry
-from promotion.registry import NotFound, PermissionRefused
+from promotion.registry import NotFound, PermissionRefused, RegistryError
 
 from .local_registry_fixtures import example_plan, register_sklearn_model, running_local_registry
 
@@ -329,6 +334,193 @@ def test_principals_in_parallel_threads_keep_their_own_identity(registry, dev_ve
     for t in threads:
         t.join()
     assert outcomes == {"sp-staging": {"read"}, "sp-prod": {"refused"}}
+
+
+# -- copy cache, pipelined copy, delete --------------------------------------------------------------
+
+
+class _Downloads:
+    """Counts the artifact files an adapter downloads (not listings, not uploads)."""
+
+    def __init__(self, adapter):
+        self.paths: list[str] = []
+        original = adapter._http.request
+
+        def request(method, path, **kwargs):
+            if method == "GET" and path.startswith(ARTIFACTS_PATH + "/"):
+                self.paths.append(path)
+            return original(method, path, **kwargs)
+
+        adapter._http.request = request  # instance attribute: only this adapter is watched
+
+
+def test_a_copied_version_is_loaded_from_the_copy_cache_until_a_file_changes(registry, dev_version, monkeypatch):
+    from promotion.local import stream_copy
+
+    monkeypatch.setattr(stream_copy, "CHUNK", 64 * 1024)  # the 256 KiB padding streams as several chunks
+    monkeypatch.setattr(stream_copy, "QUEUE_DEPTH", 2)
+    staging = registry.adapter("sp-staging")
+    seen: list[tuple[int, int]] = []
+    copied = staging.copy_version(dev_version, "staging.ml.cached", {"n": "1"},
+                                  progress=lambda done, total: seen.append((done, total)))
+    total = seen[-1][1]
+    assert seen[0] == (0, total) and seen[-1] == (total, total) and len(seen) > 10  # chunk by chunk
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    downloads = _Downloads(staging)
+    info = staging.model_info("staging.ml.cached", copied.version)
+    model = staging.load_pyfunc("staging.ml.cached", copied.version)
+    assert downloads.paths == []  # both served by the copy this adapter just made
+    assert info["metrics"]["accuracy"] > 0.5 and len(model.predict(model.input_example)) == 3
+    root = staging.copy_cache.root
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+    entry = staging.copy_cache.get("staging.ml.cached", copied.version)
+    padding = entry.path("data/padding.bin")
+    padding.chmod(0o600)
+    padding.write_bytes(b"not what was copied")
+    model = staging.load_pyfunc("staging.ml.cached", copied.version)  # downloads instead
+    assert any(p.endswith("/data/padding.bin") for p in downloads.paths)
+    assert len(model.predict(model.input_example)) == 3
+    assert staging.copy_cache.get("staging.ml.cached", copied.version) is None
+    staging.copy_cache.close()
+    assert not root.exists()
+
+
+def test_the_copy_cache_never_serves_a_different_version_with_the_same_number(registry, dev_version):
+    first, second = registry.adapter("sp-staging"), registry.adapter("sp-staging")
+
+    def delete_model() -> None:
+        second._http.call("DELETE", "/api/2.0/mlflow/registered-models/delete", workspace="staging",
+                          json={"name": "ml.reborn"})
+
+    old = first.copy_version(dev_version, "staging.ml.reborn", {})
+    delete_model()
+    new = second.copy_version(dev_version, "staging.ml.reborn", {})
+    assert new.version == old.version and new.run_id != old.run_id  # same number, another version
+    downloads = _Downloads(first)
+    first.load_pyfunc("staging.ml.reborn", new.version)
+    assert downloads.paths  # downloaded: the stale copy was not trusted
+    assert first.copy_cache.get("staging.ml.reborn", old.version) is None
+    # `first` still believes the model exists: its next copy recreates it instead of failing
+    delete_model()
+    again = first.copy_version(dev_version, "staging.ml.reborn", {})
+    assert [v.run_id for v in first.list_versions("staging.ml.reborn")] == [again.run_id]
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["relayed-through-the-cache", "pipelined"])
+def test_a_download_failing_mid_copy_registers_nothing_and_leaves_no_files(registry, dev_version, monkeypatch,
+                                                                           cached):
+    from promotion.local import stream_copy
+    from promotion.local.adapter import LocalRegistryAdapter
+
+    monkeypatch.setattr(stream_copy, "CHUNK", 64 * 1024)
+    staging = LocalRegistryAdapter(registry.url, "sp-staging", secret_file.user_password(registry.state_dir, "sp-staging"),
+                                   copy_cache_bytes=10 ** 9 if cached else 0)
+    original = staging._http.open_artifact
+
+    def failing_open(workspace, path, headers=None):
+        response = original(workspace, path, headers=headers)
+        if path.endswith("/data/padding.bin"):
+            read, calls = response.raw.read, []
+
+            def read_then_fail(*args, **kwargs):
+                calls.append(1)
+                if len(calls) > 1:
+                    raise ConnectionResetError("connection reset by peer")
+                return read(*args, **kwargs)
+
+            response.raw.read = read_then_fail
+        return response
+
+    staging._http.open_artifact = failing_open
+    with pytest.raises(RegistryError, match=r"download of .*padding\.bin failed mid-copy"):
+        staging.copy_version(dev_version, "staging.ml.broken", {"lakegate.idempotency_key": "broken"})
+    assert staging.find_version_by_tag("staging.ml.broken", "lakegate.idempotency_key", "broken") is None
+    if cached:
+        assert list(staging.copy_cache.root.iterdir()) == []  # the staged copy was discarded
+    else:
+        assert staging.copy_cache.root is None  # nothing was ever written locally
+
+
+class _BadSink:
+    """A cache file that fails as told: `full` after its first write, or `tampered` when flushed."""
+
+    def __init__(self, handle, fault: str):
+        self._handle, self._fault, self.name, self._writes = handle, fault, handle.name, 0
+
+    def write(self, data):
+        self._writes += 1
+        if self._fault == "full" and self._writes > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._handle.write(data)
+
+    def flush(self):
+        self._handle.flush()
+        if self._fault == "tampered":
+            with open(self.name, "r+b") as handle:
+                handle.write(b"X")
+
+    def __getattr__(self, attribute):
+        return getattr(self._handle, attribute)
+
+
+def _with_bad_sinks(monkeypatch, fault: str) -> None:
+    from promotion.local import copy_cache, stream_copy
+
+    monkeypatch.setattr(stream_copy, "CHUNK", 64 * 1024)  # the 256 KiB padding is relayed through its sink
+    real_sink = copy_cache.StagedCopy.sink
+    monkeypatch.setattr(copy_cache.StagedCopy, "sink", lambda staged, rel: _BadSink(real_sink(staged, rel), fault))
+
+
+def test_a_full_disk_only_costs_the_cache_never_the_copy(registry, dev_version, monkeypatch):
+    _with_bad_sinks(monkeypatch, "full")
+    staging = registry.adapter("sp-staging")
+    seen: list[tuple[int, int]] = []
+    copied = staging.copy_version(dev_version, "staging.ml.fulldisk", {},
+                                  progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1] and all(done <= total for done, total in seen)
+    downloads = _Downloads(staging)
+    model = staging.load_pyfunc("staging.ml.fulldisk", copied.version)
+    assert any(p.endswith("/data/padding.bin") for p in downloads.paths)  # not from the broken cache
+    assert len(model.predict(model.input_example)) == 3
+
+
+def test_a_cache_file_changed_before_its_upload_fails_the_copy(registry, dev_version, monkeypatch):
+    _with_bad_sinks(monkeypatch, "tampered")
+    staging = registry.adapter("sp-staging")
+    with pytest.raises(RegistryError, match="padding.bin changed between its download and its upload"):
+        staging.copy_version(dev_version, "staging.ml.tampered", {"lakegate.idempotency_key": "tampered"})
+    assert staging.find_version_by_tag("staging.ml.tampered", "lakegate.idempotency_key", "tampered") is None
+
+
+def test_delete_version_needs_the_right_and_then_the_version_is_gone(registry, dev_version):
+    staging, prod = registry.adapter("sp-staging"), registry.adapter("sp-prod")
+    copied = staging.copy_version(dev_version, "staging.ml.deleted", {})
+    with pytest.raises(PermissionRefused) as refused:
+        prod.delete_version("staging.ml.deleted", copied.version)
+    assert str(refused.value) == f"principal sp-prod may not delete version {copied.version} on staging.ml.deleted"
+    staging.delete_version("staging.ml.deleted", copied.version)
+    assert staging.copy_cache.get("staging.ml.deleted", copied.version) is None
+    for gone in (lambda: staging.get_version("staging.ml.deleted", copied.version),
+                 lambda: staging.delete_version("staging.ml.deleted", copied.version),
+                 lambda: staging.delete_version("staging.ml.never-registered", "1")):
+        with pytest.raises(NotFound):
+            gone()
+    assert staging.list_versions("staging.ml.deleted") == []
+
+
+def test_folders_left_by_killed_processes_are_swept_and_live_ones_kept(tmp_path):
+    from promotion.local import private_tmp
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead = tmp_path / f"{private_tmp.COPIES}{int(finished.stdout)}-abc"
+    live = tmp_path / f"{private_tmp.MODEL}{os.getpid()}-def"
+    unrelated = tmp_path / "lakegate-copies-notapid"
+    for folder in (dead, live, unrelated):
+        (folder / "data").mkdir(parents=True)
+    assert private_tmp.sweep_orphans(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and unrelated.exists()
 
 
 # -- figures -----------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
     LocalRegistry(state_dir).up(plan) / .status() / .down()      server.py
     LocalAccessPlan, apply_plan                                   provision.py
     LocalRegistryAdapter(url, principal, password)                adapter.py
+        .copy_version (copying.py -> artifacts.copy_tree -> stream_copy.py), files kept for the
+        gates in the adapter's copy cache (copy_cache.py, private_tmp.py)
     workspace_for_catalog, split_full_name                        naming.py
 """
 

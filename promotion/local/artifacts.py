@@ -94,12 +94,16 @@ def copy_tree(
     def copy_one(item: ArtifactFile) -> CopiedFile:
         sink = staged.sink(item.relpath) if staged is not None else None
         try:
-            return copy_file(http, (source_ws, posixpath.join(source_root, item.relpath)),
-                             (target_ws, posixpath.join(target_root, item.relpath)), item.relpath,
-                             expected_size=item.size, on_bytes=advance, sink=sink)
-        finally:
+            copied = copy_file(http, (source_ws, posixpath.join(source_root, item.relpath)),
+                               (target_ws, posixpath.join(target_root, item.relpath)), item.relpath,
+                               expected_size=item.size, on_bytes=advance, sink=sink)
+        except BaseException:
             if sink is not None:
                 sink.close()
+            raise
+        if staged is not None:
+            staged.seal(copied, sink)
+        return copied
 
     if progress:
         progress(0, total)

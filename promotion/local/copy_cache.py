@@ -6,19 +6,24 @@ files it also writes them here, with each file's size and the SHA-256 of the str
 
 Trust rules (the cache only ever saves a download; it never decides what a version contains):
 - entries are per target version and per adapter; the folder is private (mkdtemp: mode 0700, one per
-  adapter) and removed when the adapter is garbage-collected or the process exits;
+  adapter) and removed when the adapter is garbage-collected or the process exits (and, after a
+  kill -9, by the next process that makes one: private_tmp.py);
 - an entry is used only when the registry, asked as the adapter's principal at the time of use, still
   describes the version as the one copied (same artifact location, same run): a deleted and re-created
   version, or one this principal may no longer read, never comes from the cache;
-- every file used is checked on disk against the size and hash taken while streaming; any mismatch
-  (or a missing file) drops the entry, and the caller downloads as it would without a cache;
+- each file's SHA-256 is taken while its bytes stream from the source, and the upload, read back
+  from the cache file, must hash the same (stream_copy.py), so the file held exactly the source's
+  bytes. Then the file is sealed: made read-only, checked for the streamed size, and its identity
+  (inode, size, modification time) recorded. At use, every file must still have that identity, so
+  a file rewritten, truncated or replaced since is noticed without hashing it again (which would
+  add ~0.2 s per 200 MB to the promotion). Any mismatch, or a missing file, drops the entry, and
+  the caller downloads as it would without a cache;
 - only the newest MAX_VERSIONS copies are kept, and a copy larger than max_bytes (or than a fraction of
   the free disk) is not cached at all.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -29,11 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
+from promotion.local import private_tmp
 from promotion.local.stream_copy import CopiedFile
 
 MAX_VERSIONS = 2
 DEFAULT_MAX_BYTES = 4 * 1024 ** 3
 _FREE_DISK_SHARE = 0.5  # never fill more than half of the free space of the temp folder
+
+
+Identity = tuple[int, int, int]  # (inode, size, mtime_ns) of a sealed file
 
 
 @dataclass
@@ -44,6 +53,7 @@ class CachedVersion:
     run_id: str
     folder: Path
     files: dict[str, CopiedFile] = field(default_factory=dict)
+    identities: dict[str, Identity] = field(default_factory=dict)  # of each sealed file
 
     def path(self, relpath: str) -> Path:
         return self.folder.joinpath(*relpath.split("/"))
@@ -54,6 +64,7 @@ class StagedCopy:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self.identities: dict[str, Identity | None] = {}  # None: that file could not be cached
         self._open: list[BinaryIO] = []
         self._lock = threading.Lock()
 
@@ -72,17 +83,28 @@ class StagedCopy:
             self._open.append(handle)
         return handle
 
+    def seal(self, copied: CopiedFile, sink: BinaryIO | None) -> None:
+        """`copied` is complete: close its file, make it read-only and record its identity."""
+        identity = None
+        if sink is not None:
+            _close(sink)
+            try:
+                identity = _seal(self.folder.joinpath(*copied.relpath.split("/")), copied)
+            except OSError:
+                pass
+        with self._lock:
+            self.identities[copied.relpath] = identity
+
     def close(self) -> None:
         with self._lock:
             handles, self._open = self._open, []
         for handle in handles:
-            try:
-                handle.close()
-            except OSError:
-                pass
+            _close(handle)
 
 
 class CopyCache:
+    """The newest copies one adapter made, by (model, version); thread-safe (gates load in parallel)."""
+
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_versions: int = MAX_VERSIONS):
         self.max_bytes, self.max_versions = max_bytes, max_versions
         self._root: Path | None = None
@@ -106,12 +128,15 @@ class CopyCache:
 
     def keep(self, staged: StagedCopy, name: str, version: str, source: str, run_id: str,
              files: Iterable[CopiedFile]) -> None:
-        """Register a finished copy as `name` version `version`, if every file reached the disk whole."""
+        """Register a finished, sealed copy as `name` version `version` (dropped unless every file
+        was cached whole)."""
         staged.close()
         entry = CachedVersion(name, str(version), source, run_id, staged.folder, {f.relpath: f for f in files})
-        if not all(_size_on_disk(entry.path(f.relpath)) == f.size for f in entry.files.values()):
+        identities = dict(staged.identities)
+        if set(identities) != set(entry.files) or None in identities.values():
             discard(staged)
             return
+        entry.identities = identities
         evicted = []
         with self._lock:
             if self._root is None:  # closed meanwhile
@@ -143,10 +168,11 @@ class CopyCache:
         return entry
 
     def verified(self, entry: CachedVersion, relpaths: Iterable[str] | None = None) -> bool:
-        """True when each file (all by default) has its streamed size and SHA-256; else drops the entry."""
+        """True when each file (all by default) still has its sealed identity; else drops the entry."""
         wanted = list(entry.files) if relpaths is None else list(relpaths)
         try:
-            ok = all(rel in entry.files and _matches(entry.path(rel), entry.files[rel]) for rel in wanted)
+            ok = all(rel in entry.identities and entry.identities[rel] == _identity(entry.path(rel).stat())
+                     for rel in wanted)
         except OSError:
             ok = False
         if not ok:
@@ -156,7 +182,7 @@ class CopyCache:
     def linked_copy(self, entry: CachedVersion) -> Path:
         """A fresh private folder holding the entry's files (hard links: no bytes copied), for a
         loaded model to own: evicting the entry later cannot pull files from under the model."""
-        target = Path(tempfile.mkdtemp(prefix="lakegate-model-"))  # same file system as the cache
+        target = private_tmp.make(private_tmp.MODEL)  # in the temp dir too: hard links work
         try:
             for rel in entry.files:
                 dest = target.joinpath(*rel.split("/"))
@@ -191,7 +217,7 @@ class CopyCache:
     def _ensure_root(self) -> Path:
         with self._lock:
             if self._root is None:
-                self._root = Path(tempfile.mkdtemp(prefix="lakegate-copies-"))
+                self._root = private_tmp.make(private_tmp.COPIES)
                 self._finalizer = weakref.finalize(self, shutil.rmtree, str(self._root), True)
             return self._root
 
@@ -203,15 +229,20 @@ def discard(staged: StagedCopy | None) -> None:
         shutil.rmtree(staged.folder, ignore_errors=True)
 
 
-def _size_on_disk(path: Path) -> int:
+def _seal(path: Path, copied: CopiedFile) -> Identity:
+    path.chmod(0o400)  # changes the inode's change time, not the modification time recorded
+    identity = _identity(path.stat())
+    if identity[1] != copied.size:
+        raise OSError(f"{path} holds {identity[1]} bytes, not the {copied.size} copied")
+    return identity
+
+
+def _identity(stat: os.stat_result) -> Identity:
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _close(handle: BinaryIO) -> None:
     try:
-        return path.stat().st_size
+        handle.close()
     except OSError:
-        return -1
-
-
-def _matches(path: Path, expected: CopiedFile) -> bool:
-    if path.stat().st_size != expected.size:
-        return False
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest() == expected.sha256
+        pass
