@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import exit_codes, output
+from . import exit_codes
 
 
 def _common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
@@ -47,11 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if (argv or ["synth"])[0] in ("synth", "demo"):
+        # Before anything else is imported: the jsii import is the floor of a synth, the rest overlaps it.
+        from infra.preload import preload_bindings
+
+        preload_bindings()
     parser = build_parser()
     args = parser.parse_args(argv or ["synth"])
     try:
         return args.handler(args) if hasattr(args, "handler") else _dispatch_infra(args)
     except KeyboardInterrupt:
+        from . import output
+
         output.fail("interrupted")
         return exit_codes.UNEXPECTED
 

@@ -90,9 +90,6 @@ def resource_counts(stack_json: dict) -> Counter:
 
 
 def cmd_synth(args) -> int:
-    from infra.synth import preload_bindings
-
-    preload_bindings()
     loaded = load_selected(args)
     if loaded is None:
         return exit_codes.INVALID_DEFINITIONS

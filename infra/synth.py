@@ -5,38 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from .model import Environment, Environments
+from .preload import wait_for_bindings
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-os.environ.setdefault("CHECKPOINT_DISABLE", "1")
-
-
-_preload: threading.Thread | None = None
-
-
-def _import_bindings() -> None:
-    import cdktn  # noqa: F401
-    import cdktn_provider_azuread  # noqa: F401
-    import cdktn_provider_azurerm  # noqa: F401
-    import cdktn_provider_databricks  # noqa: F401
-
-
-def preload_bindings() -> None:
-    """Start importing cdktn and the providers in the background.
-
-    The import is the floor of every synth (~3 s, nearly all of it Node loading the jsii assemblies while
-    Python waits on a pipe), so the caller loads and checks the YAML meanwhile instead of after it.
-    An import that fails here fails again, with its real error, where the synth imports for good.
-    """
-    global _preload
-    if _preload is None:
-        _preload = threading.Thread(target=_import_bindings, name="jsii-preload", daemon=True)
-        _preload.start()
 
 
 @dataclass(frozen=True)
@@ -47,8 +21,7 @@ class SynthResult:
 
 def build_app(envs: Environments, selected: list[Environment], outdir: Path):
     """An App holding `<env>-azure` and `<env>-databricks` for each selected environment."""
-    if _preload is not None:
-        _preload.join()
+    wait_for_bindings()
     from cdktn import App  # jsii starts a Node process on first import: import late, once
 
     from .stacks.azure import AzureStack

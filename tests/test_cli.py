@@ -74,7 +74,9 @@ def test_synth_writes_every_stack_and_failed_runs_change_nothing(tmp_path):
 
     defs = copy_examples(tmp_path / "environments")
     edit(defs / "prod.yaml", "sku: premium", "sku: premuim")
-    assert run("synth", "--environments", str(defs), "--out", str(out)).returncode == 2
+    invalid = run("synth", "--environments", str(defs), "--out", str(out))
+    assert invalid.returncode == 2 and "workspace.sku: 'premuim'" in invalid.stderr
+    assert "Traceback" not in invalid.stderr  # the abandoned jsii preload stays silent
     edit(defs / "prod.yaml", "sku: premuim", "sku: standard")
     refused = run("synth", "--environments", str(defs), "--out", str(out))
     assert refused.returncode == 3 and "LG-PROD-003[sku=standard]" in refused.stderr
