@@ -78,11 +78,14 @@ def cmd_check(args) -> int:
     else:
         output.console.print(f"{len(envs)} environment(s) valid: {', '.join(envs.names)}")
         print_guardrails(report)
-    if not report.passed:
-        for finding in report.violations:
-            output.errors.print(output.escape(str(finding)), soft_wrap=True)
-        return exit_codes.GUARDRAIL_VIOLATION
-    return exit_codes.OK
+    return exit_codes.OK if report.passed else refuse(report)
+
+
+def refuse(report: GuardrailReport) -> int:
+    """Every unwaived violation on stderr, located and with its rule id; the guardrail exit code."""
+    for finding in report.violations:
+        output.errors.print(output.escape(str(finding)), soft_wrap=True)
+    return exit_codes.GUARDRAIL_VIOLATION
 
 
 def resource_counts(stack_json: dict) -> Counter:
@@ -99,10 +102,9 @@ def cmd_synth(args) -> int:
         # Refuse before writing anything: cdktf.out keeps what it had.
         if args.json:
             output.emit_json({"ok": False, "findings": [f.as_dict() for f in report.findings]})
-        print_guardrails(report)
-        for finding in report.violations:
-            output.errors.print(output.escape(str(finding)), soft_wrap=True)
-        return exit_codes.GUARDRAIL_VIOLATION
+        else:
+            print_guardrails(report)
+        return refuse(report)
     from infra.synth import synthesize
 
     result = synthesize(envs, Path(args.out), only=only)
