@@ -3,20 +3,37 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
+# The cdktf/cdktn CLI and a supported Node for it and for jsii (the machine's may be end-of-life), from the npm
+# registry into .tools/ (ignored): .tools/bin/cdktf synth|list|diff|deploy.
+TOOLS := .tools
+NODE_VERSION := 24.22.3
+CDKTN_CLI_VERSION := 0.24.0
+NODE_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION ?= 1
 export CHECKPOINT_DISABLE ?= 1
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: demo test synth check bench lock clean docs
+.PHONY: demo test synth check bench lock clean docs validate tools
 
 # Installs (only what changed) and runs the main job: synth every environment, then walk a model
 # dev -> staging -> prod on the local registry.
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) main.py demo
 
-test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
-	LAKEGATE_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TOOLS)/.installed
+	LAKEGATE_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov LAKEGATE_TOOLS=$(CURDIR)/$(TOOLS) $(PY) -m pytest $(PYTEST_ARGS)
+
+tools: $(TOOLS)/.installed
+
+# terraform validate needs the providers: with a provider mirror (TF_CLI_CONFIG_FILE pointing at a
+# filesystem_mirror), validate every synthesized stack. Offline without one, the tests run `terraform init
+# -backend=false`, which parses every stack up to the provider installation.
+validate: synth
+	@test -n "$$TF_CLI_CONFIG_FILE" || { echo "validate needs TF_CLI_CONFIG_FILE with a provider mirror"; exit 2; }
+	@for stack in cdktf.out/stacks/*/; do \
+	  echo "== $$stack"; terraform -chdir=$$stack init -backend=false -input=false >/dev/null && terraform -chdir=$$stack validate || exit 1; \
+	done
 
 synth: $(VENV)/.installed
 	$(PY) main.py synth
@@ -29,11 +46,21 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/promotion.py
 
 docs: $(VENV)/.installed
-	$(PY) main.py docs --write
+	$(PY) main.py docs
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+$(TOOLS)/.installed: Makefile
+	mkdir -p $(TOOLS)/bin
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error --no-save \
+	  node-linux-$(NODE_ARCH)@$(NODE_VERSION) cdktn-cli@$(CDKTN_CLI_VERSION)
+	ln -sfn ../node_modules/node-linux-$(NODE_ARCH)/bin/node $(TOOLS)/bin/node
+	printf '#!/bin/sh\n# cdktn CLI on the Node it needs (>= 22.19); cdktf.json is read as usual.\nhere=$$(cd "$$(dirname "$$0")" && pwd)\nPATH="$$here:$$PATH" exec "$$here/node" "$$here/../node_modules/cdktn-cli/bin/cdktn" "$$@"\n' > $(TOOLS)/bin/cdktn
+	chmod +x $(TOOLS)/bin/cdktn && ln -sfn cdktn $(TOOLS)/bin/cdktf
+	$(TOOLS)/bin/node --version >/dev/null
 	touch $@
 
 $(CHECKOV_VENV)/.installed: pyproject.toml
@@ -47,4 +74,4 @@ lock:
 	mv requirements.lock.new requirements.lock
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) cdktf.out .lakegate
+	rm -rf $(VENV) $(CHECKOV_VENV) $(TOOLS) cdktf.out .lakegate

@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth = commands.add_parser("synth", help="synthesize Terraform JSON into cdktf.out/ (the default)")
     _common(synth)
     synth.add_argument("--env", action="append", help="only this environment (repeatable)")
-    synth.add_argument("--out", default="cdktf.out", help="output folder (default: cdktf.out)")
+    synth.add_argument("--out", default=None,
+                       help="output folder (default: $CDKTF_OUTDIR when the cdktf CLI runs us, else cdktf.out); "
+                            "an existing folder must be a previous synth output")
 
     check = commands.add_parser("check", help="validate definitions and run guardrails, without synthesizing")
     _common(check)
@@ -34,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("kind", choices=["access", "diff", "rules", "history"])
     report.add_argument("envs", nargs="*", help="diff: the two environments to compare")
     report.add_argument("--state-dir", default=".lakegate", help="local state (audit logs) folder")
+
+    doctor = commands.add_parser("doctor", help="preflight one environment against Azure as its own principal "
+                                                "(subscription, providers, resource group, state, roles, Databricks account)")
+    _common(doctor)
+    doctor.add_argument("--env", required=True, metavar="ENV", help="the environment to check (its credentials are used)")
 
     docs = commands.add_parser("docs", help="regenerate (or --check) the README field reference and RULES.md")
     _common(docs, json_flag=False)
@@ -47,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if (argv or ["synth"])[0] in ("synth", "demo"):
+    if (argv or ["synth"])[0] == "demo":
         # Before anything else is imported: the jsii import is the floor of a synth, the rest overlaps it.
+        # (`synth` starts it itself, after checking whether anything changed at all.)
         from infra.preload import preload_bindings
 
         preload_bindings()
@@ -64,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch_infra(args) -> int:
-    from . import docs_commands, infra_commands, report_commands
+    import importlib
 
-    handlers = {"synth": infra_commands.cmd_synth, "check": infra_commands.cmd_check,
-                "docs": docs_commands.cmd_docs, "report": report_commands.cmd_report}
-    return handlers[args.command](args)
+    # Imported per command: `synth` with nothing to do must not pay for the model and the reports.
+    module, function = {"synth": ("synth_command", "cmd_synth"), "check": ("infra_commands", "cmd_check"),
+                        "docs": ("docs_commands", "cmd_docs"), "report": ("report_commands", "cmd_report"),
+                        "doctor": ("doctor_command", "cmd_doctor")}[args.command]
+    return getattr(importlib.import_module(f"cli.{module}"), function)(args)

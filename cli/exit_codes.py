@@ -12,6 +12,7 @@ AUDIT_TAMPERED = 8
 REGISTRY_UNAVAILABLE = 9
 STALE_DOCS = 10
 CREDENTIALS = 11
+PREFLIGHT_FAILED = 12
 
 DESCRIPTIONS = {
     OK: "success",
@@ -26,4 +27,5 @@ DESCRIPTIONS = {
     REGISTRY_UNAVAILABLE: "the registry cannot be reached (e.g. the local registry is not running)",
     STALE_DOCS: "generated documentation (README reference, RULES.md) is out of date",
     CREDENTIALS: "no usable credentials (none or several strategies configured, or a required variable missing)",
+    PREFLIGHT_FAILED: "a preflight check failed (doctor)",
 }

@@ -1,4 +1,4 @@
-"""synth, check, docs: the infrastructure side of the CLI."""
+"""check and the shared loading/guardrail helpers of the infrastructure commands (synth: synth_command.py)."""
 
 from __future__ import annotations
 
@@ -90,31 +90,3 @@ def refuse(report: GuardrailReport) -> int:
 
 def resource_counts(stack_json: dict) -> Counter:
     return Counter({rtype: len(items) for rtype, items in stack_json.get("resource", {}).items()})
-
-
-def cmd_synth(args) -> int:
-    loaded = load_selected(args)
-    if loaded is None:
-        return exit_codes.INVALID_DEFINITIONS
-    envs, only = loaded
-    report = check_environments(envs, only=only)
-    if not report.passed:
-        # Refuse before writing anything: cdktf.out keeps what it had.
-        if args.json:
-            output.emit_json({"ok": False, "findings": [f.as_dict() for f in report.findings]})
-        else:
-            print_guardrails(report)
-        return refuse(report)
-    from infra.synth import synthesize
-
-    result = synthesize(envs, Path(args.out), only=only)
-    summary = {name: dict(sorted(resource_counts(js).items())) for name, js in result.stacks.items()}
-    if args.json:
-        output.emit_json({"ok": True, "outdir": str(result.outdir), "stacks": summary,
-                          "findings": [f.as_dict() for f in report.findings]})
-        return exit_codes.OK
-    rows = [[name, sum(counts.values()), ", ".join(f"{t.split('_', 1)[-1]}×{n}" for t, n in counts.items())]
-            for name, counts in summary.items()]
-    output.console.print(output.table(f"Synthesized into {result.outdir}", ["stack", "resources", "by type"], rows))
-    print_guardrails(report)
-    return exit_codes.OK

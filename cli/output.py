@@ -24,7 +24,8 @@ def table(title: str, columns: list[str], rows: list[list], caption: str | None 
     for column in columns:
         result.add_column(column)
     for row in rows:
-        result.add_row(*[str(cell) for cell in row])
+        # Cells are data (`LG-UC-002[binding=dev->staging]`), never rich markup.
+        result.add_row(*[escape(str(cell)) for cell in row])
     return result
 
 

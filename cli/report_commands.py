@@ -26,8 +26,16 @@ def _access(args, envs) -> int:
         return exit_codes.OK
     rows = [[g["principal"], g["securable"], ", ".join(g["privileges"]), g["emitted_by"], g["origin"]] for g in matrix["grants"]]
     output.console.print(output.table("Access matrix (Unity Catalog grants)", ["principal", "on", "privileges", "stack", "origin"], rows))
-    rows = [[b["catalog"], b["workspace_of"], b["mode"], b["origin"]] for b in matrix["bindings"]]
+    rows = [[b["catalog"], b["workspace_of"], b["mode"] + (" (pending: workspace.id not declared)" if b["pending"] else ""),
+             b["origin"]] for b in matrix["bindings"]]
     output.console.print(output.table("Catalog bindings", ["catalog", "workspace of", "mode", "origin"], rows))
+    rows = [[r["principal"], r["role"] + (" (constrained)" if r["condition"] else ""), r["scope"], r["purpose"], r["origin"]]
+            for r in matrix["azure_roles"]]
+    output.console.print(output.table("Azure role assignments of each deployer (account stack)",
+                                      ["principal", "role", "scope", "purpose", "origin"], rows))
+    rows = [[m["principal"], m["metastore"], ", ".join(m["privileges"]), m["granted_by"], m["origin"]]
+            for m in matrix["metastore_privileges"]]
+    output.console.print(output.table("Metastore privileges", ["principal", "metastore", "privileges", "granted by", "origin"], rows))
     rows = [[o["model"], o["owner"], o["origin"]] for o in matrix["model_owners"]]
     output.console.print(output.table("Registered model owners", ["model", "owner", "origin"], rows))
     return exit_codes.OK

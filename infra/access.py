@@ -123,3 +123,100 @@ def catalog_bindings(env: Environment, envs: Environments) -> list[CatalogBindin
 def model_owner(env: Environment) -> str:
     """In Unity Catalog only a model's owner may move its aliases: the environment's service principal."""
     return env.service_principal
+
+
+# -- what each environment's deployer holds outside Unity Catalog ---------------------------------------------
+# Built-in Azure roles (names as Azure spells them) and the one role id the constrained RBAC grant may assign.
+CONTRIBUTOR = "Contributor"
+RBAC_ADMINISTRATOR = "Role Based Access Control Administrator"
+BLOB_DATA_CONTRIBUTOR = "Storage Blob Data Contributor"
+BLOB_DATA_READER = "Storage Blob Data Reader"
+BLOB_DATA_CONTRIBUTOR_ID = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+# The deployer may create and delete role assignments only of Storage Blob Data Contributor, only to service
+# principals (the access connector's managed identity on the lake): it can never make itself Owner.
+ASSIGN_ONLY_BLOB_CONTRIBUTOR_TO_SERVICE_PRINCIPALS = " AND ".join(
+    f"((!(ActionMatches{{'Microsoft.Authorization/roleAssignments/{action}'}})) OR "
+    f"(@{side}[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+    f"{{{BLOB_DATA_CONTRIBUTOR_ID}}} AND @{side}[Microsoft.Authorization/roleAssignments:PrincipalType] "
+    f"ForAnyOfAnyValues:StringEqualsIgnoreCase {{'ServicePrincipal'}}))"
+    for action, side in (("write", "Request"), ("delete", "Resource"))
+)
+# What creating the catalog, its storage credential and external locations needs on the metastore.
+DEPLOY_METASTORE_PRIVILEGES = ("CREATE_CATALOG", "CREATE_EXTERNAL_LOCATION", "CREATE_STORAGE_CREDENTIAL")
+
+
+@dataclass(frozen=True)
+class AzureRoleAssignment:
+    principal: str          # the environment's service principal (YAML name)
+    role: str               # built-in role name
+    scope: str              # Azure resource id the role applies to
+    scope_env: str          # environment owning the scope, or "account" for the account stack's state
+    purpose: str
+    origin: str
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
+class MetastorePrivilege:
+    principal: str
+    metastore_id: str
+    privileges: tuple[str, ...]
+    granted_by: str         # "account stack" when the workspace id is known, else automatic enablement
+    origin: str
+
+
+def resource_group_id(env: Environment) -> str:
+    return f"/subscriptions/{env.azure.subscription_id}/resourceGroups/{env.azure.resource_group}"
+
+
+def state_container_id(state, default_subscription: str) -> str:
+    return (f"/subscriptions/{state.subscription_id or default_subscription}/resourceGroups/{state.resource_group}"
+            f"/providers/Microsoft.Storage/storageAccounts/{state.storage_account}"
+            f"/blobServices/default/containers/{state.container}")
+
+
+def deployer_roles(env: Environment, envs: Environments) -> list[AzureRoleAssignment]:
+    """The Azure roles of env's service principal, which deploys `<env>-azure` and `<env>-databricks`:
+    its resource group, its state container, read on the account stack's state, nothing else."""
+    sp, why = env.service_principal, f"derived: {env.name}'s deployer ({env.locate('principals', 'service_principal')})"
+    roles = [
+        AzureRoleAssignment(sp, CONTRIBUTOR, resource_group_id(env), env.name,
+                            "create the storage, network, access connector, workspace and monitoring", why),
+        AzureRoleAssignment(sp, RBAC_ADMINISTRATOR, resource_group_id(env), env.name,
+                            "let the access connector use the lake (Storage Blob Data Contributor only)", why,
+                            ASSIGN_ONLY_BLOB_CONTRIBUTOR_TO_SERVICE_PRINCIPALS),
+    ]
+    if env.state.backend == "azurerm":
+        roles.append(AzureRoleAssignment(sp, BLOB_DATA_CONTRIBUTOR, state_container_id(env.state, env.azure.subscription_id),
+                                         env.name, "read and write its own Terraform state (locks included)",
+                                         f"derived: {env.name}'s state backend ({env.locate('state')})"))
+    account = envs.account
+    if account is not None and account.state.backend == "azurerm":
+        roles.append(AzureRoleAssignment(sp, BLOB_DATA_READER, state_container_id(account.state, ""), "account",
+                                         "read the account stack's outputs (application ids; no secret)", why))
+    return roles
+
+
+def metastore_privileges(env: Environment) -> MetastorePrivilege:
+    known = env.workspace.id is not None
+    return MetastorePrivilege(
+        env.service_principal, env.unity_catalog.metastore_id, DEPLOY_METASTORE_PRIVILEGES,
+        "account stack" if known else "automatic Unity Catalog enablement (workspace admins)",
+        f"derived: {env.name}'s deployer creates its catalog ({env.locate('unity_catalog', 'metastore_id')})")
+
+
+def pending_bindings(env: Environment, envs: Environments) -> list[CatalogBinding]:
+    """Bindings of env's catalog to workspaces whose id is not declared yet (emitted once it is)."""
+    return [b for b in catalog_bindings(env, envs)
+            if b.workspace_env != env.name and envs[b.workspace_env].workspace.id is None]
+
+
+def account_groups(envs: Environments) -> dict[str, list[str]]:
+    """The account groups lakegate manages (not `existing`), with their members across every environment.
+    The loader has checked that files listing a group agree on its members."""
+    groups: dict[str, set[str]] = {}
+    for env in envs:
+        for name, group in env.principals.groups.items():
+            if not group.existing:
+                groups.setdefault(name, set()).update(group.members)
+    return {name: sorted(members) for name, members in sorted(groups.items())}

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from .errors import DefinitionError, Problem
 from .model import Environment, Environments
-from .yaml_source import SourceMap, load_yaml
+from .model.account import ACCOUNT_FILE, Account
+from .yaml_source import SourceMap, format_path, load_yaml
 
 
 def display_path(path: Path) -> str:
@@ -66,32 +67,81 @@ def _message(error: dict) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             return message[len(prefix):]
-    return message[0].lower() + message[1:]
+    return message[:1].lower() + message[1:]
 
 
 def _validation_problems(exc: ValidationError, data, source: SourceMap) -> list[Problem]:
     problems = []
     for error in exc.errors():
         path = _resolve(data, error["loc"])
+        if source.is_refused(path):
+            continue  # a value refused while reading (its problem is reported): this error only follows from it
         problems.append(source.problem(path, _message(error)))
     return problems
 
 
-def load_environment_file(path: Path) -> tuple[Environment | None, list[Problem]]:
+class EnvironmentFile:
+    """One environment file as the cross-file checks see it, valid or not.
+
+    A file that failed validation still names an environment (its file stem) and usually still says which
+    catalog, storage account, ... it claims: the other files are checked against that, so one bad field in
+    dev.yaml never turns into "unknown environment 'dev'" in staging.yaml or prod.yaml.
+    """
+
+    def __init__(self, path: Path, source: SourceMap, env: Environment | None, data, problems: list[Problem]):
+        self.name = path.stem  # the environment's name: `name` must equal it, whatever the file says
+        self.source = source
+        self.env = env
+        self.data = data
+        self.problems = problems
+
+    @property
+    def valid(self) -> bool:
+        return self.env is not None
+
+    def declared(self, path: tuple) -> str | None:
+        """The string at `path` in the raw YAML, when the file says it and no problem was reported at it."""
+        value = self.data
+        for part in path:
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        if not isinstance(value, str) or self.source.is_refused(path):
+            return None
+        where = format_path(path)
+        if any(p.path == where or p.path.startswith((where + ".", where + "[")) for p in self.problems):
+            return None
+        return value
+
+    def locate(self, *path) -> str:
+        return self.source.locate(path)
+
+
+def _read_environment_file(path: Path) -> EnvironmentFile:
     name = display_path(path)
     data, source, problems = load_yaml(path, name)
     if data is None:
-        return None, problems
+        return EnvironmentFile(path, source, None, None, problems)
     if not isinstance(data, dict):
-        return None, problems + [Problem(name, 1, "", "an environment file holds a mapping of fields")]
+        return EnvironmentFile(path, source, None, None,
+                               problems + [Problem(name, source.line(()), "", "an environment file holds a mapping of fields")])
     try:
         env = Environment.model_validate(data)
     except ValidationError as exc:
-        return None, problems + _validation_problems(exc, data, source)
+        return EnvironmentFile(path, source, None, data, problems + _validation_problems(exc, data, source))
+    except Exception as exc:  # noqa: BLE001 - a validator that crashed on odd input: a bug, but reported located
+        return EnvironmentFile(path, source, None, data, problems + [Problem(
+            name, source.line(()), "", f"could not be validated ({type(exc).__name__}: {exc}); "
+                                       "this is a bug in lakegate, please report it")])
     env._source = source
     if env.name != path.stem:
         problems.append(source.problem(("name",), f"'{env.name}' does not match the file name '{path.stem}.yaml'"))
-    return (env if not problems else None), problems
+    return EnvironmentFile(path, source, env if not problems else None, data, problems)
+
+
+def load_environment_file(path: Path) -> tuple[Environment | None, list[Problem]]:
+    loaded = _read_environment_file(path)
+    return loaded.env, loaded.problems
 
 
 def environment_files(directory: Path) -> list[Path]:
@@ -107,69 +157,139 @@ def load_environments(directory: Path | str = "environments") -> Environments:
     files = environment_files(directory)
     if not files:
         raise DefinitionError([Problem(display_path(directory), 0, "", "no environment files (*.yaml)")])
-    environments, problems = [], []
-    for path in files:
-        env, found = load_environment_file(path)
-        problems += found
-        if env is not None:
-            environments.append(env)
-    problems += cross_checks(environments)
+    loaded = [_read_environment_file(path) for path in files]
+    problems = [problem for file in loaded for problem in file.problems]
+    environments = [file.env for file in loaded if file.valid]
+    problems += cross_checks(environments, broken=[file for file in loaded if not file.valid])
+    problems += account_group_problems(environments)
+    account, account_problems = load_account_file(directory / ACCOUNT_FILE)
+    problems += account_problems
     if problems:
         raise DefinitionError(problems)
-    return Environments(promotion_order(environments))
+    return Environments(promotion_order(environments), account)
 
 
-def _unique(environments: list[Environment], key, path: tuple, what: str) -> list[Problem]:
-    seen: dict[str, Environment] = {}
+# Names that must be unique across environments: (path in the YAML, what it is, its value in the model).
+_UNIQUE = [
+    (("unity_catalog", "catalog"), "catalog", lambda e: e.unity_catalog.catalog),
+    (("storage", "account_name"), "storage account", lambda e: e.storage.account_name),
+    (("workspace", "name"), "workspace", lambda e: e.workspace.name),
+    (("principals", "service_principal", "name"), "service principal", lambda e: e.service_principal),
+]
+
+
+def _files(environments: list[Environment], broken) -> list[EnvironmentFile]:
+    valid = [EnvironmentFile(Path(env.name), env._source, env, None, []) for env in environments]
+    return sorted(valid + list(broken), key=lambda f: (f.source.file, f.name))
+
+
+def _value(file: EnvironmentFile, path: tuple, key):
+    return key(file.env) if file.valid else file.declared(path)
+
+
+def _unique(files: list[EnvironmentFile], value, path: tuple, what: str) -> list[Problem]:
+    seen: dict[str, EnvironmentFile] = {}
     problems = []
-    for env in environments:
-        value = key(env)
-        if value in seen:
-            problems.append(env._source.problem(path, f"{what} '{value}' is already used by {seen[value].locate(*path)}"))
+    for file in files:
+        current = value(file)
+        if current is None:
+            continue
+        if current in seen:
+            problems.append(file.source.problem(path, f"{what} '{current}' is already used by {seen[current].locate(*path)}"))
         else:
-            seen[value] = env
+            seen[current] = file
     return problems
 
 
-def cross_checks(environments: list[Environment]) -> list[Problem]:
-    """Checks that need every environment: unique names, promotion graph, bindings, networks."""
-    problems = _unique(environments, lambda e: e.name, ("name",), "environment name")
-    problems += _unique(environments, lambda e: e.unity_catalog.catalog, ("unity_catalog", "catalog"), "catalog")
-    problems += _unique(environments, lambda e: e.storage.account_name, ("storage", "account_name"), "storage account")
-    problems += _unique(environments, lambda e: e.workspace.name, ("workspace", "name"), "workspace")
-    problems += _unique(environments, lambda e: e.service_principal, ("principals", "service_principal", "name"),
-                        "service principal")
+def cross_checks(environments: list[Environment], broken: list[EnvironmentFile] = ()) -> list[Problem]:
+    """Checks that need every environment: unique names, promotion graph, bindings, networks, grants.
+
+    `environments` are the valid ones; `broken` the files that failed validation. A broken file still
+    counts as its environment (named by its file stem) and its readable names still count as taken, so it
+    causes no false error in another file; checks that start from a broken file are not run (it has
+    errors of its own to fix first).
+    """
+    files = _files(environments, broken)
+    problems = _unique(files, lambda f: f.name, ("name",), "environment name")
+    for path, what, key in _UNIQUE:
+        problems += _unique(files, lambda f, path=path, key=key: _value(f, path, key), path, what)
+    known = sorted({f.name for f in files})
     by_name = {e.name: e for e in environments}
     for env in environments:
         source = env.promotion.from_env
-        if source is not None and source not in by_name:
-            problems.append(env._source.problem(("promotion", "from"), f"unknown environment '{source}' (known: {', '.join(sorted(by_name))})"))
+        if source is not None and source not in known:
+            problems.append(env._source.problem(("promotion", "from"), f"unknown environment '{source}' (known: {', '.join(known)})"))
         if source == env.name:
             problems.append(env._source.problem(("promotion", "from"), "an environment cannot promote from itself"))
         for other in env.unity_catalog.bindings:
-            if other not in by_name:
+            if other not in known:
                 problems.append(env._source.problem(("unity_catalog", "bindings", other), f"unknown environment '{other}'"))
             elif other == env.name:
                 problems.append(env._source.problem(("unity_catalog", "bindings", other), "a catalog is always bound to its own workspace"))
-        problems += _grant_references(env, by_name)
+        problems += _grant_references(env, files)
     problems += _promotion_cycles(environments, by_name)
-    problems += _overlapping_networks(environments)
+    problems += _overlapping_networks(files)
     return problems
 
 
-def _grant_references(env: Environment, by_name: dict[str, Environment]) -> list[Problem]:
-    """A grant names a principal this environment knows, on a securable of a known catalog."""
+def _catalog_owners(files: list[EnvironmentFile]) -> tuple[dict[str, EnvironmentFile], bool]:
+    """Catalog -> the file of the environment that owns it; and whether every file's catalog is known."""
+    owners, complete = {}, True
+    for file in files:
+        catalog = _value(file, ("unity_catalog", "catalog"), lambda e: e.unity_catalog.catalog)
+        if catalog is None:
+            complete = False
+        else:
+            owners.setdefault(catalog, file)
+    return owners, complete
+
+
+def _grant_references(env: Environment, files: list[EnvironmentFile]) -> list[Problem]:
+    """A grant names a principal this environment knows, on a securable of this environment's own catalog.
+
+    Grants on another environment's catalog belong in that environment's file, where its owners review
+    them. Securables without a catalog (external locations, storage credentials) are named
+    `<catalog>_<name>` in lakegate, so their name says whose they are.
+    """
     known_principals = {env.service_principal, "account users", *env.principals.groups}
-    catalogs = {e.unity_catalog.catalog for e in by_name.values()}
+    own = env.unity_catalog.catalog
+    owners, complete = _catalog_owners(files)
     problems = []
     for i, grant in enumerate(env.grants):
         if grant.principal not in known_principals:
             problems.append(env._source.problem(("grants", i, "principal"),
                             f"unknown principal '{grant.principal}' (groups, the service principal or 'account users')"))
-        catalog = grant.on.catalog
-        if catalog is not None and catalog not in catalogs:
-            problems.append(env._source.problem(("grants", i, "on"), f"unknown catalog '{catalog}'"))
+        message = _foreign_securable(grant.on, own, owners, complete)
+        if message:
+            problems.append(env._source.problem(("grants", i, "on"), message))
     return problems
+
+
+def _foreign_securable(on, own: str, owners: dict[str, EnvironmentFile], complete: bool) -> str | None:
+    catalog = on.catalog
+    if catalog is None:
+        # The longest catalog the name starts with (`dev_eu_landing` is dev_eu's, not dev's).
+        prefixes = sorted((c for c in {own, *owners} if on.name.startswith(c + "_")), key=len, reverse=True)
+        kind = on.type.replace("_", " ")
+        if prefixes and prefixes[0] == own:
+            return None
+        if prefixes:
+            owner = owners[prefixes[0]]
+            return (f"{kind} '{on.name}' belongs to environment {owner.name} ({owner.source.file}); "
+                    "declare grants on it in that file")
+        return f"{kind} '{on.name}' is not this environment's: names of its {kind}s start with '{own}_'"
+    if catalog == own:
+        return None
+    owner = owners.get(catalog)
+    if owner is not None:
+        whose = f"catalog '{catalog}'" if on.type == "catalog" else f"{on.type} {on.name} is in catalog '{catalog}', which"
+        return (f"{whose} belongs to environment {owner.name} ({owner.source.file}); "
+                "declare grants on it in that file")
+    if complete:
+        return f"unknown catalog '{catalog}'"
+    # A file that failed validation may be the one that means this catalog: the grant is wrong here either way.
+    return (f"catalog '{catalog}' is not this environment's catalog '{own}'; "
+            "declare grants in the file of the environment that owns it")
 
 
 def _promotion_cycles(environments: list[Environment], by_name: dict[str, Environment]) -> list[Problem]:
@@ -186,17 +306,33 @@ def _promotion_cycles(environments: list[Environment], by_name: dict[str, Enviro
     return problems
 
 
-def _overlapping_networks(environments: list[Environment]) -> list[Problem]:
+def _network(file: EnvironmentFile):
+    path = ("workspace", "vnet", "cidr")
+    if file.valid:
+        cidr = file.env.workspace.vnet.cidr if file.env.workspace.vnet is not None else None
+    else:
+        cidr = file.declared(path)
+    if cidr is None:
+        return None
+    try:
+        return ipaddress.ip_network(cidr)
+    except ValueError:
+        return None
+
+
+def _overlapping_networks(files: list[EnvironmentFile]) -> list[Problem]:
     problems, seen = [], []
-    for env in environments:
-        if env.workspace.vnet is None:
+    path = ("workspace", "vnet", "cidr")
+    for file in files:
+        network = _network(file)
+        if network is None:
             continue
-        network = ipaddress.ip_network(env.workspace.vnet.cidr)
         for other, other_network in seen:
-            if network.overlaps(other_network):
-                problems.append(env._source.problem(("workspace", "vnet", "cidr"),
-                                f"{network} overlaps {other.name}'s VNet {other_network} ({other.locate('workspace', 'vnet', 'cidr')})"))
-        seen.append((env, network))
+            # Only networks of one family compare (IPv6 is refused by the model, but never a TypeError here).
+            if network.version == other_network.version and network.overlaps(other_network):
+                problems.append(file.source.problem(path,
+                                f"{network} overlaps {other.name}'s VNet {other_network} ({other.locate(*path)})"))
+        seen.append((file, network))
     return problems
 
 
@@ -211,3 +347,43 @@ def promotion_order(environments: list[Environment]) -> list[Environment]:
         return steps
 
     return sorted(environments, key=depth)
+
+
+def account_group_problems(environments: list[Environment]) -> list[Problem]:
+    """A group is one account group for every environment: files that list its members list the same ones,
+    and agree on whether lakegate manages it (`existing`)."""
+    problems, first = [], {}
+    for env in environments:
+        for name, group in env.principals.groups.items():
+            if name not in first:
+                first[name] = (env, group)
+                continue
+            other_env, other = first[name]
+            path = ("principals", "groups", name)
+            if group.existing != other.existing:
+                problems.append(env._source.problem(path + ("existing",), f"group '{name}' is one account group: "
+                                f"{other_env.locate(*path)} says existing: {str(other.existing).lower()}"))
+            elif not group.existing and group.members and other.members and set(group.members) != set(other.members):
+                problems.append(env._source.problem(path + ("members",), f"group '{name}' is one account group "
+                                f"shared by every environment; its members differ from {other_env.locate(*path, 'members')}"))
+            elif not other.members and group.members:
+                first[name] = (env, group)
+    return problems
+
+
+def load_account_file(path: Path) -> tuple[Account | None, list[Problem]]:
+    """environments/_account.yaml: the Databricks account and the shared account stack (required)."""
+    name = display_path(path)
+    if not path.exists():
+        return None, [Problem(name, 0, "", "missing: the Databricks account (databricks_account_id, tenant_id, "
+                                           "deployer, state) every environment belongs to")]
+    data, source, problems = load_yaml(path, name)
+    if data is None:
+        return None, problems
+    if not isinstance(data, dict):
+        return None, problems + [Problem(name, 1, "", "the account file holds a mapping of fields")]
+    try:
+        account = Account.model_validate(data)
+    except ValidationError as exc:
+        return None, problems + _validation_problems(exc, data, source)
+    return (account if not problems else None), problems

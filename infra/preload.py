@@ -4,6 +4,11 @@ The import is the floor of every synth (~3 s, nearly all of it Node loading the 
 Python waits on a pipe), so the CLI starts it first and imports, loads and checks the YAML meanwhile.
 This module imports nothing heavy itself, so starting the preload costs nothing. An import that fails
 here fails again, with its real error, where the synth imports for good.
+
+The jsii runtime (the JavaScript half of the bridge) is extracted once per jsii version into a folder of
+ours and handed to jsii as JSII_RUNTIME. Left to itself, jsii extracts it into a new /tmp folder on every
+run and removes it at exit; when the CLI exits (invalid YAML) while the preload is still extracting, that
+removal races the extraction ("OSError: Directory not empty") and leaves `/tmp/tmp*/lib` behind.
 """
 
 from __future__ import annotations
@@ -11,15 +16,60 @@ from __future__ import annotations
 import os
 import threading
 
+# jsii runs on the supported Node that `make` installs into .tools/ (the machine's may be end-of-life).
+_TOOLS_NODE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".tools", "bin", "node")
+if "JSII_NODE" not in os.environ and os.path.exists(_TOOLS_NODE):
+    os.environ["JSII_NODE"] = _TOOLS_NODE
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
 _preload: threading.Thread | None = None
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _runtime_folder(version: str) -> str:
+    tools = os.path.join(_ROOT, ".tools")
+    base = tools if os.path.isdir(tools) else os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lakegate")
+    return os.path.join(base, "jsii-runtime", version)
+
+
+def use_persistent_jsii_runtime() -> None:
+    """Point JSII_RUNTIME at a runtime extracted once; extraction goes to a temp folder then one rename, so
+    an interrupted run leaves nothing half-written that a later run would use."""
+    if "JSII_RUNTIME" in os.environ:
+        return
+    import shutil
+    import tempfile
+    from importlib import resources
+
+    import jsii
+    import jsii._embedded.jsii as embedded
+
+    folder = _runtime_folder(jsii.__jsii_runtime_version__)
+    entrypoint = os.path.join(folder, embedded.EMBEDDED_FILES[embedded.ENTRYPOINT])
+    if not os.path.exists(entrypoint):
+        os.makedirs(os.path.dirname(folder), exist_ok=True)
+        partial = tempfile.mkdtemp(prefix=".partial-", dir=os.path.dirname(folder))
+        try:
+            for resource, name in embedded.EMBEDDED_FILES.items():
+                target = os.path.join(partial, name.replace("/", os.sep))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as handle:
+                    handle.write(resources.files(embedded).joinpath(resource).read_bytes())
+            try:
+                os.rename(partial, folder)
+            except OSError:  # another process got there first: its copy is the same
+                pass
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    os.environ["JSII_RUNTIME"] = entrypoint
 
 
 def _import_bindings() -> None:
     try:
+        use_persistent_jsii_runtime()
         import cdktn  # noqa: F401
         import cdktn_provider_azuread  # noqa: F401
         import cdktn_provider_azurerm  # noqa: F401
@@ -38,3 +88,5 @@ def preload_bindings() -> None:
 def wait_for_bindings() -> None:
     if _preload is not None:
         _preload.join()
+    elif "jsii" not in __import__("sys").modules:  # no preload (an import from tests or a script)
+        use_persistent_jsii_runtime()

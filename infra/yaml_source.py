@@ -1,7 +1,33 @@
-"""YAML that remembers where every value was written, so errors can name file and line."""
+"""YAML that remembers where every value was written, so errors can name file and line.
+
+An environment file is untrusted input until it has been reviewed, so reading it is bounded and never
+raises: whatever the bytes are, `load_yaml` returns located problems. Only the plain core schema is read
+(mappings with string keys, sequences, strings, numbers, booleans, null, dates); no tag ever constructs a
+Python object.
+
+The values are built here from the parser's events, not by PyYAML's composer and constructor, because
+that is where the limits have to be enforced:
+
+- the composer recurses once per nesting level (thousands of `[[[[` end in RecursionError) and aliases
+  make the expanded document exponentially larger than the text ("billion laughs": nine aliases to the
+  previous anchor, ten times over, is 10^10 values in a few hundred bytes);
+- the parsers themselves (libyaml and the pure-Python one) keep explicit stacks, never recurse, and
+  produce events lazily, so stopping at a limit stops the work there.
+
+Aliases are allowed but bounded, not refused: anchors are valid YAML that people copy from other tools
+(a shared cluster spec, a list of e-mail addresses), and refusing them gains nothing once expansion is
+counted. What is counted is the expanded size: every alias adds the number of values of what it names,
+and past MAX_ALIAS_VALUES the file is refused at that alias. A recursive alias (inside the value it
+names) and an alias used before its anchor are located errors. Merge keys (`<<: *defaults`) are refused:
+their explicit keys silently override merged ones, which is exactly what duplicate keys are refused for.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import stat
+import unicodedata
 from pathlib import Path
 
 import yaml
@@ -9,6 +35,30 @@ import yaml
 from .errors import Problem
 
 Path_ = tuple  # a field path: ('grants', 2, 'privileges')
+
+# Limits, each far above anything a real environment (the examples: ~10 KB, ~1,500 values, 8 levels deep)
+# needs and far below what costs noticeable time or memory (1 MB of YAML parses in about a second).
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 100  # nesting levels; also keeps every recursion over the data (pydantic's too) shallow
+MAX_VALUES = 100_000  # values in one file, aliases counted expanded
+MAX_ALIAS_VALUES = 10_000  # values produced by aliases
+
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_CORE + name: kind for name, kind in (
+    ("str", "string"), ("int", "integer"), ("float", "number"), ("bool", "boolean"), ("null", "null"),
+    ("timestamp", "date"),
+)}
+_MERGE = _CORE + "merge"
+_IMPLICIT_ONLY = {_MERGE, _CORE + "value"}  # `<<` and `=`: PyYAML resolves them, as values they are strings
+
+# What YAML does not allow raw in a stream (PyYAML's own rule: C0 and C1 controls except tab, line feed,
+# carriage return and NEL; DEL; surrogates; U+FFFE and U+FFFF). In values (escaped: "\0", "\a") the same set.
+_NOT_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+# Raw in a file, also the line breaks that YAML counts and editors and reviewers do not show (NEL, LS, PS):
+# with them a reviewed line is not the line YAML reads, and every line number after them is off.
+_NOT_ALLOWED_RAW = re.compile("[^\x09\x0A\x0D\x20-\x7E\xA0-\u2027\u202A-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+_C0_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN "
+             "EM SUB ESC FS GS RS US").split()
 
 
 def format_path(path: Path_) -> str:
@@ -21,9 +71,12 @@ def format_path(path: Path_) -> str:
 class SourceMap:
     """Line numbers of the values of one YAML file, by field path."""
 
-    def __init__(self, file: str, lines: dict[Path_, int]):
+    def __init__(self, file: str, lines: dict[Path_, int], refused: frozenset = frozenset()):
         self.file = file
         self._lines = lines
+        # Paths whose value was refused while reading (an unknown tag, an invalid date, ...): the problem is
+        # already reported there, so validation errors at or under them are consequences, not news.
+        self.refused = frozenset(refused)
 
     def line(self, path: Path_) -> int:
         # The most specific prefix that was written: a missing field points at its parent mapping.
@@ -38,45 +91,399 @@ class SourceMap:
     def problem(self, path: Path_, message: str) -> Problem:
         return Problem(self.file, self.line(tuple(path)), format_path(path), message)
 
-
-def _to_python(node: yaml.Node, path: Path_, lines: dict, problems: list[Problem], file: str):
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        result = {}
-        for key_node, value_node in node.value:
-            key = yaml.SafeLoader.construct_scalar(_LOADER, key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            if key is None:
-                problems.append(Problem(file, key_node.start_mark.line + 1, format_path(path), "keys must be plain strings"))
-                continue
-            if key in result:
-                problems.append(Problem(file, key_node.start_mark.line + 1, format_path(path + (key,)),
-                                        "duplicate key (YAML would silently keep the last one)"))
-                continue
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            result[key] = _to_python(value_node, path + (key,), lines, problems, file)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines, problems, file) for i, item in enumerate(node.value)]
-    return _LOADER.construct_object(node, deep=True)
+    def is_refused(self, path: Path_) -> bool:
+        path = tuple(path)
+        return any(path[:end] in self.refused for end in range(len(path) + 1))
 
 
-_LOADER = yaml.SafeLoader("")
+def short(text: str, limit: int = 60) -> str:
+    """A value quoted in a message, cut to a readable length."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def describe_character(char: str) -> str:
+    code = ord(char)
+    if code < 0x20:
+        return f"control character U+{code:04X} ({_C0_NAMES[code]})"
+    if code == 0x7F:
+        return "control character U+007F (DEL)"
+    if 0x80 <= code < 0xA0:
+        return f"control character U+{code:04X}"
+    name = unicodedata.name(char, "")
+    return f"character U+{code:04X}" + (f" ({name})" if name else "")
+
+
+def display_tag(tag: str) -> str:
+    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+
+
+class _Invalid:
+    """Stands for a value that was refused (its problem is reported): validation skips it."""
+
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+INVALID = _Invalid()
+_NOTHING = object()
+
+
+class _Fatal(Exception):
+    """Reading stops: the rest of the file cannot be trusted or would cost too much."""
+
+    def __init__(self, line: int, path: Path_, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+        # Past the depth limit a path is a hundred `[0]`: its start says where.
+        self.path = format_path(path) if len(path) <= 12 else format_path(path[:6]) + "..."
+
+
+class _Collection:
+    """A sequence or mapping whose end event has not come yet."""
+
+    __slots__ = ("value", "path", "line", "anchor", "size", "height", "skip", "refused", "tainted", "pending")
+
+    def __init__(self, value, path, line, anchor, skip, refused):
+        self.value, self.path, self.line, self.anchor = value, path, line, anchor
+        self.size, self.height = 1, 1
+        self.skip = skip  # inside the value of a refused key: built (for anchors and problems), not kept
+        self.refused = refused  # an unknown tag on the collection itself
+        self.tainted = refused  # something inside was refused
+        self.pending = None  # mappings: None while a key is expected, else (key or None, drop the value)
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_BUILD_SCALAR = {
+    _CORE + "str": _CONSTRUCTOR.construct_yaml_str,
+    _CORE + "int": _CONSTRUCTOR.construct_yaml_int,
+    _CORE + "float": _CONSTRUCTOR.construct_yaml_float,
+    _CORE + "bool": _CONSTRUCTOR.construct_yaml_bool,
+    _CORE + "null": _CONSTRUCTOR.construct_yaml_null,
+    _CORE + "timestamp": _CONSTRUCTOR.construct_yaml_timestamp,
+}
+_RESOLVER = yaml.resolver.Resolver()
+
+
+class _Builder:
+    """Python values and their lines from a stream of YAML events, within the limits above."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.lines: dict[Path_, int] = {}
+        self.problems: list[Problem] = []
+        self.refused: set[Path_] = set()
+        self.stack: list[_Collection] = []
+        self.anchors: dict[str, tuple] = {}  # name -> (value, size, height, tainted, line)
+        self.open_anchors: set[str] = set()
+        self.values = 0
+        self.alias_values = 0
+        self.root = _NOTHING
+        self.line = 1  # of the last event, for errors raised inside the parser
+
+    # -- reporting --------------------------------------------------------------------------------------
+    def _problem(self, line: int, path: Path_, message: str) -> None:
+        self.problems.append(Problem(self.file, line, format_path(path), message))
+
+    def _refuse(self, line: int, path: Path_, message: str) -> _Invalid:
+        self._problem(line, path, message)
+        self.refused.add(path)
+        return INVALID
+
+    # -- where the next node goes -----------------------------------------------------------------------
+    def _position(self) -> tuple[Path_, str, bool]:
+        """(path, role, skip) of the node that starts now; role is root, item, key or value."""
+        if not self.stack:
+            return (), "root", False
+        parent = self.stack[-1]
+        if isinstance(parent.value, list):
+            return parent.path + (len(parent.value),), "item", parent.skip
+        if parent.pending is None:
+            return parent.path, "key", parent.skip
+        key, drop = parent.pending
+        return (parent.path + (key,) if key is not None else parent.path), "value", parent.skip or drop
+
+    def _count(self, values: int, line: int, path: Path_) -> None:
+        self.values += values
+        if self.values > MAX_VALUES:
+            raise _Fatal(line, path, f"more than {MAX_VALUES:,} values (aliases counted expanded); "
+                                     "an environment file is far smaller")
+
+    # -- events -----------------------------------------------------------------------------------------
+    def feed(self, event) -> None:
+        if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
+            return
+        line = event.start_mark.line + 1 if event.start_mark is not None else self.line
+        self.line = line
+        if isinstance(event, yaml.DocumentStartEvent):
+            if self.root is not _NOTHING:
+                raise _Fatal(line, (), "a second YAML document (---): an environment file holds exactly one")
+            return
+        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            frame = self.stack.pop()
+            self.open_anchors.discard(frame.anchor)
+            value = frame.value
+            if frame.refused:
+                value = INVALID
+            self._done(value, frame.size, frame.height, frame.tainted, frame.line, frame.anchor, key=None)
+            return
+        path, role, skip = self._position()
+        self._count(1, line, path)
+        if isinstance(event, yaml.AliasEvent):
+            self._alias(event, line, path, role)
+        elif isinstance(event, yaml.ScalarEvent):
+            self._scalar(event, line, path, role, skip)
+        else:
+            self._start(event, line, path, role, skip)
+
+    def _start(self, event, line: int, path: Path_, role: str, skip: bool) -> None:
+        if len(self.stack) + 1 > MAX_DEPTH:
+            raise _Fatal(line, path, f"nested deeper than {MAX_DEPTH} levels")
+        is_list = isinstance(event, yaml.SequenceStartEvent)
+        kind, expected = ("sequence", _CORE + "seq") if is_list else ("mapping", _CORE + "map")
+        refused = False
+        if role == "key":
+            skip = True  # `? [a, b]`: refused as a key when it ends, nothing inside is a field
+        elif event.tag not in (None, "!", expected):
+            refused = True
+            self._tag_problem(event.tag, kind, line, path)
+        if not skip:
+            self.lines.setdefault(path, line)
+        if event.anchor is not None:
+            self._define(event.anchor, line, path)
+            self.open_anchors.add(event.anchor)
+        self.stack.append(_Collection([] if is_list else {}, path, line, event.anchor, skip, refused))
+
+    def _tag_problem(self, tag: str, kind: str, line: int, path: Path_) -> None:
+        if tag in _SCALAR_TAGS or tag in (_CORE + "seq", _CORE + "map"):
+            self._refuse(line, path, f"YAML tag '{display_tag(tag)}' does not apply to a {kind}")
+        else:
+            self._refuse(line, path, f"unknown YAML tag '{display_tag(tag)}'")
+
+    def _define(self, anchor: str, line: int, path: Path_) -> None:
+        if anchor in self.anchors:
+            self._problem(line, path, f"anchor '&{anchor}' is already defined (line {self.anchors[anchor][4]})")
+
+    def _scalar(self, event, line: int, path: Path_, role: str, skip: bool) -> None:
+        tag, text = event.tag, event.value
+        if tag is None or tag == "!":
+            tag = _RESOLVER.resolve(yaml.ScalarNode, text, event.implicit)
+            if tag in _IMPLICIT_ONLY and role != "key":
+                tag = _CORE + "str"
+            explicit = False
+        else:
+            explicit = True
+        if event.anchor is not None:
+            self._define(event.anchor, line, path)
+        if role == "key":
+            self._done(text, 1, 0, False, line, event.anchor, key=(tag, explicit, text))
+            return
+        if not skip:
+            self.lines.setdefault(path, line)
+        value, tainted = self._scalar_value(tag, text, line, path, event)
+        self._done(value, 1, 0, tainted, line, event.anchor, key=None)
+
+    def _scalar_value(self, tag: str, text: str, line: int, path: Path_, event) -> tuple[object, bool]:
+        if tag not in _SCALAR_TAGS:
+            return self._refuse(line, path, f"unknown YAML tag '{display_tag(tag)}'"), True
+        try:
+            value = _BUILD_SCALAR[tag](yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style))
+        except Exception:  # noqa: BLE001 - whatever a core constructor trips on, the value is invalid
+            # e.g. `expires: 2027-13-45` (a date by its shape, not a real day), 5,000 digits, `!!bool maybe`
+            return self._refuse(line, path, f"invalid {_SCALAR_TAGS[tag]} '{short(text)}'"), True
+        if isinstance(value, str):
+            bad = _NOT_PRINTABLE.search(value)
+            if bad:
+                return self._refuse(line, path, f"{describe_character(bad.group())} in the value; remove it"), True
+        return value, False
+
+    def _alias(self, event, line: int, path: Path_, role: str) -> None:
+        name = event.anchor
+        if role == "key":
+            self._done(INVALID, 1, 0, True, line, None, key=("alias", True, None))
+            return
+        if name in self.open_anchors:
+            self._problem(line, path, f"recursive alias '*{name}': it is inside the value it names")
+            self.refused.add(path)
+            for frame in self.stack:  # the named value is refused as a whole: it has no finite meaning
+                if frame.anchor == name:
+                    frame.refused = frame.tainted = True
+                    self.refused.add(frame.path)
+            self._done(INVALID, 1, 0, True, line, None, key=None)
+            return
+        if name not in self.anchors:
+            value = self._refuse(line, path, f"alias '*{name}' has no anchor '&{name}' before it")
+            self._done(value, 1, 0, True, line, None, key=None)
+            return
+        value, size, height, tainted, _ = self.anchors[name]
+        self.alias_values += size
+        if self.alias_values > MAX_ALIAS_VALUES:
+            raise _Fatal(line, path, f"aliases expand to more than {MAX_ALIAS_VALUES:,} values "
+                                     f"(at '*{name}'); write the values out or use fewer aliases")
+        self._count(size - 1, line, path)
+        if len(self.stack) + height > MAX_DEPTH:
+            raise _Fatal(line, path, f"nested deeper than {MAX_DEPTH} levels (through alias '*{name}')")
+        self.lines.setdefault(path, line)
+        if tainted:
+            self.refused.add(path)  # its problems are reported at the anchor
+        self._done(value, size, height, tainted, line, None, key=None)
+
+    # -- a node is complete: attach it to its parent ----------------------------------------------------
+    def _done(self, value, size: int, height: int, tainted: bool, line: int, anchor, key) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = (value, size, height, tainted, line)
+        if not self.stack:
+            self.root = value
+            return
+        parent = self.stack[-1]
+        parent.size += size
+        parent.height = max(parent.height, height + 1)
+        parent.tainted = parent.tainted or tainted
+        if isinstance(parent.value, list):
+            parent.value.append(value)
+            return
+        if parent.pending is None:
+            parent.pending = self._key(parent, value, line, key)
+            return
+        name, drop = parent.pending
+        parent.pending = None
+        if not drop:
+            parent.value[name] = value
+
+    def _key(self, parent: _Collection, value, line: int, key) -> tuple:
+        """(key, drop its value) for the key node just completed."""
+        path = parent.path
+
+        def refuse(message: str, name=None) -> tuple:
+            # The mapping is incomplete: errors about what it lacks would be consequences.
+            self._refuse(line, path, message)
+            parent.tainted = True
+            return name, True
+
+        if key is None or key[0] == "alias":
+            return refuse("keys must be plain strings")
+        tag, explicit, text = key
+        if explicit and tag not in _SCALAR_TAGS:
+            return refuse(f"unknown YAML tag '{display_tag(tag)}'")
+        if tag == _MERGE:
+            return refuse("merge keys (<<) are not supported: write the fields out")
+        if text == "":
+            return refuse("empty key")
+        bad = _NOT_PRINTABLE.search(text)
+        if bad:
+            return refuse(f"{describe_character(bad.group())} in a key; remove it")
+        if text in parent.value:
+            self._problem(line, path + (text,), "duplicate key (YAML would silently keep the last one)")
+            return text, True
+        if not parent.skip:
+            self.lines[path + (text,)] = line
+        return text, parent.skip
+
+
+def _parser(text: str):
+    # libyaml when PyYAML has it (about twenty times faster on big input), else the pure-Python parser.
+    # Only the parser is used: both produce events lazily from explicit stacks, without recursion.
+    loader_class = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    return loader_class(text)
+
+
+def _read(file_path: Path, display_name: str) -> tuple[str | None, list[Problem]]:
+    """The file's text, or problems: unreadable, too big, not UTF-8, characters YAML does not allow."""
+    try:
+        info = os.stat(file_path)
+        if not stat.S_ISREG(info.st_mode):
+            return None, [Problem(display_name, 0, "", "cannot read: not a regular file")]
+        if info.st_size > MAX_FILE_BYTES:
+            return None, [_too_big(display_name, info.st_size)]
+        with open(file_path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return None, [Problem(display_name, 0, "", f"cannot read: {exc.strerror or exc}")]
+    if len(raw) > MAX_FILE_BYTES:  # grew since stat
+        return None, [_too_big(display_name, len(raw))]
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return None, [Problem(display_name, 1, "", "the file is UTF-16 or UTF-32 (byte order mark); save it as UTF-8")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _line_and_column(raw[: exc.start].decode("utf-8", "replace"))
+        return None, [Problem(display_name, line, "",
+                              f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {column}; save the file as UTF-8")]
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark (some Windows editors write one) is harmless
+    bad = _NOT_ALLOWED_RAW.search(text)
+    if bad:
+        line, column = _line_and_column(text[: bad.start()])
+        more = len(_NOT_ALLOWED_RAW.findall(text)) - 1
+        also = f" ({more} more in the file)" if more else ""
+        return None, [Problem(display_name, line, "",
+                              f"{describe_character(bad.group())} at column {column} is not allowed in an "
+                              f"environment file; remove it{also}")]
+    return text, []
+
+
+def _line_and_column(before: str) -> tuple[int, int]:
+    """Line and column (1-based) of the character after `before`, counting line breaks as YAML does."""
+    breaks = list(re.finditer("\r\n|\r|\n", before))
+    return len(breaks) + 1, len(before) - (breaks[-1].end() if breaks else 0) + 1
+
+
+def _too_big(display_name: str, size: int) -> Problem:
+    return Problem(display_name, 1, "", f"the file is {size:,} bytes; an environment file may have at most "
+                                        f"{MAX_FILE_BYTES:,} bytes")
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str, display_name: str, fallback_line: int) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        line = mark.line + 1
+    elif getattr(exc, "position", None) is not None:  # ReaderError
+        line = text.count("\n", 0, exc.position) + 1
+    else:
+        line = fallback_line
+    message = getattr(exc, "problem", None) or (str(exc).strip().splitlines() or ["unreadable"])[0]
+    if mark is not None:
+        lines = text.splitlines() or [""]
+        source_line = lines[min(mark.line, len(lines) - 1)]
+        if "\t" in source_line[: mark.column + 1]:
+            message += " (a tab: YAML indents with spaces only)"
+    return Problem(display_name, line, "", f"invalid YAML: {message}")
 
 
 def load_yaml(file_path: Path, display_name: str) -> tuple[object, SourceMap, list[Problem]]:
-    """Parse one file. Returns (data, source map, problems); data is None when the YAML is unreadable."""
-    problems: list[Problem] = []
-    lines: dict[Path_, int] = {}
+    """Parse one file. Returns (data, source map, problems); data is None when the YAML is unreadable.
+
+    Never raises for any content: every problem is located (file, line and, when known, field path).
+    """
+    text, problems = _read(file_path, display_name)
+    if text is None:
+        return None, SourceMap(display_name, {}), problems
+    builder = _Builder(display_name)
+    parser = _parser(text)
     try:
-        text = file_path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        return None, SourceMap(display_name, {}), [Problem(display_name, line, "", f"invalid YAML: {exc.problem}")]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, SourceMap(display_name, {}), [Problem(display_name, 0, "", f"cannot read: {exc}")]
-    if node is None:
-        return None, SourceMap(display_name, {}), [Problem(display_name, 1, "", "the file is empty")]
-    data = _to_python(node, (), lines, problems, display_name)
-    return data, SourceMap(display_name, lines), problems
+        while True:
+            event = parser.get_event()
+            if event is None:
+                break
+            builder.feed(event)
+            if isinstance(event, yaml.StreamEndEvent):
+                break
+    except _Fatal as fatal:
+        problems = builder.problems + [Problem(display_name, fatal.line, fatal.path, fatal.message)]
+        return None, SourceMap(display_name, builder.lines), problems
+    except yaml.YAMLError as exc:
+        problems = builder.problems + [_syntax_problem(exc, text, display_name, builder.line)]
+        return None, SourceMap(display_name, builder.lines), problems
+    except RecursionError:  # not expected (nothing above recurses), but never a traceback
+        return None, SourceMap(display_name, builder.lines), [
+            Problem(display_name, builder.line, "", f"nested too deeply to read (at most {MAX_DEPTH} levels)")]
+    finally:
+        parser.dispose()
+    source = SourceMap(display_name, builder.lines, frozenset(builder.refused))
+    if builder.root is _NOTHING:
+        return None, source, builder.problems + [Problem(display_name, 1, "", "the file is empty")]
+    if builder.root is INVALID:
+        return None, source, builder.problems
+    if builder.root is None:  # `---`, `~`: data None must never mean "nothing to report"
+        return None, source, builder.problems + [
+            Problem(display_name, source.line(()), "", "an environment file holds a mapping of fields")]
+    return builder.root, source, builder.problems

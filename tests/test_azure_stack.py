@@ -46,8 +46,8 @@ def ref(stack_json: dict, resource_type: str, attribute: str) -> str:
 def variants(envs):
     """Stacks the examples don't produce, synthesized with cdktn's Testing app.
 
-    bare:   dev without VNet, Log Analytics or a CI identity to create (existing application id),
-            storage closed to public networks.
+    bare:   dev without VNet or Log Analytics, with an existing CI application, storage closed to public
+            networks.
     locked: prod with the workspace closed to public networks.
     """
     from cdktn import Testing
@@ -88,11 +88,9 @@ def test_providers_use_oidc_and_the_environment_subscription(stack, envs, varian
     assert azurerm["tenant_id"] == envs["prod"].azure.tenant_id
     assert azurerm["features"] == [{}]
     assert azurerm["storage_use_azuread"] is True  # shared keys are off: data plane via Entra ID
-    (azuread,) = prod["provider"]["azuread"]
-    assert azuread == {"tenant_id": envs["prod"].azure.tenant_id, "use_oidc": True}
-    # No Entra object to create: no azuread provider either.
-    assert "azuread" not in variants["bare"]["provider"]
-    assert "azuread" not in variants["bare"]["terraform"]["required_providers"]
+    # Entra objects (the CI identity) are the account stack's: no azuread provider here.
+    for body in (prod, variants["bare"]):
+        assert "azuread" not in body["provider"] and "azuread" not in body["terraform"]["required_providers"]
 
 
 def test_remote_backend_where_the_yaml_gives_one(stack, envs):
@@ -116,13 +114,14 @@ def test_local_backend_otherwise_outside_cdktf_out(stack):
 
 # --- resource families ------------------------------------------------------------------------------
 
-def test_resource_group(stack, envs):
+def test_resources_go_into_the_resource_group_the_account_stack_created(stack, envs):
     for env in envs:
         body = stack(f"{env.name}-azure")
-        assert has_resource(body, "azurerm_resource_group", {
-            "name": env.azure.resource_group, "location": env.azure.location, "tags": env.tags,
-        })
-        assert only(body, "azurerm_resource_group")["tags"] == env.tags
+        # Created (with the deployer's roles on it) by the account stack, before this stack's first deploy.
+        assert "azurerm_resource_group" not in body["resource"]
+        placed = [r for by_id in body["resource"].values() for r in by_id.values() if "resource_group_name" in r]
+        assert placed and {r["resource_group_name"] for r in placed} == {env.azure.resource_group}
+        assert {r["location"] for r in placed if "location" in r} == {env.azure.location}
 
 
 def test_storage_account_is_adls_gen2_private_and_keyless(stack, envs):
@@ -280,40 +279,6 @@ def test_log_analytics_and_diagnostic_settings(stack, envs, variants):
     assert "azurerm_monitor_diagnostic_setting" not in variants["bare"]["resource"]
 
 
-def test_ci_identity_with_github_and_azure_devops_federation(stack, envs):
-    staging, sp = stack("staging-azure"), envs["staging"].principals.service_principal
-    assert has_resource(staging, "azuread_application", {"display_name": "sp-lakegate-staging"})
-    application = only(staging, "azuread_application")
-    assert "environment:staging" in application["tags"] and "owner:ml-platform@contoso.com" in application["tags"]
-    principal = only(staging, "azuread_service_principal")
-    assert principal["client_id"] == ref(staging, "azuread_application", "client_id")
-    credentials = {c["display_name"]: c
-                   for c in resources(staging, "azuread_application_federated_identity_credential")}
-    assert credentials["github-actions-staging"] == {
-        **credentials["github-actions-staging"],
-        "application_id": ref(staging, "azuread_application", "id"),
-        "issuer": "https://token.actions.githubusercontent.com",
-        "subject": "repo:contoso/lakegate-ml:environment:staging",
-        "audiences": ["api://AzureADTokenExchange"],
-    }
-    assert credentials["azure-devops-staging"] == {
-        **credentials["azure-devops-staging"],
-        "issuer": sp.ci_oidc.azure_devops.issuer,
-        "subject": "sc://contoso/lakegate/lakegate-staging",
-        "audiences": ["api://AzureADTokenExchange"],
-    }
-    # prod declares GitHub only.
-    prod_credentials = resources(stack("prod-azure"), "azuread_application_federated_identity_credential")
-    assert [c["display_name"] for c in prod_credentials] == ["github-actions-prod"]
-
-
-def test_existing_ci_application_is_used_not_created(variants):
-    bare = variants["bare"]
-    assert not [t for t in bare["resource"] if t.startswith("azuread_")]
-    assert bare["output"]["ci_application_client_id"]["value"] == EXISTING_APP_ID
-    assert variants["bare_foundation"].service_principal_application_id == EXISTING_APP_ID
-
-
 def test_outputs_for_the_databricks_layer(stack):
     prod = stack("prod-azure")
     outputs = {name: body["value"] for name, body in prod["output"].items()}
@@ -322,7 +287,7 @@ def test_outputs_for_the_databricks_layer(stack):
     assert outputs["workspace_id"] == ref(prod, "azurerm_databricks_workspace", "workspace_id")
     assert outputs["access_connector_id"] == ref(prod, "azurerm_databricks_access_connector", "id")
     assert outputs["storage_dfs_endpoint"] == ref(prod, "azurerm_storage_account", "primary_dfs_endpoint")
-    assert outputs["ci_application_client_id"] == ref(prod, "azuread_application", "client_id")
+    assert not [name for name in outputs if "client_id" in name or "application" in name]  # the account stack's
 
 
 def test_foundation_attributes(variants):
@@ -333,7 +298,7 @@ def test_foundation_attributes(variants):
 
     # Tokens: cdktn turns them into cross-stack references when the Databricks stack uses them.
     for token in (foundation.workspace_url, foundation.workspace_resource_id, foundation.workspace_id,
-                  foundation.access_connector_id, foundation.service_principal_application_id):
+                  foundation.access_connector_id):
         assert Token.is_unresolved(token), token
     assert foundation.workspace_url.startswith("https://")
 

@@ -96,7 +96,8 @@ def findings_from(report: dict, stacks: dict[str, dict]) -> list[Finding]:
 def checkov_report(synthesized):
     stacks_dir = synthesized.outdir / "stacks"
     result = subprocess.run(
-        [checkov_executable(), "-d", str(stacks_dir), "--framework", "terraform_json",
+        # versions.tf.json holds only `terraform.required_version`, which checkov's JSON parser cannot read.
+        [checkov_executable(), "-d", str(stacks_dir), "--framework", "terraform_json", "--skip-path", r"versions\.tf\.json",
          "--skip-download", "--quiet", "-o", "json"],
         capture_output=True, text=True, cwd=synthesized.outdir, timeout=600,
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},

@@ -68,7 +68,7 @@ def test_synth_writes_every_stack_and_failed_runs_change_nothing(tmp_path):
     result = run("synth", "--out", str(out))
     assert result.returncode == 0, result.stderr
     stacks = sorted(p.parent.name for p in (out / "stacks").glob("*/cdk.tf.json"))
-    assert stacks == sorted(f"{e}-{k}" for e in ("dev", "staging", "prod") for k in ("azure", "databricks"))
+    assert stacks == sorted(["account"] + [f"{e}-{k}" for e in ("dev", "staging", "prod") for k in ("azure", "databricks")])
     assert "prod-azure" in result.stdout and "Guardrails:" in result.stdout
     before = tree_digest(out)
 
@@ -112,6 +112,7 @@ def test_synth_of_one_environment_matches_the_full_synth_and_keeps_the_others(en
     out = tmp_path / "cdktf.out"
     (out / "stacks" / "dev-databricks").mkdir(parents=True)
     (out / "stacks" / "dev-databricks" / "cdk.tf.json").write_text('{"previous": true}')
+    (out / "manifest.json").write_text(json.dumps({"version": "0.24.0", "stacks": {"dev-databricks": {"name": "dev-databricks"}}}))
     result = synthesize(envs, out, only=["prod"])
     assert result.stacks["prod-databricks"] == synthesized.stacks["prod-databricks"]
     assert result.stacks["prod-azure"] == synthesized.stacks["prod-azure"]
@@ -124,6 +125,7 @@ def test_a_synth_that_fails_midway_leaves_the_previous_output(envs, tmp_path, mo
     out = tmp_path / "cdktf.out"
     (out / "stacks" / "old").mkdir(parents=True)
     (out / "stacks" / "old" / "cdk.tf.json").write_text("{}")
+    (out / "manifest.json").write_text(json.dumps({"version": "0.24.0", "stacks": {"old": {"name": "old"}}}))
     before = tree_digest(out)
 
     def half_written(envs, selected, staging):

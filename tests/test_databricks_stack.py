@@ -29,24 +29,29 @@ def one(stack_json: dict, resource_type: str, **match) -> dict:
 
 
 def refers_to_azure_stack_of(value: str, env: str) -> bool:
-    """A value taken from `<env>-azure`: a cross-stack reference, or the variable that stands in for it."""
-    return f"cross-stack-reference-input-{env}-azure" in value or re.search(rf"var\.(application|workspace)_id_{env}\b", value) is not None
+    """A value taken from `<env>-azure`: a cross-stack reference within the environment."""
+    return f"cross-stack-reference-input-{env}-azure" in str(value)
+
+
+def account_output_of(value: str, env: str) -> bool:
+    """env's service principal application id, read from the account stack's state."""
+    return re.fullmatch(rf"\$\{{data\.terraform_remote_state\.account_state_\w+\.outputs\.application_id_{env}\}}",
+                        str(value)) is not None
 
 
 def sp_application_id(stack_json: dict) -> str:
-    return one(stack_json, "databricks_service_principal")["application_id"]
+    """The stack's own service principal as it names it (the owner of its registered models)."""
+    (model,) = resources(stack_json, "databricks_registered_model")
+    return model["owner"]
 
 
 def principal_names(stack_json: dict, env_name: str, envs) -> callable:
     """Map a principal as written in the JSON back to its YAML name."""
-    own = sp_application_id(stack_json)
 
     def name(principal: str) -> str:
-        if principal == own:
-            return envs[env_name].service_principal
-        for other in envs:
-            if other.name != env_name and refers_to_azure_stack_of(principal, other.name):
-                return other.service_principal
+        for env in envs:
+            if account_output_of(principal, env.name):
+                return env.service_principal
         return principal
 
     return name
@@ -101,39 +106,49 @@ def test_registered_models_are_owned_by_the_service_principal(stack, envs, name)
     data = stack(f"{name}-databricks")
     (model,) = resources(data, "databricks_registered_model")
     assert model["name"] == "churn" and access.model_owner(envs[name]) == envs[name].service_principal
-    assert model["owner"] == sp_application_id(data)
+    # The application id comes from the account stack (which created the principal), never a literal guess.
+    assert account_output_of(model["owner"], name)
+    # Names of the same stack's objects are references, so Terraform orders the model after its schema.
+    assert model["catalog_name"].startswith("${databricks_catalog.") and model["schema_name"].startswith("${databricks_schema.")
 
 
-def test_catalog_bindings(stack):
+def test_catalog_bindings(stack, envs):
     def bindings(name):
         data = stack(f"{name}-databricks")
-        return {b["binding_type"]: b["workspace_id"] for b in resources(data, "databricks_workspace_binding")}, data
+        return {b["binding_type"]: b["workspace_id"] for b in resources(data, "databricks_workspace_binding")}
 
-    prod, _ = bindings("prod")
-    # prod's catalog: its own workspace read-write, dev's read-only (data scientists read production data).
+    prod = bindings("prod")
+    # prod's catalog: its own workspace read-write (a reference within prod), dev's read-only (data scientists
+    # read production data) by the id dev's YAML declares: never a reference into dev's stacks or state.
     assert refers_to_azure_stack_of(prod["BINDING_TYPE_READ_WRITE"], "prod")
-    assert refers_to_azure_stack_of(prod["BINDING_TYPE_READ_ONLY"], "dev")
+    assert prod["BINDING_TYPE_READ_ONLY"] == envs["dev"].workspace.id
     # A promotion source is bound read-only to its target's workspace.
-    dev, _ = bindings("dev")
-    staging, _ = bindings("staging")
-    assert refers_to_azure_stack_of(dev["BINDING_TYPE_READ_ONLY"], "staging")
-    assert refers_to_azure_stack_of(staging["BINDING_TYPE_READ_ONLY"], "prod")
+    assert bindings("dev")["BINDING_TYPE_READ_ONLY"] == envs["staging"].workspace.id
+    assert bindings("staging")["BINDING_TYPE_READ_ONLY"] == envs["prod"].workspace.id
+
+
+def test_catalog_checks_its_metastore_before_anything_is_created_in_it(stack, envs):
+    prod = stack("prod-databricks")
+    catalog = one(prod, "databricks_catalog", name="prod")
+    (precondition,) = catalog["lifecycle"]["precondition"]
+    assert envs["prod"].unity_catalog.metastore_id in precondition["condition"]
+    assert "data.databricks_current_metastore." in precondition["condition"]
+    assert "not assigned to metastore" in precondition["error_message"]
 
 
 # --- identities -------------------------------------------------------------------------------------------
 
-def test_service_principal_and_groups(stack):
+def test_workspace_is_given_account_groups_and_creates_no_identity(stack):
     prod = stack("prod-databricks")
-    sp = one(prod, "databricks_service_principal")
-    assert sp["display_name"] == "sp-lakegate-prod" and refers_to_azure_stack_of(sp["application_id"], "prod")
-    assert sp["workspace_access"] is True and sp["allow_cluster_create"] is False
     # data-scientists is known to prod's grants but has no entitlements there: not assigned to the workspace.
     assigned = {a["group_name"] for a in resources(prod, "databricks_permission_assignment")}
     assert assigned == {"ml-engineers", "ml-approvers", "crm-scoring"}
     assert all(a["permissions"] == ["USER"] for a in resources(prod, "databricks_permission_assignment"))
-    assert {u["user_name"] for u in resources(prod, "databricks_user")} == {
-        "sam.okafor@contoso.com", "priya.nair@contoso.com", "head.of.ml@contoso.com"}
-    assert len(resources(prod, "databricks_group_member")) == 3
+    for name in ("dev", "staging", "prod"):
+        body = stack(f"{name}-databricks")
+        # Users, group members and service principals are account objects: the account stack's.
+        for kind in ("databricks_user", "databricks_group_member", "databricks_service_principal", "databricks_group"):
+            assert kind not in body["resource"], (name, kind)
     dev = stack("dev-databricks")
     assert has(dev, "databricks_entitlements", {"allow_cluster_create": True, "databricks_sql_access": True})
 
@@ -143,13 +158,30 @@ def test_service_principal_and_groups(stack):
 SECURABLE_KEYS = ("catalog", "schema", "table", "volume", "model", "external_location", "storage_credential")
 
 
+def securable_names(stack_json: dict) -> dict[str, str]:
+    """`${databricks_schema.X.id}` -> `prod.ml`: what each securable reference of the stack names."""
+    kinds = {"catalog": "databricks_catalog", "schema": "databricks_schema", "volume": "databricks_volume",
+             "model": "databricks_registered_model", "external_location": "databricks_external_location",
+             "storage_credential": "databricks_storage_credential"}
+    (catalog,) = resources(stack_json, "databricks_catalog")
+    schemas = {f"${{databricks_schema.{k}.name}}": v["name"] for k, v in stack_json["resource"]["databricks_schema"].items()}
+    names = {}
+    for kind, resource_type in kinds.items():
+        for logical_id, body in stack_json["resource"].get(resource_type, {}).items():
+            parts = {"catalog": [], "schema": [catalog["name"]]}.get(kind, [catalog["name"], schemas.get(body.get("schema_name"))])
+            full = ".".join(parts + [body["name"]]) if kind in ("catalog", "schema", "volume", "model") else body["name"]
+            names[f"${{{resource_type}.{logical_id}.id}}"] = full
+    return names
+
+
 def emitted_grants(stack_json: dict, env_name: str, envs) -> dict:
     """{(type, name): {principal name: privileges}} as emitted in the stack."""
-    name_of = principal_names(stack_json, env_name, envs)
+    name_of, securables = principal_names(stack_json, env_name, envs), securable_names(stack_json)
     emitted = {}
     for grants in resources(stack_json, "databricks_grants"):
         (kind,) = [k for k in SECURABLE_KEYS if k in grants]
-        emitted[(kind, grants[kind])] = {name_of(g["principal"]): set(g["privileges"]) for g in grants["grant"]}
+        emitted[(kind, securables.get(grants[kind], grants[kind]))] = {
+            name_of(g["principal"]): set(g["privileges"]) for g in grants["grant"]}
     return emitted
 
 
@@ -211,6 +243,11 @@ def test_all_purpose_clusters_only_where_allowed(stack):
 
 # --- workflows --------------------------------------------------------------------------------------------
 
+# catalog.schema.model, each part a reference to the resource of this stack.
+MODEL_REFERENCE = (r"\$\{databricks_catalog\.[\w-]+\.name\}\.\$\{databricks_schema\.[\w-]+\.name\}"
+                   r"\.\$\{databricks_registered_model\.[\w-]+\.name\}")
+
+
 def jobs(stack_json: dict) -> dict[str, dict]:
     return {job["name"]: job for job in resources(stack_json, "databricks_job")}
 
@@ -239,7 +276,7 @@ def test_training_job_has_the_smoke_test_switch(stack):
         # CI runs the job with smoke_test=true: a 5 % sample, one epoch, nothing registered.
         assert (params["smoke_test"], params["smoke_sample_fraction"], params["smoke_epochs"],
                 params["smoke_register_model"]) == ("false", "0.05", "1", "false")
-        assert params["model_name"] == f"{name}.ml.churn"
+        assert re.fullmatch(MODEL_REFERENCE, params["model_name"]), params["model_name"]
 
 
 def test_schedules_run_in_prod_and_wait_in_dev(stack):
@@ -251,7 +288,7 @@ def test_schedules_run_in_prod_and_wait_in_dev(stack):
 
 def test_batch_inference_writes_a_table(stack):
     job = jobs(stack("prod-databricks"))["prod-batch-inference"]
-    assert parameters(job)["output_table"] == "prod.predictions.churn_scores"
+    assert re.fullmatch(r"\$\{databricks_catalog\.[\w-]+\.name\}\.predictions\.churn_scores", parameters(job)["output_table"])
     assert job["task"][0]["notebook_task"]["base_parameters"] == {"model_alias": "champion"}
 
 
@@ -270,7 +307,10 @@ def test_retraining_when_drift_exceeds_the_threshold(stack, envs):
 
 def test_validation_and_deployment_start_on_model_events(stack):
     by_name = jobs(stack("prod-databricks"))
-    assert by_name["prod-validate"]["trigger"] == {"model": {"condition": "MODEL_VERSION_READY", "securable_name": "prod.ml.churn"}}
+    trigger = by_name["prod-validate"]["trigger"]["model"]
+    assert trigger["condition"] == "MODEL_VERSION_READY"
+    # The registered model by reference (catalog.schema.model): the job waits for the model to exist.
+    assert re.fullmatch(MODEL_REFERENCE, trigger["securable_name"]), trigger
     assert by_name["prod-deploy"]["trigger"]["model"]["aliases"] == ["champion"]
 
 
@@ -294,38 +334,32 @@ def test_experiments(stack):
 
 # --- serving ----------------------------------------------------------------------------------------------
 
-def test_serving_endpoint(stack):
+def test_serving_endpoint_serves_nothing_until_the_first_champion(stack):
     prod = stack("prod-databricks")
     endpoint = one(prod, "databricks_model_serving", name="churn")
-    (served,) = endpoint["config"]["served_entities"]
-    assert served == {"name": "churn", "entity_name": "prod.ml.churn", "entity_version": "1", "workload_size": "Medium",
-                      "workload_type": "CPU", "scale_to_zero_enabled": False}
+    # No model version exists at the first apply: the first promotion writes the config (from the YAML).
+    assert "config" not in endpoint
+    assert endpoint["lifecycle"]["ignore_changes"] == ["config"]
     gateway = endpoint["ai_gateway"]
-    assert gateway["inference_table_config"] == {"enabled": True, "catalog_name": "prod", "schema_name": "monitoring",
-                                                 "table_name_prefix": "churn"}
+    # The inference table lands in the monitoring schema, by reference: the endpoint waits for the schema.
+    table = gateway["inference_table_config"]
+    assert table["enabled"] is True and table["table_name_prefix"] == "churn"
+    assert table["catalog_name"].startswith("${databricks_catalog.") and table["schema_name"].startswith("${databricks_schema.")
     assert gateway["rate_limits"] == [{"calls": 3000, "key": "endpoint", "renewal_period": "minute"},
                                       {"calls": 300, "key": "user", "renewal_period": "minute"}]
-    # Promotion moves the served version; Terraform must not roll it back.
-    assert endpoint["lifecycle"]["ignore_changes"] == ["config[0].served_entities[0].entity_version"]
     assert has(prod, "databricks_permissions", {"access_control": [
         {"group_name": "crm-scoring", "permission_level": "CAN_QUERY"},
         {"group_name": "ml-engineers", "permission_level": "CAN_QUERY"},
         {"service_principal_name": sp_application_id(prod), "permission_level": "CAN_MANAGE"}]})
-    dev_endpoint = one(stack("dev-databricks"), "databricks_model_serving", name="churn-dev")
-    assert dev_endpoint["config"]["served_entities"][0]["scale_to_zero_enabled"] is True
 
 
-# --- monitoring and tooling -------------------------------------------------------------------------------
+def test_no_quality_monitor_before_its_table_exists(stack):
+    # The jobs write the monitored tables; the monitoring job creates each monitor once its table exists.
+    for name in ("dev", "staging", "prod"):
+        assert "databricks_quality_monitor" not in stack(f"{name}-databricks")["resource"]
 
-def test_quality_monitors_write_to_the_monitoring_schema(stack):
-    prod = stack("prod-databricks")
-    monitor = one(prod, "databricks_quality_monitor", table_name="prod.monitoring.churn_inference")
-    assert monitor["output_schema_name"] == "prod.monitoring"
-    assert monitor["inference_log"][0]["problem_type"] == "PROBLEM_TYPE_CLASSIFICATION"
-    assert monitor["inference_log"][0]["label_col"] == "churned"
-    assert monitor["warehouse_id"].startswith("${databricks_sql_endpoint.")
-    assert has(prod, "databricks_quality_monitor", {"table_name": "prod.predictions.churn_scores"})
 
+# --- tooling ----------------------------------------------------------------------------------------------
 
 def test_sql_warehouse(stack):
     prod = stack("prod-databricks")
@@ -349,9 +383,9 @@ def test_git_folder_where_declared(stack):
     assert resources(stack("prod-databricks"), "databricks_repo") == []
 
 
-# --- other environments' values: cross-stack references, or variables when their stack is absent -------------
+# --- other environments' values: their YAML or the account stack, never their state --------------------------
 
-def test_peers_become_cross_stack_references_or_variables(envs, tmp_path):
+def test_an_environment_synthesizes_alone_and_reads_no_peer_state(envs, tmp_path):
     import os
 
     from cdktn import App
@@ -361,19 +395,11 @@ def test_peers_become_cross_stack_references_or_variables(envs, tmp_path):
 
     app = App(outdir=str(tmp_path))
     dev = AzureStack(app, "dev-azure", env=envs["dev"], envs=envs).foundation
-    staging = AzureStack(app, "staging-azure", env=envs["staging"], envs=envs).foundation
-    DatabricksStack(app, "dev-databricks", env=envs["dev"], envs=envs, foundation=dev, peers={"staging": staging})
-    DatabricksStack(app, "dev-databricks-alone", env=envs["dev"], envs=envs, foundation=dev)
+    DatabricksStack(app, "dev-databricks", env=envs["dev"], envs=envs, foundation=dev)
     app.synth()
-
-    def load(name):
-        with open(os.path.join(tmp_path, "stacks", name, "cdk.tf.json")) as handle:
-            return json.load(handle)
-
-    with_peer, alone = load("dev-databricks"), load("dev-databricks-alone")
-    assert "variable" not in with_peer
-    binding = one(with_peer, "databricks_workspace_binding", binding_type="BINDING_TYPE_READ_ONLY")
-    assert "cross-stack-reference-input-staging-azure" in binding["workspace_id"]
-    assert set(alone["variable"]) == {"application_id_staging", "workspace_id_staging"}
-    binding = one(alone, "databricks_workspace_binding", binding_type="BINDING_TYPE_READ_ONLY")
-    assert binding["workspace_id"] == "${var.workspace_id_staging}"
+    with open(os.path.join(tmp_path, "stacks", "dev-databricks", "cdk.tf.json")) as handle:
+        alone = json.load(handle)
+    assert "variable" not in alone
+    states = alone["data"]["terraform_remote_state"]
+    assert {state["config"].get("key") or state["config"].get("path", "").rsplit("/", 1)[-1]
+            for state in states.values()} == {"dev-azure.tfstate", "account.tfstate"}

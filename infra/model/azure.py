@@ -24,6 +24,9 @@ class StateBackend(Strict):
     """Where Terraform keeps the state of this environment's stacks."""
 
     backend: Literal["local", "azurerm"] = Field("local", description="`azurerm` (remote, locked) or `local`.")
+    subscription_id: Uuid | None = Field(
+        None, description="azurerm: subscription of the state account; default the environment's. The account "
+                          "and container must exist before the first deploy (`doctor` checks).")
     resource_group: AzureName | None = Field(None, description="azurerm: resource group of the state account.")
     storage_account: StorageAccountName | None = Field(None, description="azurerm: storage account holding state.")
     container: ContainerName | None = Field(None, description="azurerm: blob container holding state.")
@@ -73,14 +76,25 @@ class VirtualNetwork(Strict):
     public_subnet: str = Field(description="CIDR of the host ('public') subnet, inside `cidr`.")
     private_subnet: str = Field(description="CIDR of the container ('private') subnet, inside `cidr`.")
 
-    @model_validator(mode="after")
-    def _subnets_inside(self) -> "VirtualNetwork":
+    @field_validator("cidr", "public_subnet", "private_subnet")
+    @classmethod
+    def _ipv4_cidr(cls, value: str) -> str:
+        # Each CIDR on its own field (the error names it); Azure VNet injection for Databricks is IPv4 only,
+        # and IPv4 and IPv6 networks cannot be compared (ipaddress raises TypeError), so IPv6 stops here.
         try:
-            network = ipaddress.ip_network(self.cidr)
-            public = ipaddress.ip_network(self.public_subnet)
-            private = ipaddress.ip_network(self.private_subnet)
+            network = ipaddress.ip_network(value)
         except ValueError as exc:
             raise ValueError(f"invalid CIDR: {exc}") from None
+        if network.version != 4:
+            raise ValueError(f"{network} is IPv6; VNet injection needs IPv4 CIDRs")
+        return value
+
+    @model_validator(mode="after")
+    def _subnets_inside(self) -> "VirtualNetwork":
+        # Runs only when the three CIDRs are valid IPv4 networks (the field validator above).
+        network = ipaddress.ip_network(self.cidr)
+        public = ipaddress.ip_network(self.public_subnet)
+        private = ipaddress.ip_network(self.private_subnet)
         for label, subnet in (("public_subnet", public), ("private_subnet", private)):
             if not subnet.subnet_of(network):
                 raise ValueError(f"{label} {subnet} is not inside {network}")
@@ -95,6 +109,10 @@ class Workspace(Strict):
     """The Azure Databricks workspace of the environment."""
 
     name: AzureName = Field(description="Workspace resource name.")
+    id: int | None = Field(
+        None, ge=1, description="Numeric workspace id, once `<env>-azure` has created the workspace (its "
+                                "`workspace_id` output). Peers need it to bind their catalogs to this workspace; the "
+                                "account stack assigns the metastore when it is known.")
     sku: Literal["premium", "standard", "trial"] = Field(
         "premium", description="Pricing tier; Unity Catalog and access control need premium."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
+from .account import Account
 from .azure import AzureSettings, Monitoring, StateBackend, Storage, Workspace
 from .base import EnvName, Strict
 from .compute import Compute
@@ -93,10 +94,12 @@ def _checked(value, check, *args):
 
 
 class Environments:
-    """All environments, ordered along the promotion path (sources before targets)."""
+    """All environments, ordered along the promotion path (sources before targets), and the account they
+    belong to (environments/_account.yaml)."""
 
-    def __init__(self, environments: list[Environment]):
+    def __init__(self, environments: list[Environment], account: Account | None = None):
         self._by_name = {env.name: env for env in environments}
+        self.account = account
 
     def __iter__(self):
         return iter(self._by_name.values())

@@ -158,6 +158,9 @@ class Group(Strict):
         default_factory=lambda: ["workspace_access"], description="Workspace entitlements of the group."
     )
     human: bool = Field(True, description="Whether the group holds people (guardrails treat human groups stricter).")
+    existing: bool = Field(
+        False, description="An account group managed outside lakegate (e.g. synced from Entra ID by SCIM): the "
+                           "account stack neither creates it nor manages its members.")
 
 
 class Principals(Strict):

@@ -28,14 +28,15 @@ class InferenceTable(Strict):
 class ServingEndpoint(Strict):
     """A serving endpoint for one registered model of the environment's catalog.
 
-    Terraform creates it serving `version`; promotion moves the served version afterwards and Terraform
-    leaves that change alone (the endpoint URL stays the same across promotions).
+    Terraform creates it serving nothing (no model version exists at the first apply); the first promotion
+    that sets a champion writes its served entity from these settings, later ones move the version, and
+    Terraform leaves that alone (the endpoint URL stays the same across promotions).
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", description="Endpoint name (part of its URL).")
     model: Identifier = Field(description="Registered model served (unity_catalog.models).")
-    version: int = Field(1, ge=1, description="Model version served when the endpoint is created.")
-    workload_size: Literal["Small", "Medium", "Large"] = Field("Small", description="Concurrency per replica set.")
+    workload_size: Literal["Small", "Medium", "Large"] = Field(
+        "Small", description="Concurrency per replica set (applied by promotion with the first champion).")
     workload_type: Literal["CPU", "GPU_SMALL", "GPU_MEDIUM", "GPU_LARGE", "MULTIGPU_MEDIUM"] = Field(
         "CPU", description="Hardware of the replicas."
     )

@@ -1,5 +1,8 @@
 """`<env>-azure`: the Azure foundation of one environment. Only wiring: the resources live in
-infra/constructs/azure/, the values come from the environment's YAML."""
+infra/constructs/azure/, the values come from the environment's YAML.
+
+Deployed by the environment's own service principal, into the resource group the account stack created
+for it and where it holds its roles (infra/access.py deployer_roles). It reads no other stack's state."""
 
 from __future__ import annotations
 
@@ -8,11 +11,9 @@ from constructs import Construct
 
 from ..constructs.azure.access_connector import AccessConnector, AccessConnectorProps
 from ..constructs.azure.backend import StateBackendProps, attach_state_backend
-from ..constructs.azure.ci_identity import CiIdentity, CiIdentityProps
 from ..constructs.azure.monitoring import WorkspaceMonitoring, WorkspaceMonitoringProps
 from ..constructs.azure.network import WorkspaceNetwork, WorkspaceNetworkProps
 from ..constructs.azure.providers import AzureProviders, AzureProvidersProps
-from ..constructs.azure.resource_group import EnvironmentResourceGroup, ResourceGroupProps
 from ..constructs.azure.storage import DataLake, DataLakeProps
 from ..constructs.azure.workspace import AzureDatabricksWorkspace, DatabricksWorkspaceProps
 from ..model import Environment, Environments
@@ -20,22 +21,19 @@ from .foundation import AzureFoundation
 
 
 class AzureStack(TerraformStack):
-    def __init__(self, scope: Construct, id: str, *, env: Environment, envs: Environments):
+    def __init__(self, scope: Construct, id: str, *, env: Environment, envs: Environments,
+                 account: TerraformStack | None = None):
         super().__init__(scope, id)
         self.env = env
-        azure, ws, sp = env.azure, env.workspace, env.principals.service_principal
+        azure, ws = env.azure, env.workspace
         tags = env.tags
-        creates_ci_identity = sp.application_id is None
+        if account is not None:
+            self.add_dependency(account)  # its resource group and its deployer's roles come from there
 
         attach_state_backend(self, StateBackendProps.for_stack(id, env.state))
-        AzureProviders(self, "providers", AzureProvidersProps(
-            subscription_id=azure.subscription_id, tenant_id=azure.tenant_id, with_azuread=creates_ci_identity,
-        ))
-
-        group = EnvironmentResourceGroup(self, "resource-group", ResourceGroupProps(
-            name=azure.resource_group, location=azure.location, tags=tags,
-        ))
-        placed = {"resource_group_name": group.name, "location": group.location, "tags": tags}
+        AzureProviders(self, "providers", AzureProvidersProps(subscription_id=azure.subscription_id,
+                                                              tenant_id=azure.tenant_id))
+        placed = {"resource_group_name": azure.resource_group, "location": azure.location, "tags": tags}
 
         network = None
         if ws.vnet is not None:
@@ -85,31 +83,16 @@ class AzureStack(TerraformStack):
                 **placed,
             ))
 
-        if creates_ci_identity:
-            github, devops = sp.ci_oidc.github, sp.ci_oidc.azure_devops
-            ci = CiIdentity(self, "ci-identity", CiIdentityProps(
-                display_name=sp.name,
-                env_name=env.name,
-                github_subject=github.subject if github else None,
-                azure_devops_issuer=devops.issuer if devops else None,
-                azure_devops_subject=devops.subject if devops else None,
-                tags=tags,
-            ))
-            ci_client_id = ci.client_id
-        else:
-            ci_client_id = sp.application_id
-
         TerraformOutput(self, "workspace_url", value=workspace.url, description="Databricks workspace URL.")
         TerraformOutput(self, "workspace_id", value=workspace.workspace_id,
-                        description="Numeric Databricks workspace id.")
+                        description="Numeric Databricks workspace id: put it in the YAML as workspace.id so peers "
+                                    "can bind their catalogs to this workspace.")
         TerraformOutput(self, "workspace_resource_id", value=workspace.id,
                         description="Azure resource id of the workspace.")
         TerraformOutput(self, "access_connector_id", value=connector.id,
                         description="Access connector behind the Unity Catalog storage credential.")
         TerraformOutput(self, "storage_dfs_endpoint", value=storage.dfs_endpoint,
                         description="ADLS Gen2 endpoint of the environment's storage account.")
-        TerraformOutput(self, "ci_application_client_id", value=ci_client_id,
-                        description="Entra application (client) id CI signs in as, with OIDC.")
 
         self.foundation = AzureFoundation(
             workspace_url=workspace.url,
@@ -118,5 +101,4 @@ class AzureStack(TerraformStack):
             access_connector_id=connector.id,
             storage_account_name=env.storage.account_name,
             storage_dfs_host=storage.dfs_host,
-            service_principal_application_id=ci_client_id,
         )

@@ -13,6 +13,7 @@ class AzureProvidersProps:
     tenant_id: str
     with_azuread: bool = False  # configure azuread too (only when the stack creates Entra objects)
     use_oidc: bool = True       # CI authenticates with a federated token; locally `az login` still works
+    alias: str | None = None    # a stack spanning several subscriptions has one azurerm provider per subscription
 
 
 class AzureProviders(Construct):
@@ -30,6 +31,7 @@ class AzureProviders(Construct):
             use_oidc=props.use_oidc,
             # Storage accounts refuse shared keys: data-plane calls must use Entra ID.
             storage_use_azuread=True,
+            alias=props.alias,
         )
         self.azuread = None
         if props.with_azuread:

@@ -1,16 +1,17 @@
 """What one `<env>-databricks` stack knows about principals and workspaces, its own and other environments'.
 
 Unity Catalog names a service principal by its application id, a group by its display name and every
-account user as `account users`. Application ids and workspace ids are cross-stack values (tokens of the
-`<env>-azure` stacks) or plain strings from the YAML. When the stack is synthesized without another
-environment's azure stack (e.g. `main.py synth --only prod`), that environment's value becomes a Terraform
-variable (`application_id_<env>`, `workspace_id_<env>`) to pass at plan time, never a silent guess.
+account user as `account users`. An application id is the YAML's (`principals.service_principal.
+application_id`, an existing Entra application) or the account stack's output, read through its state
+(which holds no secret). A workspace id is this environment's own (a token of `<env>-azure`) or a peer's
+`workspace.id` from the peer's YAML; never another environment's state. A peer whose id is not declared
+yet has no workspace id here (`workspace_id` returns None and the caller leaves the binding out).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from constructs import Construct
 
@@ -21,43 +22,28 @@ ACCOUNT_USERS = "account users"
 class DirectoryProps:
     environment: str                                  # this stack's environment
     service_principals: Mapping[str, str]             # service principal name -> its environment
-    application_ids: Mapping[str, str | None]         # environment -> application id (token/literal); None: unknown here
-    workspace_ids: Mapping[str, str | None]           # environment -> numeric workspace id (token); None: unknown here
+    declared_application_ids: Mapping[str, str | None]  # environment -> application id from YAML, if any
+    workspace_ids: Mapping[str, object]               # environment -> numeric workspace id (token or int); absent: unknown
+    account_application_id: Callable[[str], str]      # environment -> application id read from the account stack
 
 
 class Directory(Construct):
     def __init__(self, scope: Construct, id: str, props: DirectoryProps):
         super().__init__(scope, id)
         self.props = props
-        self._references: dict[str, object] = {}
-
-    def _variable(self, name: str, kind: str, description: str):
-        """The variable's reference (a token), created once; variables are direct children of the stack so
-        their names stay plain in the JSON."""
-        from cdktn import TerraformVariable
-
-        if name not in self._references:
-            variable = TerraformVariable(self.node.scope, name, type=kind, description=description, nullable=False)
-            self._references[name] = variable.number_value if kind == "number" else variable.string_value
-        return self._references[name]
 
     def application_id(self, environment: str) -> str:
-        known = self.props.application_ids.get(environment)
-        if known is not None:
-            return known
-        return self._variable(f"application_id_{environment}", "string",
-                              f"Application (client) id of {environment}'s service principal "
-                              f"(output of the {environment}-azure stack).")
+        declared = self.props.declared_application_ids.get(environment)
+        return declared if declared is not None else self.props.account_application_id(environment)
 
     def workspace_id(self, environment: str):
-        """A number token: the numeric id of `environment`'s workspace."""
+        """A number token or int: the numeric id of `environment`'s workspace; None when not known yet."""
         from cdktn import Token
 
         known = self.props.workspace_ids.get(environment)
-        if known is not None:
-            return Token.as_number(known)
-        return self._variable(f"workspace_id_{environment}", "number",
-                              f"Numeric workspace id of {environment} (output of the {environment}-azure stack).")
+        if known is None:
+            return None
+        return known if isinstance(known, int) else Token.as_number(known)
 
     @property
     def own_application_id(self) -> str:

@@ -29,7 +29,7 @@ from .directory import Directory
 class GrantsProps:
     grants: Sequence[EffectiveGrant]                      # access.grants_owned_by(env, envs)
     securables: Mapping[tuple[str, str], object]          # (type, full name) -> resource managed in this stack
-    principal_depends_on: Mapping[str, object] = None     # principal name -> resource that creates it here
+    principal_depends_on: Mapping[str, object] = None     # principal name -> resource that brings it here (a group's workspace assignment)
 
 
 class UnityCatalogGrants(Construct):
@@ -41,12 +41,14 @@ class UnityCatalogGrants(Construct):
 
         self.resources = {}
         for (kind, name), by_principal in sorted(merged_privileges(list(props.grants)).items()):
-            depends_on = [props.securables[(kind, name)]] if (kind, name) in props.securables else []
-            depends_on += [r for p, r in (props.principal_depends_on or {}).items() if p in by_principal]
+            securable = props.securables.get((kind, name))
+            # The securable's id is its full name: referencing it orders the grant after its creation.
+            reference = securable.id if securable is not None else name
+            depends_on = [r for p, r in (props.principal_depends_on or {}).items() if p in by_principal]
             self.resources[(kind, name)] = Grants(
                 self, f"{kind}_{name.replace('.', '_')}",
                 grant=[GrantsGrant(principal=directory.grant_principal(principal), privileges=sorted(privileges))
                        for principal, privileges in sorted(by_principal.items())],
                 depends_on=depends_on or None,
-                **{kind: name},
+                **{kind: reference},
             )

@@ -1,11 +1,12 @@
-"""Model serving endpoints: a Unity Catalog model version, AI Gateway inference tables in the monitoring
-schema, rate limits, and CAN_QUERY for the declared consumers.
+"""Model serving endpoints: AI Gateway inference tables in the monitoring schema, rate limits, usage tracking
+and CAN_QUERY for the declared consumers; what they serve is promotion's to set.
 
-Terraform creates an endpoint serving the YAML's `version`; promotion then moves the served version (the
-deploy job, running as the service principal, updates the endpoint), and Terraform ignores that change
-so a later apply never rolls production back. The endpoint name, hence its URL, never changes.
-Databricks refuses an endpoint whose model version does not exist yet: in a fresh environment, apply
-after the first version arrives (first promotion or training run), e.g. `-target` the rest first.
+A first apply happens before any model version exists (promotion makes version 1 later), and Databricks
+refuses an endpoint that serves a version that does not exist (the failure of databricks/mlops-stacks#217).
+So Terraform creates the endpoint without a served entity (`config` is optional) and never touches `config`
+afterwards; the first promotion that sets a champion writes the config from the same YAML (served entity,
+workload size and type, scale to zero, traffic) and every later one moves the version. The endpoint's name,
+hence its URL, never changes, and a later apply never rolls production back.
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from ...model.serving import ServingEndpoint
 from .directory import Directory, slug
 from .permissions import object_permissions
 
-# What promotion changes after creation (Terraform must not undo it).
-PROMOTION_MANAGED = ["config[0].served_entities[0].entity_version"]
+# What promotion owns after creation (Terraform must not undo it, nor recreate the endpoint for it).
+PROMOTION_MANAGED = ["config"]
 
 
 @dataclass(frozen=True)
 class ServingProps:
-    catalog: str
-    model_schema: str
-    monitoring_schema: str
+    catalog: str                           # the catalog resource's name (a reference: the tables wait for it)
+    monitoring_schema: str                 # the monitoring schema resource's name (a reference)
     service_principal: str                 # YAML name of the environment's service principal
     endpoints: Sequence[ServingEndpoint] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -41,8 +41,7 @@ class Serving(Construct):
         from cdktn import TerraformResourceLifecycle
         from cdktn_provider_databricks.model_serving import (
             ModelServing, ModelServingAiGateway, ModelServingAiGatewayInferenceTableConfig, ModelServingAiGatewayRateLimits,
-            ModelServingAiGatewayUsageTrackingConfig, ModelServingConfigA, ModelServingConfigServedEntities,
-            ModelServingConfigTrafficConfig, ModelServingConfigTrafficConfigRoutes, ModelServingTags,
+            ModelServingAiGatewayUsageTrackingConfig, ModelServingTags,
         )
 
         self.endpoints = {}
@@ -52,18 +51,6 @@ class Serving(Construct):
             self.endpoints[endpoint.name] = ModelServing(
                 self, f"endpoint_{key}",
                 name=endpoint.name,
-                config=ModelServingConfigA(
-                    served_entities=[ModelServingConfigServedEntities(
-                        name=endpoint.model,
-                        entity_name=f"{props.catalog}.{props.model_schema}.{endpoint.model}",
-                        entity_version=str(endpoint.version),
-                        workload_size=endpoint.workload_size,
-                        workload_type=endpoint.workload_type,
-                        scale_to_zero_enabled=endpoint.scale_to_zero,
-                    )],
-                    traffic_config=ModelServingConfigTrafficConfig(routes=[
-                        ModelServingConfigTrafficConfigRoutes(served_entity_name=endpoint.model, traffic_percentage=100)]),
-                ),
                 ai_gateway=ModelServingAiGateway(
                     inference_table_config=ModelServingAiGatewayInferenceTableConfig(
                         enabled=table.enabled, catalog_name=props.catalog, schema_name=props.monitoring_schema,

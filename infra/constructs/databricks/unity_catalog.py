@@ -1,6 +1,11 @@
 """Unity Catalog objects of one environment: storage credential on the access connector, external locations,
 the isolated catalog and its workspace bindings, schemas, volumes, and registered models owned by the
-environment's service principal (in Unity Catalog only a model's owner may move its aliases)."""
+environment's service principal (in Unity Catalog only a model's owner may move its aliases).
+
+The catalog checks, before anything is created in it, that the workspace is on the metastore the YAML
+names: a workspace that automatic Unity Catalog enablement put elsewhere must fail the plan, not create a
+catalog in the wrong metastore. A binding to a peer's workspace whose id is not declared yet is left out
+(guardrail LG-UC-002 says which) and appears once the peer's `workspace.id` is in its YAML."""
 
 from __future__ import annotations
 
@@ -25,13 +30,13 @@ class UnityCatalogProps:
     managed_container: str                      # container holding the catalog's managed storage
     model_schema: str
     model_owner: str                            # application id of the owner of every registered model
+    metastore_id: str = ""                      # the metastore the workspace must be on (checked at plan time)
     schemas: Sequence[Schema] = ()
     volumes: Sequence[Volume] = ()
     models: Sequence[RegisteredModel] = ()
     external_locations: Sequence[ExternalLocation] = ()
     bindings: Sequence[CatalogBinding] = ()    # from infra/access.py: own workspace, declared, promotion targets
     properties: Mapping[str, str] = field(default_factory=dict)
-    owner_depends_on: Sequence[object] = ()     # the owner's resource: it must exist before it owns anything
 
 
 class UnityCatalog(Construct):
@@ -48,7 +53,19 @@ class UnityCatalog(Construct):
         from cdktn_provider_databricks.volume import Volume as UcVolume
         from cdktn_provider_databricks.workspace_binding import WorkspaceBinding
 
+        from cdktn import Op, Precondition, TerraformResourceLifecycle
+        from cdktn_provider_databricks.data_databricks_current_metastore import DataDatabricksCurrentMetastore
+
         catalog_name = props.catalog
+        lifecycle = None
+        if props.metastore_id:
+            current = DataDatabricksCurrentMetastore(self, "current_metastore")
+            lifecycle = TerraformResourceLifecycle(precondition=[Precondition(
+                condition=Op.eq(current.metastore_info.metastore_id, props.metastore_id),
+                error_message=f"The workspace of {props.environment} is not assigned to metastore "
+                              f"{props.metastore_id} (unity_catalog.metastore_id): assign it (account stack, once "
+                              "workspace.id is declared) or correct the YAML.",
+            )])
         self.credential = StorageCredential(
             self, "storage_credential",
             name=f"{catalog_name}_access_connector",
@@ -77,6 +94,7 @@ class UnityCatalog(Construct):
             isolation_mode="ISOLATED",
             comment=f"Catalog of the {props.environment} environment (managed by lakegate)",
             properties=dict(props.properties) or None,
+            lifecycle=lifecycle,
         )
         catalog_ref = self.catalog.name
         self.bindings = [
@@ -87,7 +105,7 @@ class UnityCatalog(Construct):
                 workspace_id=directory.workspace_id(binding.workspace_env),
                 binding_type=BINDING_TYPES[binding.mode],
             )
-            for binding in props.bindings
+            for binding in props.bindings if directory.workspace_id(binding.workspace_env) is not None
         ]
         self.schemas = {
             schema.name: UcSchema(self, f"schema_{schema.name}", catalog_name=catalog_ref, name=schema.name,
@@ -105,8 +123,7 @@ class UnityCatalog(Construct):
             model.name: Model(
                 self, f"model_{model.name}", catalog_name=catalog_ref,
                 schema_name=schema_refs[props.model_schema], name=model.name,
-                owner=props.model_owner, comment=model.comment or None,
-                depends_on=list(props.owner_depends_on) or None)
+                owner=props.model_owner, comment=model.comment or None)
             for model in props.models
         }
         self.securables = {("catalog", catalog_name): self.catalog}

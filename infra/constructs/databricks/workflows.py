@@ -27,7 +27,7 @@ RETRAIN_TASK = "retrain"
 @dataclass(frozen=True)
 class WorkflowsProps:
     environment: str
-    catalog: str
+    catalog: str                                      # the catalog's name (a reference in the stack: jobs wait for it)
     model_schema: str
     service_principal: str                            # YAML name of the environment's service principal
     policies: Mapping[str, tuple[str, ClusterPolicy]]  # policy name -> (policy id token, policy)
@@ -35,13 +35,17 @@ class WorkflowsProps:
     experiments: Sequence[Experiment] = ()
     code: CodeSource | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    models: Mapping[str, str] = field(default_factory=dict)  # model -> full name (references to the registered models)
+
+    def model_full_name(self, model: str) -> str:
+        return self.models.get(model) or f"{self.catalog}.{self.model_schema}.{model}"
 
 
 def job_parameters(job: Job, props: WorkflowsProps) -> dict[str, str]:
     """Job parameters in a stable order: context first, then the YAML's, then the smoke-test switch."""
     parameters = {"environment": props.environment, "catalog": props.catalog}
     if job.model is not None:
-        parameters["model_name"] = f"{props.catalog}.{props.model_schema}.{job.model}"
+        parameters["model_name"] = props.model_full_name(job.model)
     if job.output_table is not None:
         parameters["output_table"] = f"{props.catalog}.{job.output_table}"
     parameters.update(job.parameters)
@@ -176,7 +180,7 @@ class Workflows(Construct):
             schedule=JobSchedule(quartz_cron_expression=job.schedule.cron, timezone_id=job.schedule.timezone,
                                  pause_status="PAUSED" if job.schedule.paused else "UNPAUSED") if job.schedule else None,
             trigger=JobTrigger(model=JobTriggerModel(
-                condition=job.trigger.condition, securable_name=f"{props.catalog}.{props.model_schema}.{job.trigger.model}",
+                condition=job.trigger.condition, securable_name=props.model_full_name(job.trigger.model),
                 aliases=list(job.trigger.aliases) or None)) if job.trigger else None,
             email_notifications=JobEmailNotifications(
                 on_failure=notifications.on_failure or None, on_success=notifications.on_success or None,

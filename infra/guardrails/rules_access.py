@@ -1,0 +1,57 @@
+"""Guardrails over who may act where: each environment's deployer is confined to its environment.
+
+They read the one derivation of access (infra/access.py: the Azure roles of each deployer, the Unity
+Catalog grants declared and derived), so what they check is exactly what the stacks emit.
+"""
+
+from __future__ import annotations
+
+from ..access import (
+    BLOB_DATA_READER, READ_SOURCE_CATALOG, READ_SOURCE_MODELS, deployer_roles, effective_grants, pending_bindings,
+)
+from .registry import rule
+
+
+def _promotion_read(grant, env, envs) -> bool:
+    """The one right a deployer has outside its environment: reading its promotion source's models."""
+    source = env.promotion.from_env
+    if source is None or grant.owner_env != source or source not in envs:
+        return False
+    uc = envs[source].unity_catalog
+    allowed = {("catalog", uc.catalog): set(READ_SOURCE_CATALOG),
+               ("schema", f"{uc.catalog}.{uc.model_schema}"): set(READ_SOURCE_CATALOG) | set(READ_SOURCE_MODELS)}
+    return set(grant.privileges) <= allowed.get((grant.securable.type, grant.securable.name), set())
+
+
+@rule("LG-ACCESS-001", "error",
+      "an environment's service principal holds rights on another environment beyond reading its promotion source",
+      """Each environment deploys alone, as its own principal: a principal with rights on another
+      environment's resources (Azure roles, Unity Catalog grants, membership of a group that holds them)
+      turns a compromise or a bug in one environment into a change in another. The only right across
+      environments is the promotion target reading its source's models.""")
+def principal_confined_to_environment(env, envs):
+    sp = env.principals.service_principal
+    for role in deployer_roles(env, envs):
+        if role.scope_env not in (env.name, "account") or (role.scope_env == "account" and role.role != BLOB_DATA_READER):
+            yield f"role={role.role},scope={role.scope}"
+    identities = {sp.name} | ({sp.application_id} if sp.application_id else set())
+    # Groups are account-wide: a group listing the principal gives it the group's grants everywhere.
+    groups = {name for other in envs for name, group in other.principals.groups.items()
+              if identities & set(group.members)}
+    for grant in effective_grants(envs):
+        if grant.owner_env == env.name or (grant.principal == sp.name and _promotion_read(grant, env, envs)):
+            continue
+        if grant.principal == sp.name:
+            yield f"{grant.securable.type}={grant.securable.name}"
+        elif grant.principal in groups:
+            yield f"group={grant.principal},{grant.securable.type}={grant.securable.name}"
+
+
+@rule("LG-UC-002", "warning", "a catalog binding waits for the peer workspace's id (workspace.id in its YAML)",
+      """A catalog is bound to another environment's workspace by that workspace's numeric id, which exists
+      only once the peer's azure stack has created it and is read from the peer's YAML, never from its
+      state. Until it is declared the binding is left out, and what needs it (the promotion target reading
+      this catalog, people reading production data from dev) is refused by Databricks.""")
+def binding_waits_for_workspace_id(env, envs):
+    for binding in pending_bindings(env, envs):
+        yield f"binding={binding.catalog}->{binding.workspace_env}"
