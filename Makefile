@@ -14,17 +14,24 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION ?= 1
 export CHECKPOINT_DISABLE ?= 1
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: demo test synth check bench lock clean docs validate tools
+.PHONY: demo test synth check bench lock clean docs validate tools browser
 
 # Installs (only what changed) and runs the main job: synth every environment, then walk a model
 # dev -> staging -> prod on the local registry.
 demo: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) main.py demo
 
-test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TOOLS)/.installed
+test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TOOLS)/.installed browser
 	LAKEGATE_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov LAKEGATE_TOOLS=$(CURDIR)/$(TOOLS) $(PY) -m pytest $(PYTEST_ARGS)
 
 tools: $(TOOLS)/.installed
+
+# The report's browser test drives the machine's Chromium/Chrome (Playwright never downloads a browser here);
+# on Debian without one, install Debian's chromium (sudo when not root: CI runners are not).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # terraform validate needs the providers: with a provider mirror (TF_CLI_CONFIG_FILE pointing at a
 # filesystem_mirror), validate every synthesized stack. Offline without one, the tests run `terraform init
@@ -51,6 +58,9 @@ docs: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	# The project itself, editable and without dependencies: its entry points register the MLflow plugins
+	# (promotion/local/uc_uri.py: models:/prod.ml.churn@champion against the local registry).
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(TOOLS)/.installed: Makefile

@@ -33,9 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="reports for auditors")
     _common(report)
-    report.add_argument("kind", choices=["access", "diff", "rules", "history"])
-    report.add_argument("envs", nargs="*", help="diff: the two environments to compare")
+    report.add_argument("kind", choices=["access", "diff", "rules", "history", "site", "evidence"])
+    report.add_argument("envs", nargs="*", help="diff: the two environments to compare; evidence: the model")
     report.add_argument("--state-dir", default=".lakegate", help="local state (audit logs) folder")
+    from .report_commands import add_report_options
+
+    add_report_options(report)
 
     doctor = commands.add_parser("doctor", help="preflight one environment against Azure as its own principal "
                                                 "(subscription, providers, resource group, state, roles, Databricks account)")
@@ -43,12 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--env", required=True, metavar="ENV", help="the environment to check (its credentials are used)")
 
     docs = commands.add_parser("docs", help="regenerate (or --check) the README field reference and RULES.md")
-    _common(docs, json_flag=False)
+    _common(docs)
     docs.add_argument("--check", action="store_true", help="exit 10 if the generated docs are stale")
 
     from .promotion_commands import add_promotion_commands
 
     add_promotion_commands(commands, _common)
+
+    from .ci_commands import add_ci_commands
+
+    add_ci_commands(commands, _common)
+
+    from .pipeline_commands import add_pipeline_commands
+
+    add_pipeline_commands(commands, _common)
     return parser
 
 

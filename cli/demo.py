@@ -1,13 +1,25 @@
-"""The main job: synthesize every environment, then walk a model dev -> staging -> prod on a fresh local registry.
+"""The main job: synthesize every environment, then walk the ML lifecycle on a fresh local registry and lakehouse.
 
-Each step is what a CI pipeline or a person would run (`python main.py promote ...`), called in-process
+features (every environment) -> train in dev -> promote through staging's and prod's gates (figures computed by the
+target: a poor model whose logged accuracy dev forged is refused) -> prod's signed approval -> batch scoring ->
+the champion served over REST -> rollback (the same URL follows) -> drift injected into the served traffic ->
+monitoring triggers the retraining job in prod -> prod's gates and approval decide -> cooldown.
+
+Each step is what a CI pipeline or a person would run (`python main.py run ...`, `promote ...`), called in-process
 so the demo pays the start-up costs once. The demo uses its own state folder (`.lakegate/demo`,
 recreated each run) so it never touches a registry you started with `local up`.
+
+Prod's approval is signed for real: the demo generates a throwaway SSH key for the approver in its
+state folder (`.lakegate/demo/approver/`, mode 0700, removed with the folder on the next run) and
+enrols its public half for the approver in the demo's copy of the definitions (in memory: the
+reviewed YAML is not touched and no private key ever leaves the state folder).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -40,6 +52,9 @@ class DemoFailed(Exception):
 
 
 def run_demo(args, envs) -> int:
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     from promotion.local.server import LocalRegistry
 
     walk = Walkthrough()
@@ -49,7 +64,8 @@ def run_demo(args, envs) -> int:
     shutil.rmtree(state_dir, ignore_errors=True)
     try:
         synthesize_all(walk, envs)
-        walk_model(walk, envs, registry)
+        key = demo_approver_key(state_dir)
+        walk_model(walk, enrol_demo_approver(envs, APPROVER, key), registry, key)
     except DemoFailed as failure:
         output.fail(str(failure))
         return exit_codes.UNEXPECTED
@@ -77,10 +93,44 @@ def synthesize_all(walk: Walkthrough, envs) -> None:
               f"{len(counts)} stacks, {sum(counts.values())} resources in {time.perf_counter() - started:.1f} s")
 
 
-def walk_model(walk: Walkthrough, envs, registry) -> None:
-    from examples.train import train_and_register
-    from promotion.api import approve, promote, rollback, status, verify_audit
-    from promotion.local import secret_file
+def demo_approver_key(state_dir: Path) -> Path:
+    """A throwaway ed25519 key for the demo's approver, in the (private) demo state folder."""
+    from promotion.signing import ssh_keygen
+    from promotion.state_dir import ensure_state_dir
+
+    folder = ensure_state_dir(state_dir) / "approver"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    key = folder / "id_ed25519"
+    env = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
+    subprocess.run([ssh_keygen(), "-q", "-t", "ed25519", "-N", "", "-C", f"{APPROVER} (lakegate demo)", "-f", str(key)],
+                   check=True, capture_output=True, env=env, timeout=30)
+    return key
+
+
+def enrol_demo_approver(envs, identity: str, key: Path):
+    """The definitions with `identity`'s key replaced by the demo key in every environment that needs
+    approvals (in memory: environments/*.yaml stay as reviewed)."""
+    from infra.model import Environments
+    from infra.model.promotion import Signer
+    from promotion.signing import public_key_of
+
+    public = public_key_of(key)
+    changed = []
+    for env in envs:
+        approval = env.promotion.approval
+        if approval.required:
+            signers = [s for s in approval.signers if s.identity != identity]
+            signers.append(Signer(identity=identity, key=public))
+            approval = approval.model_copy(update={"signers": signers})
+            env = env.model_copy(update={"promotion": env.promotion.model_copy(update={"approval": approval})})
+        changed.append(env)
+    return Environments(changed, getattr(envs, "account", None))
+
+
+def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
+    from pipelines.runtime import LocalRuntime
+    from pipelines.serving.server import ChampionServer
+    from promotion.api import approve, cross_check_audit, promote, rollback, status
     from promotion.local_access import derive_local_plan
 
     started = registry.up(derive_local_plan(envs))
@@ -91,13 +141,27 @@ def walk_model(walk: Walkthrough, envs, registry) -> None:
     factory = lambda env_name: registry.adapter(envs[env_name].service_principal)  # noqa: E731
     audit = registry.state_dir / "audit"
     dev_sp = envs[dev].service_principal
-    password = secret_file.user_password(registry.state_dir, dev_sp)
+    prod_full = envs[prod].unity_catalog.model_full_name(model)
+
+    def run(env_name: str, job: str, expected_error: bool = False, **params):
+        from pipelines.runner import run_job
+
+        result = run_job(envs, env_name, job, state_dir=registry.state_dir, echo=True,
+                         overrides={k: str(v) for k, v in params.items()})
+        if result.error is not None and not expected_error:
+            raise DemoFailed(f"{env_name}-{job} failed: {result.error}")
+        return result
+
+    for env_name in (dev, staging, prod):
+        refreshed = run(env_name, "feature-refresh")
+        walk.step(f"refresh {env_name}'s features (job feature-refresh, as {envs[env_name].service_principal})",
+                  "succeeded", "succeeded" if refreshed.ok else "failed",
+                  "; ".join(refreshed.tasks[0].messages))
 
     def train(quality: str, seed: int):
-        trained = train_and_register(registry.url, dev_sp, password, envs[dev].unity_catalog.model_full_name(model),
-                                     quality=quality, seed=seed)
-        walk.step(f"train a {quality} model in {dev} as {dev_sp}", "registered", "registered",
-                  f"{trained.model} v{trained.version}, accuracy {trained.metrics['accuracy']:.3f}")
+        trained = run(dev, "train", quality=quality, seed=seed).tasks[0].result
+        walk.step(f"train a {quality} model in {dev} (job train, as {dev_sp})", "registered", "registered",
+                  f"{trained.model} v{trained.version}, logged accuracy {trained.metrics['accuracy']:.3f}")
         return trained
 
     def promote_to(target: str, version: str | None = None, expected: str = "champion"):
@@ -112,32 +176,135 @@ def walk_model(walk: Walkthrough, envs, registry) -> None:
                   failed or f"{result.model} v{result.version}, {len(result.gates)} gates passed, {result.seconds:.2f} s")
         return result
 
+    def sign(version: str):
+        approval = approve(envs, model, prod, version, adapter_factory=factory, audit_dir=audit, key=key)
+        walk.step(f"approve {approval.model} v{approval.version}", "approved", "approved",
+                  f"signed by {approval.approved_by} (artifacts {approval.artifacts_sha256[:12]}…)")
+
     first = train("good", seed=7)
     promote_to(staging, first.version)
     poor = train("poor", seed=7)
+    forged = forge_accuracy(registry, envs[dev], poor.run_id, 0.97)
+    walk.step(f"{dev_sp} rewrites the poor run's logged accuracy", "forged", "forged",
+              f"{poor.metrics['accuracy']:.3f} -> {forged:.2f} on run {poor.run_id[:12]} (dev owns its runs)")
     promote_to(staging, poor.version, expected="gate_failed")
     promote_to(prod, expected="approval_missing")
-    prod_version = _challenger(factory(prod), envs[prod].unity_catalog.model_full_name(model))
-    approval = approve(envs, model, prod, prod_version, APPROVER, adapter_factory=factory, audit_dir=audit)
-    walk.step(f"approve {approval.model} v{approval.version}", "approved", "approved", f"by {approval.approved_by}")
+    prod_version = _challenger(factory(prod), prod_full)
+    # A tag naming the approver, written by prod's own principal, is not an approval: the gate refuses it.
+    from promotion import aliases
+
+    factory(prod).set_version_tag(prod_full, prod_version, aliases.APPROVED_BY, APPROVER)
+    promote_to(prod, expected="approval_missing")
+    sign(prod_version)
     promote_to(prod)
 
-    second = train("good", seed=11)
+    second = train("good", seed=16)  # a better model on the targets' own data (seed 11 is 0.001 worse in prod)
     promote_to(staging, second.version)
     promote_to(prod, expected="approval_missing")
-    prod_version = _challenger(factory(prod), envs[prod].unity_catalog.model_full_name(model))
-    approval = approve(envs, model, prod, prod_version, APPROVER, adapter_factory=factory, audit_dir=audit)
-    walk.step(f"approve {approval.model} v{approval.version}", "approved", "approved", f"by {approval.approved_by}")
+    sign(_challenger(factory(prod), prod_full))
     promote_to(prod)
 
-    back = rollback(envs, model, prod, adapter_factory=factory, audit_dir=audit)
-    walk.step(f"roll back {back.model}", "rolled back", "rolled back", f"champion v{back.from_version} -> v{back.to_version}")
-    verified = verify_audit(audit)
-    walk.step("verify the audit logs", "intact", "intact" if verified.ok else "broken",
-              ", ".join(f"{env}: {n} entries" for env, n in verified.checked.items()))
+    scored = run(prod, "batch-inference").tasks[0].result
+    walk.step(f"score a batch in {prod} (job batch-inference)", "scored", "scored",
+              f"{scored['rows']} rows by v{scored['model_version']} -> {scored['table']} in {scored['seconds']:.2f} s")
+
+    runtime = LocalRuntime(envs, prod, registry.state_dir)
+    runtime.echo = False
+    server = ChampionServer(runtime, model, refresh_seconds=0.5, log_interval=0.2)
+    url = server.start()
+    try:
+        answer = _ask(url)
+        walk.step(f"serve {prod}'s champion over REST and ask it once", f"v{server.version}", answer["version"],
+                  f"{url} -> {answer['predictions']} ({answer['ms']:.0f} ms); logged to "
+                  f"{runtime.tables.full_name(server.payload_table)}")
+
+        back = rollback(envs, model, prod, adapter_factory=factory, audit_dir=audit)
+        walk.step(f"roll back {back.model}", "rolled back", "rolled back", f"champion v{back.from_version} -> v{back.to_version}")
+        server.check_alias()
+        answer = _ask(url)
+        walk.step("the same URL now serves the rolled-back champion", f"v{back.to_version}", answer["version"],
+                  f"{url} (no restart, no consumer change)")
+
+        sent = _drifted_traffic(url)
+        server.log.flush()
+        walk.step(f"inject drift: {sent} requests with shifted customers", "logged", "logged",
+                  f"{server.log.written} requests in {runtime.tables.full_name(server.payload_table)}")
+        monitored = run(prod, "monitoring")
+        refresh, retrain = monitored.task("refresh_monitor"), monitored.task("retrain")
+        decision = (retrain.job_run.tasks[0].result.decision if retrain.job_run else {}) or {}
+        walk.step(f"monitor {prod} (job monitoring): drift {refresh.values.get('drift')} > "
+                  f"{envs[prod].workflows.job('monitoring').retrain_on_drift.threshold:g}: retrain",
+                  "approval_missing", decision.get("outcome", retrain.status),
+                  f"{prod_full} v{decision.get('version')} registered by the retraining job; " +
+                  "; ".join(f"{g['gate_id']}: {g['message']}" for g in decision.get("gates", []) if not g["passed"]))
+        retrained = decision["version"]
+        sign(retrained)
+        judged = run(prod, "validate", model_version=retrained).tasks[0].result.get("decision", {})
+        walk.step(f"re-judge the approved retrained v{retrained} (job validate)", "champion", judged.get("outcome", "?"),
+                  f"{len(judged.get('gates', []))} gates passed")
+        server.check_alias()
+        answer = _ask(url)
+        walk.step("the same URL serves the retrained champion", f"v{retrained}", answer["version"], url)
+        again = run(prod, "monitoring")
+        walk.step("monitor again: still drifting, but in cooldown", "true", str(again.task("refresh_monitor").values.get(
+            "in_cooldown")), "; ".join(m for m in again.task("refresh_monitor").messages if "cooldown" in m))
+    finally:
+        server.stop()
+
+    verified = cross_check_audit(envs, audit, factory)
+    walk.step("verify the audit logs against the registry", "intact", "intact" if verified.ok else "broken",
+              ", ".join(f"{env}: {n} entries" for env, n in verified.checked.items())
+              or "; ".join(str(p) for p in verified.problems))
     output.console.print(status_table(status(envs, factory)))
     stopped = registry.down()
     walk.step("stop the local registry", "stopped", stopped.state)
+
+
+def forge_accuracy(registry, env, run_id: str, value: float) -> float:
+    """What the issue saw: the source's principal raises its own run's logged accuracy after registering."""
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.mlflow_login import acting_as
+    from promotion.local import secret_file
+    from promotion.local.naming import workspace_for_catalog
+
+    principal = env.service_principal
+    with acting_as(registry.url, principal, secret_file.user_password(registry.state_dir, principal),
+                   workspace_for_catalog(env.unity_catalog.catalog)):
+        MlflowClient().log_metric(run_id, "accuracy", value)
+    return value
+
+
+def _ask(url: str) -> dict:
+    import requests
+
+    row = {"tenure_months": 12.0, "monthly_charges": 95.5, "support_calls": 3.0, "contract_monthly": 1.0,
+           "num_products": 1.0}
+    started = time.perf_counter()
+    with requests.Session() as http:
+        http.trust_env = False
+        answer = http.post(url, json={"dataframe_records": [row]}, timeout=30)
+    if answer.status_code != 200:
+        raise DemoFailed(f"{url} answered {answer.status_code}: {answer.text[:200]}")
+    return {"version": f"v{answer.headers.get('x-lakegate-model-version')}", "predictions": answer.json()["predictions"],
+            "ms": (time.perf_counter() - started) * 1000}
+
+
+def _drifted_traffic(url: str, rows: int = 300, batch: int = 10) -> int:
+    import requests
+
+    from pipelines import data
+
+    frame = data.shifted(data.landing("traffic", rows, "requests"))[data.FEATURES]
+    with requests.Session() as http:
+        http.trust_env = False
+        for start in range(0, rows, batch):
+            chunk = frame.iloc[start:start + batch]
+            answer = http.post(url, json={"dataframe_split": {"columns": list(chunk.columns),
+                                                              "data": chunk.values.tolist()}}, timeout=30)
+            if answer.status_code != 200:
+                raise DemoFailed(f"{url} answered {answer.status_code}: {answer.text[:200]}")
+    return rows // batch
 
 
 def _challenger(adapter, full_name: str) -> str:

@@ -1,4 +1,4 @@
-"""`docs`: regenerate or check the generated parts of README.md and RULES.md."""
+"""`docs`: regenerate or check the generated parts of README.md and RULES.md (`--json`: which are current or stale)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from reports.reference import rules_reference, with_reference
 from . import exit_codes, output
 
 ROOT = Path(__file__).resolve().parent.parent
+# What each generated file holds, and where it comes from (the --json report names both).
+GENERATED = {"README.md": "the environment field reference between its BEGIN/END FIELD REFERENCE markers "
+                          "(from the model, infra/model/)",
+             "RULES.md": "the whole file (from the guardrail registry, infra/guardrails/)"}
 
 
 def generated_docs() -> dict[Path, str]:
@@ -16,13 +20,39 @@ def generated_docs() -> dict[Path, str]:
     return {readme: with_reference(readme.read_text()), ROOT / "RULES.md": rules_reference()}
 
 
+def doc_status(generated: dict[Path, str]) -> list[dict]:
+    """One row per generated file: current | stale | missing, and how many lines differ."""
+    rows = []
+    for path, text in generated.items():
+        present = path.read_text() if path.exists() else None
+        if present is None:
+            status, differing = "missing", len(text.splitlines())
+        else:
+            status = "current" if present == text else "stale"
+            old, new = present.splitlines(), text.splitlines()
+            differing = sum(1 for a, b in zip(old, new) if a != b) + abs(len(old) - len(new))
+        rows.append({"path": path.name, "status": status, "lines_differing": differing,
+                     "generated": GENERATED.get(path.name, ""), "fix": None if status == "current" else "python main.py docs"})
+    return rows
+
+
 def cmd_docs(args) -> int:
-    stale = [path for path, text in generated_docs().items() if not path.exists() or path.read_text() != text]
+    generated = generated_docs()
+    rows = doc_status(generated)
+    stale = [row for row in rows if row["status"] != "current"]
     if args.check:
-        for path in stale:
-            output.fail(f"{path.name} is out of date: run `python main.py docs`")
+        if getattr(args, "json", False):
+            output.emit_json({"ok": not stale, "checked": True, "files": rows})
+        else:
+            for row in stale:
+                output.fail(f"{row['path']} is out of date: run `python main.py docs`")
         return exit_codes.STALE_DOCS if stale else exit_codes.OK
-    for path, text in generated_docs().items():
+    for path, text in generated.items():
         path.write_text(text)
-    output.console.print(f"regenerated: {', '.join(p.name for p in stale) or 'nothing (already current)'}")
+    if getattr(args, "json", False):
+        output.emit_json({"ok": True, "checked": False,
+                          "files": [{**row, "status": "regenerated" if row["status"] != "current" else "current",
+                                     "fix": None} for row in rows]})
+    else:
+        output.console.print(f"regenerated: {', '.join(r['path'] for r in stale) or 'nothing (already current)'}")
     return exit_codes.OK

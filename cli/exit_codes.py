@@ -21,9 +21,12 @@ DESCRIPTIONS = {
     GUARDRAIL_VIOLATION: "a guardrail rule is violated and not waived",
     PERMISSION_REFUSED: "the acting principal may not do what was asked",
     GATE_FAILED: "a promotion gate failed; champion was not moved",
-    INVALID_REQUEST: "the request itself is wrong (source not on the promotion path, missing lineage, unknown model or version)",
-    APPROVAL_MISSING: "the environment requires an approval that is not recorded (or the approver is not allowed)",
-    AUDIT_TAMPERED: "the audit log chain is broken (edited, reordered or removed entries)",
+    INVALID_REQUEST: "the request itself is wrong (source not on the promotion path, missing lineage, unknown model or "
+                     "version, a malformed --version or --alias, an unusable --state-dir)",
+    APPROVAL_MISSING: "the environment requires an approval that is not recorded or does not verify (or the approver "
+                      "is not allowed: not enrolled, the promoter, the commit's author, a service principal)",
+    AUDIT_TAMPERED: "the audit log is broken (edited, reordered or removed entries, a malformed file) or disagrees "
+                    "with its anchor or the state in the registry",
     REGISTRY_UNAVAILABLE: "the registry cannot be reached (e.g. the local registry is not running)",
     STALE_DOCS: "generated documentation (README reference, RULES.md) is out of date",
     CREDENTIALS: "no usable credentials (none or several strategies configured, or a required variable missing)",

@@ -1,25 +1,48 @@
-"""`report access|diff|rules|history`: what auditors read."""
+"""`report access|diff|rules|history|site|evidence`: what auditors read.
+
+Imports are inside the functions: cli/app.py registers this command's options on every run, and `synth` with
+nothing to do must not pay for the model and the reports.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from infra.guardrails.runner import check_environments
-from reports.access import access_matrix
-from reports.diff import environment_diff
+from . import exit_codes
 
-from . import exit_codes, output
-from .infra_commands import load_or_report, print_guardrails
+DEFAULT_SITE_DIR = Path(".lakegate/report")
+DEFAULT_EVIDENCE_DIR = Path(".lakegate/evidence")
+
+
+def add_report_options(report) -> None:
+    """The options of `report site` and `report evidence` (the parser of `report` lives in cli/app.py)."""
+    report.add_argument("--out", metavar="DIR", help=f"site: output folder (default {DEFAULT_SITE_DIR}); evidence: "
+                        f"output folder (default {DEFAULT_EVIDENCE_DIR}/<env>/<model>-v<N>)")
+    report.add_argument("--env", metavar="ENV", help="evidence: the environment the version was promoted into")
+    report.add_argument("--version", metavar="N", help="evidence: the version number in that environment")
+    report.add_argument("--seq", metavar="SEQ", type=int, help="evidence: that promote entry (default: the version's "
+                        "latest promote entry that recorded a pack)")
+    report.add_argument("--verify", metavar="DIR", help="evidence: check a folder `report evidence` wrote against the "
+                        "audit log in --state-dir (exit 8 when they do not match)")
 
 
 def cmd_report(args) -> int:
+    if args.kind == "evidence" and args.verify:
+        return _verify_evidence(args)  # needs no definitions: the pack and the log say everything
+    from .infra_commands import load_or_report
+
     envs = load_or_report(args)
     if envs is None:
         return exit_codes.INVALID_DEFINITIONS
-    return {"access": _access, "diff": _diff, "rules": _rules, "history": _history}[args.kind](args, envs)
+    return {"access": _access, "diff": _diff, "rules": _rules, "history": _history, "site": _site,
+            "evidence": _evidence}[args.kind](args, envs)
 
 
 def _access(args, envs) -> int:
+    from reports.access import access_matrix
+
+    from . import output
+
     matrix = access_matrix(envs)
     if args.json:
         output.emit_json(matrix)
@@ -42,6 +65,10 @@ def _access(args, envs) -> int:
 
 
 def _diff(args, envs) -> int:
+    from reports.diff import environment_diff
+
+    from . import output
+
     if len(args.envs) != 2 or any(name not in envs for name in args.envs):
         output.fail(f"report diff needs two of: {', '.join(envs.names)}")
         return exit_codes.INVALID_REQUEST
@@ -56,6 +83,11 @@ def _diff(args, envs) -> int:
 
 
 def _rules(args, envs) -> int:
+    from infra.guardrails.runner import check_environments
+
+    from . import output
+    from .infra_commands import print_guardrails
+
     report = check_environments(envs)
     if args.json:
         output.emit_json({"ok": report.passed, "findings": [f.as_dict() for f in report.findings]})
@@ -66,6 +98,8 @@ def _rules(args, envs) -> int:
 
 def _history(args, envs) -> int:
     from promotion.audit import AuditLog, verify
+
+    from . import output
 
     directory = Path(args.state_dir) / "audit"
     entries = [entry for env in envs for entry in AuditLog(directory, env.name).entries()]
@@ -81,3 +115,139 @@ def _history(args, envs) -> int:
     output.console.print(output.table("Promotion history", ["time", "env", "action", "model", "version", "actor", "commit", "outcome"], rows,
                                       caption="hash chain intact" if verified.ok else "HASH CHAIN BROKEN: see errors"))
     return exit_codes.OK if verified.ok else exit_codes.AUDIT_TAMPERED
+
+
+# ------------------------------------------------------------------------------------------ the site
+
+
+def _usable_folder(path: Path, what: str) -> str | None:
+    """Why `path` cannot be used as an output (or input) folder, or None."""
+    try:
+        if path.exists() and not path.is_dir():
+            return f"{what} {path} is a file, not a folder"
+        for parent in path.absolute().parents:
+            if parent.exists():
+                return None if parent.is_dir() else f"{what} {path} is inside a file, not a folder"
+    except OSError as error:
+        return f"{what} {path} cannot be used ({error.strerror or type(error).__name__})"
+    return None
+
+
+def _private_default(path: Path) -> Path:
+    """The default folders live in `.lakegate/` (ignored by git), created private like the state folder: the
+    report names people and principals, as the audit logs do."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+    except OSError:
+        pass  # reported by the caller's folder check or write
+    return path
+
+
+def _site(args, envs) -> int:
+    """The static report (index.html + site.json + evidence packs). Exit 8 when an audit log is broken (the site is
+    still written, and says so at the top); guardrail violations are shown, not an exit code (that is `report rules`)."""
+    from reports.site import build_site, write_site
+
+    from . import output
+
+    out = Path(args.out) if args.out else _private_default(DEFAULT_SITE_DIR)
+    problem = _usable_folder(out, "--out") or _usable_folder(Path(args.state_dir), "--state-dir")
+    if problem:
+        output.fail(problem)
+        return exit_codes.INVALID_REQUEST
+    document, evidence = build_site(envs, environments_dir=args.environments, state_dir=args.state_dir)
+    try:
+        written = write_site(document, evidence, out)
+    except OSError as error:
+        output.fail(f"cannot write the report into {out}: {error.strerror or error}")
+        return exit_codes.INVALID_REQUEST
+    verification = document["history"]["verification"]
+    code = exit_codes.OK if verification["ok"] else exit_codes.AUDIT_TAMPERED
+    if args.json:
+        output.emit_json({"ok": code == exit_codes.OK, "out": str(out), "index": str(out / "index.html"),
+                          "data": str(out / "site.json"), "files": len(written), "evidence_packs": len(evidence),
+                          "audit": verification, "guardrails_passed": document["guardrails"]["passed"]})
+        return code
+    for problem in verification["problems"]:
+        output.fail(f"the audit log is not intact: {problem['file']}:{problem['line']}: {problem['problem']} "
+                    "(the report shows it at the top)")
+    entries = sum(verification["checked"].values())
+    output.console.print(f"wrote {out / 'index.html'} (and site.json beside it): {len(document['environments'])} environments, "
+                         f"{len(document['access']['grants'])} grants, {len(document['guardrails']['findings'])} guardrail "
+                         f"finding(s), {entries} verified audit entr{'y' if entries == 1 else 'ies'}, {len(evidence)} evidence pack(s)")
+    if not document["history"]["present"]:
+        output.console.print(f"no audit logs in {document['source']['audit_dir']} (the demo keeps its own: "
+                             "--state-dir .lakegate/demo)")
+    return code
+
+
+# -------------------------------------------------------------------------------------- the evidence
+
+
+def _evidence(args, envs) -> int:
+    from promotion.audit import AuditLog
+    from promotion.errors import InvalidRequest
+    from promotion.naming import environment, full_name_in
+    from promotion.validation import check_version
+    from reports.evidence import EvidenceError, default_dir, evidence_document, write_evidence
+
+    from . import output
+
+    try:
+        if len(args.envs) != 1 or not args.env or not args.version:
+            raise InvalidRequest("report evidence needs MODEL --env ENV --version N (or --verify DIR)")
+        env = environment(envs, args.env)
+        model = full_name_in(env, args.envs[0])
+        version = check_version(args.version)
+        problem = _usable_folder(Path(args.state_dir), "--state-dir") or (
+            _usable_folder(Path(args.out), "--out") if args.out else None)
+        if problem:
+            raise InvalidRequest(problem)
+        log = AuditLog(Path(args.state_dir) / "audit", env.name)
+        document = evidence_document(log, model, version, seq=args.seq)
+    except (InvalidRequest, EvidenceError) as error:
+        output.fail(str(error))
+        return exit_codes.INVALID_REQUEST
+    out = Path(args.out) if args.out else default_dir(_private_default(DEFAULT_EVIDENCE_DIR), document)
+    try:
+        write_evidence(document, out)
+    except OSError as error:
+        output.fail(f"cannot write the evidence pack into {out}: {error.strerror or error}")
+        return exit_codes.INVALID_REQUEST
+    verification = document["verification"]
+    code = exit_codes.OK if verification["ok"] else exit_codes.AUDIT_TAMPERED
+    if args.json:
+        output.emit_json({"ok": verification["ok"], "out": str(out), "evidence_sha256": document["evidence_sha256"],
+                          "audit_entry": document["audit_entry"], "verification": verification})
+        return code
+    for check in verification["checks"]:
+        (output.console.print if check["ok"] else output.fail)(("ok: " if check["ok"] else "") + check["message"])
+    output.console.print(f"wrote {out / 'evidence.html'} and evidence.json (promote entry seq "
+                         f"{document['audit_entry']['seq']} of {document['audit_entry']['file']})")
+    output.console.print("not checked here: " + "; ".join(verification["not_checked"]))
+    return code
+
+
+def _verify_evidence(args) -> int:
+    from reports.evidence import EvidenceError, verify_dir
+
+    from . import output
+
+    try:
+        result = verify_dir(Path(args.verify), Path(args.state_dir) / "audit")
+    except EvidenceError as error:
+        output.fail(str(error))
+        return exit_codes.INVALID_REQUEST
+    code = exit_codes.OK if result.ok else exit_codes.AUDIT_TAMPERED
+    if args.json:
+        output.emit_json(result.as_dict())
+        return code
+    for check in result.checks:
+        (output.console.print if check["ok"] else output.fail)(("ok: " if check["ok"] else "") + check["message"])
+    if result.changed_fields:
+        output.fail("fields of the pack that differ from the audit entry's: " + ", ".join(result.changed_fields[:20])
+                    + (" …" if len(result.changed_fields) > 20 else ""))
+    output.console.print(("the evidence matches the audit log" if result.ok else "THE EVIDENCE DOES NOT MATCH THE AUDIT LOG")
+                         + "; not checked here: " + "; ".join(result.as_dict()["not_checked"]))
+    return code

@@ -24,8 +24,8 @@ def output_dir(args) -> Path:
 
 
 def cmd_synth(args) -> int:
-    from infra.synth import OutputRefused, check_output_dir
     from infra.synth_inputs import raw_digest, read_state
+    from infra.synth_output import OutputRefused, check_output_dir
 
     out = output_dir(args)
     try:

@@ -21,20 +21,17 @@ from pathlib import Path
 from .model import Environment, Environments
 from .model.account import ACCOUNT_STACK
 from .preload import wait_for_bindings
-from .synth_inputs import STATE_FILE, environment_fingerprints, read_state, write_state
+from .synth_inputs import environment_fingerprints, read_state, write_state
+from .synth_output import OutputRefused, check_output_dir, read_json as _read_json
 
-# What may be in a folder for it to count as a previous synth output (anything else: refuse to replace it).
-_OUTPUT_ENTRIES = {"manifest.json", "stacks", STATE_FILE}
+__all__ = ["OutputRefused", "SynthResult", "build_app", "check_output_dir", "synthesize"]
+
 # Preconditions and the azurerm backend's OIDC need 1.5+; the JSON is tested with 1.11. Written beside
 # cdk.tf.json (Terraform reads every *.tf.json of the folder; checkov's JSON parser refuses it inside).
 REQUIRED_TERRAFORM = ">= 1.5.0, < 2.0.0"
 VERSIONS_FILE = "versions.tf.json"
 # Terraform's own files in a stack folder, kept across synths (providers, lock file, local plans).
 _TERRAFORM_FILES = (".terraform", ".terraform.lock.hcl", ".terraform.tfstate.lock.info")
-
-
-class OutputRefused(Exception):
-    """The output path holds something a synth did not write; it is left untouched."""
 
 
 @dataclass(frozen=True)
@@ -64,30 +61,6 @@ def build_app(envs: Environments, selected: list[Environment], outdir: Path):
         azure = AzureStack(app, f"{env.name}-azure", env=env, envs=envs, account=account)
         DatabricksStack(app, f"{env.name}-databricks", env=env, envs=envs, foundation=azure.foundation, account=account)
     return app
-
-
-def check_output_dir(outdir: Path) -> None:
-    """Raise OutputRefused unless `outdir` is absent, empty, or a previous synth output."""
-    if not outdir.exists() and not outdir.is_symlink():
-        return
-    if not outdir.is_dir():
-        raise OutputRefused(f"{outdir} exists and is not a folder; refusing to replace it with a synth output")
-    entries = {entry.name for entry in outdir.iterdir()}
-    if not entries:
-        return
-    foreign = sorted(entries - _OUTPUT_ENTRIES)
-    manifest = _read_json(outdir / "manifest.json")
-    if foreign or not (isinstance(manifest, dict) and "stacks" in manifest and "version" in manifest):
-        what = f"holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}" if foreign else "has no cdktf manifest"
-        raise OutputRefused(f"{outdir} is not a previous synth output ({what}); refusing to replace it: "
-                            "choose an empty or new folder")
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _read_stacks(outdir: Path) -> dict[str, dict]:

@@ -22,21 +22,35 @@ GIT_COMMIT = "git_commit"
 GIT_REPOSITORY = "git_repository"
 TRAINING_RUN = "training_run"
 LINEAGE_TAGS = (GIT_COMMIT, GIT_REPOSITORY, TRAINING_RUN)
+# Who wrote the commit (`git log -1 --format=%ae`): a claim of the training principal, which four eyes
+# checks against git itself when the repository is at hand (promotion/approval.py).
+GIT_AUTHOR = "git_author"
 
 # Lineage promotion adds to the copy.
 PROMOTED_FROM = "promoted_from"          # the source model's full name, e.g. dev.ml.churn
 SOURCE_VERSION = "source_version"        # the source version number
 PROMOTED_BY = "lakegate.promoted_by"     # the principal that made the copy
+PROMOTER = "lakegate.promoter"           # the person or CI actor who ran that promotion (four eyes)
 
 # Promotion bookkeeping.
 IDEMPOTENCY_KEY = "lakegate.idempotency_key"
 GATE_PREFIX = "lakegate.gate."           # one tag per gate: "passed: ..." / "failed: ..."
 GATES_SUMMARY = "lakegate.gates"         # "passed" or "failed: id1, id2"
 GATES_AT = "lakegate.gates_at"           # when the gates last ran (UTC ISO 8601)
+# What the target computed on the version with its own data (the metric gates' figures): one tag per metric,
+# plus `table` (`catalog.schema.table@v<delta version>`), `rows` and `by` (the principal that computed them).
+EVAL_PREFIX = "lakegate.eval."
 
-# Approval (promotion/approval.py writes them, the approval gate reads them).
+# Approval (promotion/approval.py writes them). The record is the signed approval (or the CI evidence),
+# split over `lakegate.approval.1..n` (tag values are bounded) with the count in `lakegate.approval.n`;
+# the gate verifies it. approved_by / approved_at only display it: no tag is ever an approval by itself.
+APPROVAL_RECORD = "lakegate.approval"
 APPROVED_BY = "lakegate.approved_by"
 APPROVED_AT = "lakegate.approved_at"
+
+# The audit anchor: `<seq>:<hash>` of the newest audit entry touching the model, a tag on the
+# registered model written by the environment's principal after each append (promotion/anchor.py).
+AUDIT_ANCHOR = "lakegate.audit_head"
 
 # Registry tag values are bounded (Unity Catalog is the strictest); results are shortened to fit.
 MAX_TAG_VALUE = 250

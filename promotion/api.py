@@ -1,6 +1,6 @@
 """What the CLI (and CI scripts) call: one import for the whole promotion engine.
 
-    from promotion.api import promote, approve, rollback, status, verify_audit, failure_kind
+    from promotion.api import promote, approve, rollback, status, verify_audit, cross_check_audit, failure_kind
 
 Every function acts through `adapter_factory(env_name) -> RegistryAdapter`, which returns an adapter
 acting as that environment's service principal (local registry or Unity Catalog, wired by the caller).
@@ -13,10 +13,11 @@ Defaults: audit log in `.lakegate/audit/<env>.jsonl`, same-machine locks in `.la
 
 from __future__ import annotations
 
-from .approval import ApprovalResult, approve, approver_problem
+from .approval import ApprovalResult, approval_statement, approve, approver_problem
 from .audit import DEFAULT_DIR as DEFAULT_AUDIT_DIR
 from .audit import AuditLog, VerifyResult
 from .audit import verify as verify_audit
+from .audit_check import cross_check as cross_check_audit
 from .errors import ApprovalMissing, AuditTampered, GateFailed, InvalidRequest, PromotionError, failure_kind
 from .promote import PromotionResult, ServingHook, promote
 from .rollback import RollbackResult, rollback
@@ -25,5 +26,6 @@ from .status import status
 __all__ = [
     "DEFAULT_AUDIT_DIR", "ApprovalMissing", "ApprovalResult", "AuditLog", "AuditTampered", "GateFailed",
     "InvalidRequest", "PromotionError", "PromotionResult", "RollbackResult", "ServingHook", "VerifyResult",
-    "approve", "approver_problem", "failure_kind", "promote", "rollback", "status", "verify_audit",
+    "approval_statement", "approve", "approver_problem", "cross_check_audit", "failure_kind", "promote", "rollback",
+    "status", "verify_audit",
 ]

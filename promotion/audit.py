@@ -4,8 +4,11 @@ Every entry carries `seq` (1, 2, ...), `prev_hash` (the previous entry's `hash`,
 and `hash` = sha256 of the entry's canonical JSON without `hash`. Editing an entry breaks its hash,
 removing or reordering entries breaks `seq` and `prev_hash`. A small `<env>.head` file remembers the
 last seq and hash so that removing entries from the *end* is caught too. (A hash chain proves order
-and integrity, not authorship: someone who can rewrite the whole file and head can forge a history;
-ship the log to write-once storage for that.)
+and integrity, not authorship: someone who can rewrite the whole file and head can forge a history.
+That is what the anchor is for (promotion/anchor.py): the head of the chain is also written as a tag
+on the environment's registered models, by the environment's principal, after every append; `audit
+verify` compares the log with it (promotion/audit_check.py), and an append refuses a log that no
+longer holds the anchored entry.)
 
 Appends hold an exclusive flock on the log for the read-last-entry / write / fsync sequence, so
 concurrent writers on one machine chain correctly.
@@ -22,9 +25,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import AuditTampered
+
+if TYPE_CHECKING:
+    from .anchor import Anchor
 
 DEFAULT_DIR = Path(".lakegate/audit")
 GENESIS = "0" * 64
@@ -57,19 +63,26 @@ def current_actor() -> str:
 class AuditLog:
     """The audit log of one environment."""
 
-    def __init__(self, directory: str | Path, env: str):
+    def __init__(self, directory: str | Path, env: str, anchor: "Anchor | None" = None):
         self.directory, self.env = Path(directory), env
         self.path = self.directory / f"{env}.jsonl"
         self.head_path = self.directory / f"{env}.head"
+        self.anchor = anchor  # when given, appends check and move the registry anchor of the entry's model
 
     def append(self, action: str, **fields: Any) -> dict[str, Any]:
-        """Chain and durably write one entry; returns it (with seq and hash)."""
+        """Chain and durably write one entry; returns it (with seq and hash). With an anchor, the log
+        must still hold the entry the model's anchor names (else AuditTampered, nothing written), and
+        the anchor moves to the new entry once it is durable (under the same lock, so in order)."""
         unknown = set(fields) - set(FIELDS)
         if unknown:
             raise ValueError(f"unknown audit field(s): {', '.join(sorted(unknown))}")
-        self.directory.mkdir(parents=True, exist_ok=True)
+        _ensure_private_dir(self.directory)
+        model = fields.get("model")
+        anchored = self.anchor is not None and self.anchor.anchorable(model)
         with self._locked() as handle:
             last = _last_entry(handle, self.path)
+            if anchored:
+                self._check_anchor_locked(model)
             entry = {"seq": last["seq"] + 1 if last else 1,
                      "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                      "env": self.env, **{name: fields.get(name) for name in FIELDS}, "action": action,
@@ -79,24 +92,95 @@ class AuditLog:
             handle.flush()
             os.fsync(handle.fileno())
             self._write_head(entry)
+            if anchored:
+                self.anchor.write(model, entry["seq"], entry["hash"])
         return entry
+
+    def check_anchor(self, model: str) -> None:
+        """Raise AuditTampered when the registry's anchor of `model` names an entry this log does not
+        hold (as it holds it): run before changing anything that will be audited."""
+        if self.anchor is None or not self.anchor.anchorable(model):
+            return
+        if self.path.is_dir():
+            raise AuditTampered(f"{self.path} is a directory, not an audit log")
+        self._check_anchor_locked(model)
+
+    def _check_anchor_locked(self, model: str) -> None:
+        from .anchor import MalformedAnchor
+
+        try:
+            anchored = self.anchor.read(model)
+        except MalformedAnchor as error:
+            raise AuditTampered(f"{model}: {error}; run `audit verify`") from None
+        if anchored is None:
+            return
+        entries = self._raw_entries()
+        found = next((e for e in entries if e.get("seq") == anchored.seq), None)
+        if found is None or found.get("hash") != anchored.hash:
+            what = "does not hold" if found is None else "holds a different"
+            raise AuditTampered(f"{self.path} {what} entry seq {anchored.seq}, which the registry's anchor on {model} "
+                                f"names ({str(anchored)[:20]}…): the log was truncated, rewritten or replaced; "
+                                "run `audit verify` and restore it before anything else is recorded")
+        later = [e for e in entries if e.get("model") == model and isinstance(e.get("seq"), int) and e["seq"] > anchored.seq]
+        if later:
+            raise AuditTampered(f"{self.path}: entry seq {later[0]['seq']} ({later[0].get('action')} of {model}) comes after "
+                                f"the registry's anchor on {model} (seq {anchored.seq}): appended without the registry; "
+                                "run `audit verify`")
+
+    def _raw_entries(self) -> list[dict[str, Any]]:
+        """Entries as far as they parse (for the anchor check; `verify_log` judges the rest)."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise AuditTampered(f"{self.path}: cannot be read ({type(error).__name__})") from None
+        found = []
+        for line in raw.split(b"\n"):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                found.append(entry)
+        return found
 
     def entries(self) -> list[dict[str, Any]]:
         """Every entry, in order. Use verify() first when the history must be trusted."""
         if not self.path.exists():
             return []
+        if self.path.is_dir():
+            raise AuditTampered(f"{self.path} is a directory, not an audit log")
         return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    def trusted_entries(self) -> list[dict[str, Any]]:
-        """Every entry, after checking the chain; a broken chain raises AuditTampered."""
+    def entries_for(self, model: str) -> list[dict[str, Any]]:
+        """Every entry, after checking the chain and the anchor of `model` (cheaper than
+        trusted_entries, which checks every model's anchor): what a promotion of `model` relies on."""
         problem = verify_log(self)
         if problem:
             raise AuditTampered(str(problem))
+        self.check_anchor(model)
+        return self.entries()
+
+    def trusted_entries(self) -> list[dict[str, Any]]:
+        """Every entry, after checking the chain (and, with an anchor, every anchor of the
+        environment's models); a broken chain raises AuditTampered."""
+        problem = verify_log(self)
+        if problem:
+            raise AuditTampered(str(problem))
+        if self.anchor is not None:
+            from .audit_check import anchor_problem
+
+            problem = anchor_problem(self, self.anchor)
+            if problem:
+                raise AuditTampered(str(problem))
         return self.entries()
 
     @contextmanager
     def _locked(self) -> Iterator[Any]:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        if self.path.is_dir():
+            raise AuditTampered(f"{self.path} is a directory, not an audit log")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
@@ -108,16 +192,39 @@ class AuditLog:
         # Written after the entry is durable, atomically (rename): a crash in between leaves the head
         # one entry behind, which verify accepts (the head is a lower bound on the log's length).
         temporary = self.head_path.with_suffix(".head.tmp")
-        temporary.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n")
-        with open(temporary, "rb") as handle:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n")
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.head_path)
 
     def head(self) -> dict[str, Any] | None:
+        """The head file's {seq, hash}; None when there is none. AuditTampered when it is malformed."""
         try:
-            return json.loads(self.head_path.read_text())
+            raw = self.head_path.read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as error:
+            raise AuditTampered(f"{self.head_path}: the head file cannot be read ({type(error).__name__})") from None
+        try:
+            head = json.loads(raw)
+        except ValueError:
+            raise AuditTampered(f"{self.head_path}: the head file is not valid JSON") from None
+        if not isinstance(head, dict):
+            raise AuditTampered(f"{self.head_path}: the head file is not a JSON object")
+        if type(head.get("seq")) is not int or head["seq"] < 0:
+            raise AuditTampered(f"{self.head_path}: the head file has no whole-number seq")
+        if not isinstance(head.get("hash"), str):
+            raise AuditTampered(f"{self.head_path}: the head file has no hash")
+        return head
+
+
+def _ensure_private_dir(directory: Path) -> None:
+    """The audit folder exists and only its owner may read it (entries name people and principals)."""
+    if directory.exists() and not directory.is_dir():
+        raise AuditTampered(f"{directory} is not a folder")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _last_entry(handle, path: Path) -> dict[str, Any] | None:
@@ -165,18 +272,27 @@ class AuditProblem:
 class VerifyResult:
     checked: dict[str, int] = field(default_factory=dict)        # env -> entries verified
     problems: list[AuditProblem] = field(default_factory=list)   # at most one (the first) per env
+    cross_checked: bool = False                                   # compared with the registry (anchors, state)
+    notes: dict[str, list[str]] = field(default_factory=dict)     # env -> what was (and was not) checked
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked, "problems": [p.as_dict() for p in self.problems]}
+        return {"ok": self.ok, "checked": self.checked, "cross_checked": self.cross_checked, "notes": self.notes,
+                "problems": [p.as_dict() for p in self.problems]}
 
 
 def verify_log(log: AuditLog) -> AuditProblem | None:
-    """The first edited, reordered or removed entry of one environment's log, or None."""
-    lines = log.path.read_bytes().split(b"\n") if log.path.exists() else [b""]
+    """The first edited, reordered or removed entry of one environment's log, or None. Never raises
+    for what is in the folder: a directory, an unreadable file or a malformed head is a problem."""
+    try:
+        lines = log.path.read_bytes().split(b"\n") if log.path.exists() else [b""]
+    except IsADirectoryError:
+        return AuditProblem(log.env, str(log.path), 0, None, "is a directory, not an audit log")
+    except OSError as error:
+        return AuditProblem(log.env, str(log.path), 0, None, f"cannot be read ({type(error).__name__})")
     if lines[-1] != b"":
         return AuditProblem(log.env, str(log.path), len(lines), None, "the last line is incomplete (torn write)")
     parsed = [_parse(raw) for raw in lines[:-1]]
@@ -197,6 +313,8 @@ def _parse(raw: bytes) -> tuple[dict[str, Any], str | None]:
         return {}, "not valid JSON (edited or torn)"
     if not isinstance(entry, dict) or not {"seq", "hash", "prev_hash"} <= set(entry):
         return {}, "not an audit entry (seq, hash or prev_hash missing)"
+    if type(entry["seq"]) is not int or not isinstance(entry["hash"], str) or not isinstance(entry["prev_hash"], str):
+        return {}, "not an audit entry (seq is not a whole number, or hash / prev_hash not text)"
     return entry, None
 
 
@@ -218,7 +336,10 @@ def _check_entry(entry, previous, env: str, later_seqs: list, line: int) -> str 
 
 
 def _check_head(log: AuditLog, last: dict[str, Any] | None, line_count: int) -> AuditProblem | None:
-    head = log.head()
+    try:
+        head = log.head()
+    except AuditTampered as error:
+        return AuditProblem(log.env, str(log.head_path), 1, None, str(error).split(": ", 1)[-1])
     if head is None:
         return None
     last_seq = last["seq"] if last else 0
@@ -244,3 +365,11 @@ def verify(directory: str | Path = DEFAULT_DIR) -> VerifyResult:
         else:
             checked[env] = len(log.entries())
     return VerifyResult(checked, problems)
+
+
+def log_names(directory: str | Path) -> list[str]:
+    """The environments that have a log or a head file in the folder."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted({p.stem for p in directory.glob("*.jsonl")} | {p.stem for p in directory.glob("*.head")})

@@ -63,6 +63,8 @@ class AzureCredentials:
     strategy: str
     description: str          # what was used, e.g. "GitHub Actions OIDC, client 1234..."; never secret
     credential: Any           # an azure.core.credentials.TokenCredential
+    client_id: str | None = None   # the application (client) id, when the strategy names one
+    tenant_id: str | None = None   # the Entra tenant the tokens come from, when known
 
     def __repr__(self) -> str:
         return f"AzureCredentials(strategy={self.strategy!r}, description={self.description!r})"

@@ -4,13 +4,20 @@ Unity Catalog -> local MLflow:
     catalog                                   -> workspace (promotion.local.naming.workspace_for_catalog)
     service principal                         -> user
     EXECUTE on a catalog/schema/model         -> READ  (read and load versions; the promotion source)
-    CREATE MODEL (the SP registers its models)-> EDIT  (create models and versions, move aliases, set tags:
-                                                        in Unity Catalog the SP owns these models, and only
-                                                        an owner may move aliases)
-Ownership maps to EDIT rather than MANAGE: MANAGE is workspace admin in MLflow (it could grant itself
-more), which no environment's principal holds in Unity Catalog either. Groups are people, who do not
-act through the local registry, so only service principals become users. A grant with only USE_CATALOG
-or USE_SCHEMA gives nothing on its own, as in Unity Catalog.
+    CREATE MODEL (the SP registers its models)-> EDIT on the workspace (create models and versions, move
+                                                        aliases, set tags)
+    owner of its registered models            -> MANAGE on each model it creates: MLflow makes the creator
+                                                        of a registered model its owner, which may also delete
+                                                        its versions and the model and manage its permissions
+The last row is what Unity Catalog does too: the stacks make the environment's principal the owner of its
+models (only an owner may move aliases there), and an owner may delete versions and the model. So deleting
+a promoted version is possible in both registries, by the environment's own principal and on its own models
+only; `audit verify` reports it (a promote entry whose version is gone). Workspace-wide MANAGE (workspace
+admin: every model, and grants to others) is never derived, as no environment's principal is a metastore
+admin in Unity Catalog.
+
+Groups are people, who do not act through the local registry, so only service principals become users.
+A grant with only USE_CATALOG or USE_SCHEMA gives nothing on its own, as in Unity Catalog.
 """
 
 from __future__ import annotations

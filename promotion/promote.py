@@ -20,11 +20,15 @@ from typing import Any, Callable
 from infra.model import Environment, Environments
 
 from . import aliases, naming
+from .anchor import Anchor
+from .approval import promoters_of
 from .audit import AuditLog, current_actor
 from .claim import copy_once, local_lock
-from .errors import ApprovalMissing, GateFailed, InvalidRequest, PromotionError, ServingUpdateFailed, failure_kind
+from .errors import (ApprovalMissing, AuditTampered, GateFailed, InvalidRequest, PromotionError, ServingUpdateFailed,
+                     failure_kind)
 from .gates import GateContext, GateResult, gates_for, run_gates
 from .registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryAdapter
+from .validation import check_alias, check_version
 
 AdapterFactory = Callable[[str], RegistryAdapter]
 # Points the environment's serving endpoint at the new champion: (env, model full name, version).
@@ -87,46 +91,100 @@ def promote(envs: Environments, model: str, to_env: str, *, adapter_factory: Ada
     target = naming.environment(envs, to_env)
     log = AuditLog(audit_dir, target.name)
     try:
+        if version is not None and alias is not None:
+            raise InvalidRequest("give --version or --alias, not both")
+        version = check_version(version) if version is not None else None
+        alias = check_alias(alias) if alias is not None else None
         source_env, source_name, target_name = check_path(envs, target, model, from_env)
         registry = adapter_factory(target.name)
+        log.anchor = Anchor(registry, target)
+        entries = log.entries_for(target_name)  # chain and anchor intact, before anything changes
         source = resolve_source(registry, source_env, source_name, version, alias)
         check_lineage(source)
+        check_source_passed(source_env, source, target)
         with local_lock(lock_dir or Path(audit_dir).parent / "locks", target_name):
-            result = _promote_locked(envs, target, registry, source, target_name, log, progress, serving_hook)
+            result = _promote_locked(envs, target, registry, source, target_name, log, progress, serving_hook,
+                                     entries)
     except (PromotionError, PermissionRefused, NotFound) as error:
-        if not isinstance(error, ServingUpdateFailed):
+        if not isinstance(error, (ServingUpdateFailed, AuditTampered)):
             _audit_refusal(log, model, version or alias, error)
         raise
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _promote_locked(envs, target, registry, source, target_name, log, progress, serving_hook) -> PromotionResult:
+def _promote_locked(envs, target, registry, source, target_name, log, progress, serving_hook,
+                    entries) -> PromotionResult:
     copy = copy_once(registry, source, target_name, copy_tags(registry, source, target_name),
                      _with_pause_hook(progress))
     candidate, champion = copy.version, copy.champion
+    if copy.reused:
+        check_copy_is_source(registry, source, candidate)
     base = dict(env=target.name, model=target_name, version=candidate.version, source_model=source.name,
                 source_version=source.version, reused=copy.reused)
     if champion is not None and champion.version == candidate.version:
         gate_ids = [gate.gate_id for gate in gates_for(target)]
         return PromotionResult(**base, outcome="already_champion", gates=recorded_gates(candidate, gate_ids),
                                previous_champion=champion.version, champion=champion.version)
-    # The candidate's tags are fresh: copy_once listed them a moment ago (approvals included).
-    registry.set_alias(target_name, aliases.CHALLENGER, candidate.version)
+    return _judge(envs, target, registry, candidate, champion, base, source, log, serving_hook, entries)
+
+
+def _judge(envs, target, registry, candidate, champion, base, source, log, serving_hook, entries) -> PromotionResult:
+    """challenger -> the target's gates (figures computed by the target) -> record -> champion if all passed."""
+    # The candidate's tags are fresh: the caller listed them a moment ago (approvals included).
+    registry.set_alias(candidate.name, aliases.CHALLENGER, candidate.version)
     gates = gates_for(target)
-    results = run_gates(gates, GateContext(envs, target, registry, candidate, champion))
-    record_gate_results(registry, candidate, results)
+    promoters = frozenset(promoters_of(entries, candidate.name, candidate.version) | {current_actor()})
+    context = GateContext(envs, target, registry, candidate, champion, promoters=promoters)
+    results = run_gates(gates, context)
+    record_gate_results(registry, candidate, results, context.evaluation_tags(candidate))
     passed = all(r.passed for r in results)
     if passed:
-        move_champion(registry, target_name, candidate.version)
-    serving_error = update_serving(serving_hook, target, target_name, candidate.version) if passed else None
+        move_champion(registry, candidate.name, candidate.version)
+    serving_error = update_serving(serving_hook, target, candidate.name, candidate.version) if passed else None
     result = PromotionResult(**base, outcome=_outcome(gates, results), gates=results,
                              previous_champion=champion.version if champion else None,
                              champion=candidate.version if passed else (champion.version if champion else None))
     result.audit_seq = _audit_promotion(log, registry, source, result, serving_error)["seq"]
     if serving_error:
-        raise ServingUpdateFailed(f"{target_name} v{candidate.version} is champion but the serving endpoint "
+        raise ServingUpdateFailed(f"{candidate.name} v{candidate.version} is champion but the serving endpoint "
                                   f"was not updated: {serving_error}")
+    return result
+
+
+def judge_in_place(envs: Environments, env_name: str, model: str, version: str, *, registry: RegistryAdapter,
+                   audit_dir: str | Path, serving_hook: ServingHook | None = None,
+                   lock_dir: str | Path | None = None) -> PromotionResult:
+    """A version trained in `env_name` itself (retraining on drift) goes through the same gates as a promoted
+    copy: challenger, the environment's gates (its own figures; its approval where required), champion only if
+    every gate passed, an audit entry. Re-running it after an approval moves champion."""
+    started = time.perf_counter()
+    target = naming.environment(envs, env_name)
+    full = naming.full_name_in(target, model)
+    log = AuditLog(audit_dir, target.name)
+    log.anchor = Anchor(registry, target)
+    try:
+        version = check_version(version)
+        entries = log.entries_for(full)
+        candidate = registry.get_version(full, version)
+        check_lineage(candidate)
+        if candidate.tags.get(aliases.PROMOTED_FROM):
+            raise InvalidRequest(f"{full} v{version} was promoted from {candidate.tags[aliases.PROMOTED_FROM]}: "
+                                 f"promote it again (promote {naming.bare_name(full)} --to {target.name})")
+        with local_lock(lock_dir or Path(audit_dir).parent / "locks", full):
+            champion = registry.get_version_by_alias(full, aliases.CHAMPION)
+            base = dict(env=target.name, model=full, version=candidate.version, source_model=full,
+                        source_version=candidate.version, reused=False)
+            if champion is not None and champion.version == candidate.version:
+                gate_ids = [gate.gate_id for gate in gates_for(target)]
+                return PromotionResult(**base, outcome="already_champion", gates=recorded_gates(candidate, gate_ids),
+                                       previous_champion=champion.version, champion=champion.version)
+            result = _judge(envs, target, registry, candidate, champion, base, candidate, log, serving_hook, entries)
+    except (PromotionError, PermissionRefused, NotFound) as error:
+        if not isinstance(error, (ServingUpdateFailed, AuditTampered)):
+            _audit_refusal(log, full, version, error)
+        raise
+    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -183,6 +241,36 @@ def _latest_in_root(registry: RegistryAdapter, source_env: Environment, name: st
     return max(versions, key=lambda v: int(v.version))
 
 
+def check_copy_is_source(registry: RegistryAdapter, source: ModelVersion, candidate: ModelVersion) -> None:
+    """A copy found again (by its idempotency key, a tag) must still hold exactly the source's files:
+    the gates judge the source's figures, so a copy changed since (or a key copied onto another
+    version) must not ride on them."""
+    mine, theirs = copy_digest(registry, candidate.name, candidate.version), copy_digest(registry, source.name, source.version)
+    if mine != theirs:
+        raise GateFailed(f"{candidate.name} v{candidate.version} claims to be the copy of {source.name} v{source.version}, "
+                         f"but its files (sha256 {mine[:12]}…) are not the source's ({theirs[:12]}…); champion was not moved")
+
+
+def copy_digest(registry: RegistryAdapter, name: str, version: str) -> str:
+    """The digest a copy and its source share: the local registry rewrites the location fields of a copy's
+    MLmodel (run id, artifact path: a copy points into the target only), so it compares files with those
+    fields left out (`content_digest`); Unity Catalog's copies are byte for byte (`artifact_digest`)."""
+    digest = getattr(registry, "content_digest", None) or registry.artifact_digest
+    return digest(name, version)
+
+
+def check_source_passed(source_env: Environment, source: ModelVersion, target: Environment) -> None:
+    """A version that failed its own environment's gates goes no further (`--version N` of a staging
+    version whose gates failed is refused, exit 5): only what its environment accepted is promoted on."""
+    if source_env.promotion.from_env is None or not gates_for(source_env):
+        return  # where models are trained nothing has judged them yet: the target's gates do
+    summary = source.tags.get(aliases.GATES_SUMMARY, "")
+    if summary != "passed":
+        verdict = summary or "no recorded gate results"
+        raise GateFailed(f"{source.name} v{source.version} did not pass {source_env.name}'s gates ({verdict}); only a "
+                         f"version that passed them may be promoted to {target.name}")
+
+
 def check_lineage(source: ModelVersion) -> None:
     missing = [tag for tag in aliases.LINEAGE_TAGS if not source.tags.get(tag, "").strip()]
     if missing:
@@ -194,15 +282,17 @@ def copy_tags(registry: RegistryAdapter, source: ModelVersion, target_name: str)
     """The copy's tags: the source's own (not its bookkeeping or approvals), lineage and the key."""
     carried = {k: v for k, v in source.tags.items() if not k.startswith("lakegate.")}
     return {**carried, aliases.PROMOTED_FROM: source.name, aliases.SOURCE_VERSION: source.version,
-            aliases.PROMOTED_BY: registry.principal,
+            aliases.PROMOTED_BY: registry.principal, aliases.PROMOTER: aliases.fit_tag_value(current_actor()),
             aliases.IDEMPOTENCY_KEY: aliases.idempotency_key(source.name, source.version, target_name)}
 
 
-def record_gate_results(registry: RegistryAdapter, version: ModelVersion, results: list[GateResult]) -> None:
-    """One tag per gate and a summary, so the version itself says why it is (not) champion.
-    Written concurrently: they are independent, and each is a registry round trip."""
+def record_gate_results(registry: RegistryAdapter, version: ModelVersion, results: list[GateResult],
+                        evaluation: dict[str, str] | None = None) -> None:
+    """One tag per gate and a summary, so the version itself says why it is (not) champion, and the figures the
+    target computed on it (`lakegate.eval.*`). Written concurrently: each is an independent registry round trip."""
     failed = [r.gate_id for r in results if not r.passed]
     tags = {aliases.gate_tag(r.gate_id): f"{'passed' if r.passed else 'failed'}: {r.message}" for r in results}
+    tags.update(evaluation or {})
     tags[aliases.GATES_SUMMARY] = "passed" if not failed else "failed: " + ", ".join(failed)
     tags[aliases.GATES_AT] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakegate-tags") as pool:
@@ -263,8 +353,11 @@ def _audit_promotion(log: AuditLog, registry: RegistryAdapter, source: ModelVers
 
 
 def _audit_refusal(log: AuditLog, model: str, asked: str | None, error: Exception) -> None:
-    log.append("promote_refused", model=model, version=asked, actor=current_actor(), passed=False,
-               details={"kind": failure_kind(error), "reason": str(error)})
+    try:
+        log.append("promote_refused", model=model, version=asked, actor=current_actor(), passed=False,
+                   details={"kind": failure_kind(error), "reason": str(error)})
+    except AuditTampered:
+        pass  # a log that cannot take entries is reported by the refusal itself and by `audit verify`
 
 
 def _with_pause_hook(progress: ProgressCallback | None) -> ProgressCallback | None:

@@ -9,8 +9,9 @@ MLflow workspace, `schema.model` -> registered model name).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 
 class RegistryError(Exception):
@@ -47,6 +48,15 @@ class ModelVersion:
 
 # Called with (bytes_done, bytes_total) while artifacts are copied; drives the progress bar.
 ProgressCallback = Callable[[int, int], None]
+
+
+def artifacts_digest(files: Iterable[tuple[str, int, str]]) -> str:
+    """The SHA-256 digest of a version's artifacts: over `relpath TAB size TAB sha256 LF` per file,
+    sorted by path. Both adapters compute it from the registry's own files (what an approval signs)."""
+    digest = hashlib.sha256()
+    for relpath, size, sha256 in sorted(files):
+        digest.update(f"{relpath}\t{int(size)}\t{sha256}\n".encode())
+    return digest.hexdigest()
 
 
 class RegistryAdapter(Protocol):
@@ -90,6 +100,19 @@ class RegistryAdapter(Protocol):
 
     def load_pyfunc(self, name: str, version: str) -> Any:
         """Load the version as an mlflow.pyfunc model (for smoke-inference gates)."""
+        ...
+
+    def artifact_digest(self, name: str, version: str) -> str:
+        """`artifacts_digest` of the version's files, read (and hashed) from the registry as this
+        principal: what an approval signs and what the gates recheck a copy against."""
+        ...
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """Tag the registered model itself (the audit anchor lives there). NotFound when it does not exist."""
+        ...
+
+    def get_model_tag(self, name: str, key: str) -> str | None:
+        """A registered-model tag, None when unset. NotFound when the model does not exist."""
         ...
 
     def model_info(self, name: str, version: str) -> dict[str, Any]:

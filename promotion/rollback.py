@@ -1,8 +1,12 @@
 """Rollback: champion goes back to the version that was champion before it, as the audit log recorded.
 
-The audit log, not the registry, is the memory of who was champion when: the chain is verified first
-(a tampered log must not steer production), then the champion history is replayed (a promotion that
-moved champion pushes, a rollback pops), and the registry's champion must be the top of that history.
+The audit log, not the registry, is the memory of who was champion when: the chain and its registry
+anchors are verified first (a tampered or forged log must not steer production), then the champion
+history is replayed (a promotion that moved champion pushes, a rollback pops), and the registry's
+champion must be the top of that history. The log is never trusted alone to say the previous
+champion is fit to serve: that version is rechecked (promotion/recheck.py: gates recorded passed,
+its files are its source's, metric thresholds and, where required, the approval verified now), and
+a version that fails is refused (exit 5, or 7 for the approval) with the reason.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from typing import Any, Iterable
 from infra.model import Environments
 
 from . import aliases, naming
+from .anchor import Anchor
 from .audit import AuditLog, current_actor
 from .claim import local_lock
-from .errors import InvalidRequest, ServingUpdateFailed
+from .errors import ApprovalMissing, GateFailed, InvalidRequest, ServingUpdateFailed
 from .promote import AdapterFactory, ServingHook, update_serving
 from .registry import NotFound
 
@@ -49,16 +54,25 @@ def champion_history(entries: Iterable[dict[str, Any]], model: str) -> list[str]
 def rollback(envs: Environments, model: str, env_name: str, *, adapter_factory: AdapterFactory,
              audit_dir: str | Path, serving_hook: ServingHook | None = None,
              lock_dir: str | Path | None = None) -> RollbackResult:
+    from .recheck import recheck
+
     env = naming.environment(envs, env_name)
     full = naming.full_name_in(env, model)
-    log = AuditLog(audit_dir, env.name)
     registry = adapter_factory(env.name)
+    log = AuditLog(audit_dir, env.name, anchor=Anchor(registry, env))
     with local_lock(lock_dir or Path(audit_dir).parent / "locks", full):
-        current, previous = _current_and_previous(registry, log, full)
+        current, previous, entries = _current_and_previous(registry, log, full)
         try:
             target = registry.get_version(full, previous)
         except NotFound:
             raise InvalidRequest(f"{full} v{previous} (the previous champion) no longer exists") from None
+        problems = recheck(envs, env, registry, target, entries)
+        if problems:
+            kind = ApprovalMissing if all(p.kind == "APPROVAL_MISSING" for p in problems) else GateFailed
+            reason = "; ".join(str(p) for p in problems)
+            log.append("rollback_refused", model=full, version=previous, actor=current_actor(),
+                       principal=registry.principal, passed=False, details={"reason": reason})
+            raise kind(f"refusing to roll back {full} to v{previous}: {reason}")
         registry.set_alias(full, aliases.CHAMPION, previous)
         serving_error = update_serving(serving_hook, env, full, previous)
         entry = log.append("rollback", model=full, version=previous, actor=current_actor(), principal=registry.principal,
@@ -70,16 +84,17 @@ def rollback(envs: Environments, model: str, env_name: str, *, adapter_factory: 
     return RollbackResult(env.name, full, current, previous, entry["seq"])
 
 
-def _current_and_previous(registry, log: AuditLog, full: str) -> tuple[str, str]:
+def _current_and_previous(registry, log: AuditLog, full: str) -> tuple[str, str, list[dict[str, Any]]]:
     champion = registry.get_version_by_alias(full, aliases.CHAMPION)
     if champion is None:
         raise InvalidRequest(f"{full} has no champion to roll back")
-    history = champion_history(log.trusted_entries(), full)
+    entries = log.entries_for(full)  # chain intact, and the model's registry anchor names its last entry
+    history = champion_history(entries, full)
     if not history or history[-1] != champion.version:
         recorded = f"v{history[-1]}" if history else "none"
         raise InvalidRequest(f"{full}: champion is v{champion.version} in the registry but the audit log "
                              f"({log.path}) records {recorded}; refusing to roll back past a change it did not see")
     if len(history) < 2:
         raise InvalidRequest(f"{full}: v{champion.version} is the first champion recorded; nothing to roll back to")
-    return champion.version, history[-2]
+    return champion.version, history[-2], entries
 

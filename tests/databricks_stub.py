@@ -186,6 +186,8 @@ class DatabricksStub(StubServer):
             ("POST", re.compile(f"{reg}/model-versions/create"), self._create_version),
             ("POST", re.compile(f"{reg}/model-versions/finalize"), self._finalize),
             ("POST", re.compile(f"{reg}/model-versions/set-tag"), self._set_tag),
+            ("GET", re.compile(f"{reg}/registered-models/get"), self._get_registered_model),
+            ("POST", re.compile(f"{reg}/registered-models/set-tag"), self._set_model_tag),
             ("GET", re.compile(f"{fs}/directories(?P<path>/.*)"), self._list_dir),
             ("GET", re.compile(f"{fs}/files(?P<path>/.*)"), self._get_file),
             ("PUT", re.compile(f"{fs}/files(?P<path>/.*)"), self._put_file),
@@ -256,7 +258,7 @@ class DatabricksStub(StubServer):
 
     def _ensure_model(self, full: str, owner: str) -> dict[str, Any]:
         catalog, schema, name = full.split(".")
-        return self.models.setdefault(full, {"versions": {}, "aliases": {}, "owner": owner, "created_at": _now_ms(),
+        return self.models.setdefault(full, {"versions": {}, "aliases": {}, "tags": {}, "owner": owner, "created_at": _now_ms(),
                                              "catalog_name": catalog, "schema_name": schema, "name": name})
 
     # ---- JSON shapes
@@ -379,6 +381,26 @@ class DatabricksStub(StubServer):
             self._version(body["name"], body["version"]).tags[body["key"]] = body["value"]
             return body, {}
 
+    def _get_registered_model(self, principal, query, **_):  # MLflow UC registry API: tags and aliases
+        full = query["name"]
+        self._check(principal, "read", full)
+        with self.lock:
+            m = self._model(full)
+            return None, {"registered_model": {
+                "name": full, "creation_timestamp": m["created_at"], "last_updated_timestamp": m["created_at"],
+                "user_id": m["owner"], "tags": [{"key": k, "value": v} for k, v in sorted(m["tags"].items())],
+                "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(m["aliases"].items())]}}
+
+    def _set_model_tag(self, principal, raw, **_):
+        body = _json(raw)
+        self._check(principal, "write", body["name"])
+        with self.lock:
+            model = self._model(body["name"])
+            if principal != model["owner"]:  # Unity Catalog: only the owner (or a metastore admin) tags a model
+                raise StubError(403, "PERMISSION_DENIED", f"User is not an owner of Registered Model '{body['name']}'.")
+            model["tags"][body["key"]] = body["value"]
+            return body, {}
+
     def _files_securable(self, path: str) -> tuple[str, int | None]:
         parts = path.strip("/").split("/")
         if len(parts) < 4 or parts[0] != "Models":
@@ -478,3 +500,86 @@ class DatabricksStub(StubServer):
             # a real workspace rolls the config out over minutes; the stub applies it at once
             e["config"] = {**body, "config_version": e["config"]["config_version"] + 1}
             return body, self._endpoint_json(endpoint)
+
+
+# ------------------------------------------------------------------------------------------------
+# CI platforms: the approval APIs `approve --ci` asks (GitHub Actions, Azure DevOps)
+
+
+class CiStub(StubServer):
+    """GitHub's workflow-run review history and Azure DevOps' pipeline approvals, in the documented shapes.
+
+    `github_runs[(repo, run_id)] = {"actor": login, "reviews": [{"state", "environments": [names], "user": login}]}`
+    `ado_builds[build_id] = {"requested_for": unique name, "approvals": [{"id", "status", "steps": [(name, status)]}]}`
+    Only requests carrying one of `tokens` are answered (401 otherwise)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tokens: set[str] = set()
+        self.github_runs: dict[tuple[str, str], dict] = {}
+        self.ado_builds: dict[str, dict] = {}
+        self.routes = [
+            ("GET", re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/actions/runs/(?P<run>[0-9]+)/approvals"),
+             self._gh_approvals),
+            ("GET", re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/actions/runs/(?P<run>[0-9]+)"), self._gh_run),
+            ("GET", re.compile(r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/pipelines/approvals"), self._ado_list),
+            ("GET", re.compile(r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/pipelines/approvals/(?P<approval>[0-9a-f-]+)"),
+             self._ado_get),
+            ("GET", re.compile(r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/build/builds/(?P<build>[0-9]+)"), self._ado_build),
+        ]
+
+    def principal_of(self, handler) -> str | None:
+        header = handler.headers.get("Authorization", "")
+        return "ci" if header.startswith("Bearer ") and header[7:] in self.tokens else None
+
+    def _auth(self, principal):
+        if principal is None:
+            raise StubError(401, "Unauthorized", "Bad credentials")
+
+    def _gh(self, owner, repo, run):
+        found = self.github_runs.get((f"{owner}/{repo}", run))
+        if found is None:
+            raise StubError(404, "Not Found", "Not Found", {"message": "Not Found"})
+        return found
+
+    def _gh_approvals(self, principal, owner, repo, run, **_):
+        self._auth(principal)
+        reviews = self._gh(owner, repo, run)["reviews"]
+        return None, [{"state": r["state"], "comment": r.get("comment", ""),
+                       "environments": [{"id": n + 1, "name": e, "url": f"{self.url}/env/{e}"}
+                                        for n, e in enumerate(r["environments"])],
+                       "user": {"login": r["user"], "id": 1, "type": "User"}} for r in reviews]
+
+    def _gh_run(self, principal, owner, repo, run, **_):
+        self._auth(principal)
+        found = self._gh(owner, repo, run)
+        return None, {"id": int(run), "head_sha": "0" * 40, "status": "in_progress",
+                      "actor": {"login": found["actor"]}, "triggering_actor": {"login": found.get("triggered_by", found["actor"])}}
+
+    def _ado_approval(self, build_id, approval):
+        return {"id": approval["id"], "status": approval["status"], "createdOn": "2026-05-01T09:00:00Z",
+                "steps": [{"assignedApprover": {"uniqueName": name}, "actualApprover": {"uniqueName": name},
+                           "status": status, "comment": "ok"} for name, status in approval["steps"]],
+                "pipeline": {"id": "7", "name": "lakegate", "owner": {"id": int(build_id), "name": f"run {build_id}"}}}
+
+    def _ado_list(self, principal, query, **_):
+        self._auth(principal)
+        found = [self._ado_approval(b, a) for b, build in self.ado_builds.items() for a in build["approvals"]]
+        if query.get("state"):
+            found = [a for a in found if a["status"] == query["state"]]
+        return None, {"count": len(found), "value": found}
+
+    def _ado_get(self, principal, approval, **_):
+        self._auth(principal)
+        for build_id, build in self.ado_builds.items():
+            for a in build["approvals"]:
+                if a["id"] == approval:
+                    return None, self._ado_approval(build_id, a)
+        raise StubError(404, "ApprovalNotFound", f"Approval {approval} not found")
+
+    def _ado_build(self, principal, build, **_):
+        self._auth(principal)
+        if build not in self.ado_builds:
+            raise StubError(404, "BuildNotFound", f"Build {build} not found")
+        name = self.ado_builds[build]["requested_for"]
+        return None, {"id": int(build), "requestedFor": {"uniqueName": name}, "requestedBy": {"uniqueName": name}}

@@ -44,12 +44,45 @@ def example_plan() -> LocalAccessPlan:
 
 @contextlib.contextmanager
 def running_local_registry(state_dir: Path, plan: LocalAccessPlan | None = None) -> Iterator[LocalRegistry]:
+    """The server, and every workspace's validation table (the metric gates of a target judge on it)."""
     registry = LocalRegistry(Path(state_dir))
     try:
-        registry.up(plan if plan is not None else example_plan())
+        plan = plan if plan is not None else example_plan()
+        registry.up(plan)
+        write_validation_tables(registry.state_dir, plan.workspaces)
         yield registry
     finally:
         registry.down()
+
+
+VALIDATION_TABLE = ("features", "churn_validation")   # the examples' promotion.evaluation.table
+TINY_COLUMNS = ["tenure", "spend", "tickets"]
+VALIDATION_ROWS = 2000
+
+
+def validation_frame():
+    """The labelled hold-out every test catalog holds: the churn columns (real churn models score ~0.91, a
+    poor one ~0.65) and three random columns the tiny test models learn a given accuracy on."""
+    import numpy as np
+
+    from pipelines import data
+
+    frame = data.landing("fixtures", VALIDATION_ROWS, "validation")
+    rng = np.random.default_rng(2024)
+    for column in TINY_COLUMNS:
+        frame[column] = rng.random(VALIDATION_ROWS)
+    return frame
+
+
+def write_validation_tables(state_dir: Path, catalogs) -> None:
+    """Write the hold-out into each catalog's lakehouse as its feature-refresh job would (test setup)."""
+    from deltalake import write_deltalake
+
+    frame = validation_frame()
+    for catalog in catalogs:
+        path = Path(state_dir) / "lakehouse" / catalog / VALIDATION_TABLE[0] / VALIDATION_TABLE[1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_deltalake(str(path), frame, mode="overwrite")
 
 
 def principal_http(registry: LocalRegistry, principal: str) -> MlflowHttp:
@@ -65,23 +98,31 @@ def register_sklearn_model(
     tags: dict[str, str] | None = None,
     seed: int = 0,
     padding_bytes: int = 0,
+    signature: bool = True,
 ) -> ModelVersion:
-    """Train a small LogisticRegression, save it with signature + input example, upload it into a
-    run of the principal's workspace and register it. `padding_bytes` adds a data file to make the
-    model as large as a test needs."""
+    """Train a small model, save it with signature + input example, upload it into a run of the
+    principal's workspace and register it. `metrics` are what its run logs (a claim); the model really
+    scores `metrics["accuracy"]` (default 0.95) on the validation table every catalog holds, the figure a
+    target's metric gates compute (a tree that learned that table's labels with the right share of them
+    flipped). `padding_bytes` adds a data file to make the model as large as a test needs."""
     import mlflow.sklearn
     import numpy as np
-    import pandas as pd
     from mlflow.models import infer_signature
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    from pipelines.data import LABEL
 
     http = principal_http(registry, principal)
     workspace, model_name = split_full_name(full_name)
     rng = np.random.default_rng(seed)
-    features = pd.DataFrame(rng.random((60, 3)), columns=["tenure", "spend", "tickets"])
-    labels = (features["tenure"] + 0.2 * rng.random(60) > 0.6).astype(int)
-    model = LogisticRegression().fit(features, labels)
-    run_metrics = {"accuracy": float(model.score(features, labels)), **(metrics or {})}
+    holdout = validation_frame()
+    features = holdout[TINY_COLUMNS]
+    accuracy = (metrics or {}).get("accuracy", 0.95)
+    labels = holdout[LABEL].to_numpy().copy()
+    flipped = rng.choice(len(labels), size=round((1 - accuracy) * len(labels)), replace=False)
+    labels[flipped] = 1 - labels[flipped]
+    model = DecisionTreeClassifier(random_state=seed).fit(features, labels)
+    run_metrics = {"accuracy": float(accuracy), **(metrics or {})}
 
     experiment_id = _experiment(http, workspace, f"train/{model_name}")
     run = http.call("POST", "/api/2.0/mlflow/runs/create", workspace=workspace,
@@ -97,10 +138,11 @@ def register_sklearn_model(
         local = Path(tmp) / "model"
         mlflow.sklearn.save_model(
             model, str(local),
-            signature=infer_signature(features, model.predict(features)),
-            input_example=features.head(3),
+            signature=infer_signature(features, model.predict(features)) if signature else None,
+            input_example=features.head(3) if signature else None,  # MLflow infers a signature from an example
             # Inferring pip requirements runs the model in a subprocess (~7 s); name them instead.
             pip_requirements=["scikit-learn", "pandas"],
+            skops_trusted_types=["sklearn.tree._tree.Tree"],  # a tree's node storage: our own model, trusted
         )
         if padding_bytes:  # in a sub-folder, so copies must walk nested folders
             (local / "data").mkdir()
@@ -144,3 +186,53 @@ def _ensure_model(http: MlflowHttp, workspace: str, name: str) -> None:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+# -- approvals: throwaway SSH keys, enrolled in a copy of the definitions -------------------------------
+
+
+def new_ssh_key(folder: Path, name: str = "approver") -> tuple[Path, str]:
+    """(private key path, `ssh-ed25519 AAAA...`) of a fresh passphrase-less key in `folder`."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True,
+                   capture_output=True)
+    return key, " ".join(Path(f"{key}.pub").read_text().split()[:2])
+
+
+def set_approval(env_dir: Path, env: str, *, required: bool = True, approvers: list[str] | None = None,
+                 signers: list[dict] | None = None, ci: dict | None = None) -> None:
+    """Replace the `promotion.approval` block of `<env_dir>/<env>.yaml` (as a person would edit it)."""
+    def change(section: dict) -> None:
+        section["approval"] = {"required": required, "approvers": approvers or [], "signers": signers or [],
+                               **({"ci": ci} if ci else {})}
+
+    _edit_promotion(env_dir / f"{env}.yaml", change)
+
+
+def set_gates(env_dir: Path, env: str, gates: list[dict]) -> None:
+    """Replace the `promotion.gates` of `<env_dir>/<env>.yaml`."""
+    _edit_promotion(env_dir / f"{env}.yaml", lambda section: section.__setitem__("gates", gates))
+
+
+# Gates that judge the version's own files and tags (no model loading, no tables): for tests whose subject
+# is not the gates. A version registered with signature=False fails `signature`.
+CHEAP_GATES = [{"type": "required_tags", "tags": ["git_commit", "git_repository", "training_run"]},
+               {"type": "signature"}]
+
+
+def _edit_promotion(path: Path, change) -> None:
+    import re
+
+    import yaml
+
+    text = path.read_text()
+    start = text.index("\npromotion:\n") + 1
+    end_match = re.compile(r"\n(?=\S)").search(text, start + len("promotion:\n"))
+    end = end_match.start() + 1 if end_match else len(text)
+    section = yaml.safe_load(text[start:end])["promotion"]
+    change(section)
+    rendered = yaml.safe_dump({"promotion": section}, sort_keys=False, allow_unicode=True, width=200)
+    path.write_text(text[:start] + rendered + text[end:])

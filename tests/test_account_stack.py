@@ -53,7 +53,7 @@ def test_ci_identity_per_environment_with_oidc_federation_only(account, envs):
     assert credentials["azure-devops-staging"]["subject"] == "sc://contoso/lakegate/lakegate-staging"
     assert credentials["azure-devops-staging"]["issuer"] == envs["staging"].principals.service_principal.ci_oidc.azure_devops.issuer
     assert {c["audiences"][0] for c in credentials.values()} == {"api://AzureADTokenExchange"}
-    assert sorted(name for name in credentials if name.endswith("-prod")) == ["github-actions-prod"]
+    assert sorted(name for name in credentials if name.endswith("-prod")) == ["azure-devops-prod", "github-actions-prod"]
 
 
 def test_resource_group_of_each_environment_in_its_subscription(account, envs):

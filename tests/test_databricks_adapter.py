@@ -237,3 +237,32 @@ def test_delete_version_drops_it_and_its_aliases(stub, staging, model_files):
         staging.delete_version("staging.ml.churn", "2")
     with pytest.raises(PermissionRefused, match="principal sp-mlops-dev may not delete version 1 on staging.ml.churn"):
         dev.delete_version("staging.ml.churn", "1")
+
+
+def test_the_audit_anchor_is_a_registered_model_tag_only_the_owner_writes(stub, staging, dev_v1, model_files):
+    source = staging.get_version("dev.ml.churn", dev_v1)
+    staging.copy_version(source, "staging.ml.churn", {"k": "v"})   # staging's principal creates it: owner
+    assert staging.get_model_tag("staging.ml.churn", "lakegate.audit_head") is None
+    staging.set_model_tag("staging.ml.churn", "lakegate.audit_head", "3:" + "a" * 64)
+    assert staging.get_model_tag("staging.ml.churn", "lakegate.audit_head") == "3:" + "a" * 64
+    call = stub.calls("POST", f"{REG}/registered-models/set-tag")[-1]
+    assert call.body == {"name": "staging.ml.churn", "key": "lakegate.audit_head", "value": "3:" + "a" * 64}
+    stub.grant("sp-mlops-dev", "staging", "read", "write")  # even with write on the catalog, not the owner
+    dev = adapter_for(stub, "tok-dev", "sp-mlops-dev")
+    with pytest.raises(PermissionRefused, match="principal sp-mlops-dev may not set tag lakegate.audit_head on staging.ml.churn"):
+        dev.set_model_tag("staging.ml.churn", "lakegate.audit_head", "9:" + "b" * 64)
+    with pytest.raises(NotFound):
+        staging.get_model_tag("staging.ml.nosuch", "lakegate.audit_head")
+
+
+def test_artifact_digest_hashes_the_version_files_as_served(stub, staging, dev_v1, model_files):
+    import hashlib
+
+    from promotion.registry import artifacts_digest
+
+    expected = artifacts_digest((rel, len(b), hashlib.sha256(b).hexdigest()) for rel, b in model_files.items())
+    assert staging.artifact_digest("dev.ml.churn", dev_v1) == expected
+    copy = staging.copy_version(staging.get_version("dev.ml.churn", dev_v1), "staging.ml.churn", {})
+    assert staging.artifact_digest("staging.ml.churn", copy.version) == expected  # a copy is its source's files
+    stub.files[f"/Models/staging/ml/churn/{copy.version}/MLmodel"] += b"\n# changed"
+    assert staging.artifact_digest("staging.ml.churn", copy.version) != expected

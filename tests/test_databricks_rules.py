@@ -17,7 +17,8 @@ from infra.model import Environments
 
 from .helpers import EXAMPLES, copy_examples, edit, line_of, variant
 
-DATABRICKS_RULES = {"LG-PROD-006", "LG-PROD-007", "LG-PROD-008", "LG-PROD-009", "LG-UC-001", "LG-COMPUTE-001", "LG-JOB-001"}
+DATABRICKS_RULES = {"LG-PROD-006", "LG-PROD-007", "LG-PROD-008", "LG-PROD-009", "LG-UC-001", "LG-COMPUTE-001", "LG-JOB-001",
+                    "LG-JOB-002"}
 
 
 def fired(report) -> set[str]:
@@ -41,6 +42,15 @@ def with_member(envs, name: str, group: str, member: str):
 
 def with_job_change(envs, name: str, job: str, **changes):
     jobs = [j | changes if j["name"] == job else j for j in envs[name].workflows.model_dump(by_alias=True)["jobs"]]
+    return variant(envs, name, workflows={"jobs": jobs})
+
+
+def with_task(envs, name: str, job: str, **changes):
+    """The job's first task changed (`python_file=None, notebook=...` turns it into a notebook task)."""
+    jobs = envs[name].workflows.model_dump(by_alias=True)["jobs"]
+    for entry in jobs:
+        if entry["name"] == job:
+            entry["tasks"][0] = entry["tasks"][0] | changes
     return variant(envs, name, workflows={"jobs": jobs})
 
 
@@ -100,6 +110,15 @@ CASES = [
         w | {"auto_stop_minutes": 0} for w in dumped(e["staging"], "sql_warehouses")]), {"LG-COMPUTE-001[warehouse=lakegate-staging]"}),
     ("LG-JOB-001 person", lambda e: with_job_change(e, "dev", "train", run_as="ana.silva@contoso.com"), {"LG-JOB-001[job=train]"}),
     ("LG-JOB-001 other sp", lambda e: with_job_change(e, "staging", "deploy", run_as="sp-lakegate-prod"), {"LG-JOB-001[job=deploy]"}),
+    ("LG-JOB-002 python file", lambda e: with_task(e, "prod", "train", python_file="pipelines/training/train_fraud.py"),
+     {"LG-JOB-002[job=train,task=train,file=pipelines/training/train_fraud.py]"}),
+    # The notebook the examples ran before this repository held them: a deployed job failed on its first run.
+    ("LG-JOB-002 notebook", lambda e: with_task(e, "dev", "train", python_file=None, notebook="pipelines/training/train_churn_nb"),
+     {"LG-JOB-002[job=train,task=train,notebook=pipelines/training/train_churn_nb]"}),
+    # A .py that exists but is no Databricks notebook: a notebook task cannot run it.
+    ("LG-JOB-002 not a notebook", lambda e: with_task(e, "staging", "train", python_file=None,
+                                                       notebook="pipelines/training/train_churn"),
+     {"LG-JOB-002[job=train,task=train,notebook=pipelines/training/train_churn (no `# Databricks notebook source` line)]"}),
 ]
 
 
@@ -117,6 +136,12 @@ NOT_FIRING = [
     ("explicit run_as of the own service principal", lambda e: with_job_change(e, "dev", "train", run_as="sp-lakegate-dev")),
     ("cluster stops sooner than its policy", lambda e: variant(e, "dev", compute={"clusters": [
         dumped(e["dev"].compute, "clusters")[0] | {"auto_termination_minutes": 15}]})),
+    ("a notebook of this repository in Databricks source format",
+     lambda e: with_task(e, "dev", "train", python_file=None, notebook="pipelines/monitoring/refresh_monitor")),
+    ("workspace paths when the job has no code source",
+     lambda e: variant(e, "dev", workflows={"code": None, "jobs": [j | {"tasks": [t | {"python_file": None,
+                       "notebook": "/Workspace/Shared/somewhere"} for t in j["tasks"]]}
+                                                                  for j in e["dev"].workflows.model_dump(by_alias=True)["jobs"]]})),
 ]
 
 
@@ -165,8 +190,8 @@ REFERENCE_ERRORS = [
      "job 'train' cluster 'main': max_workers 40 exceeds policy limit 20"),
     ("dev.yaml", "output_table: predictions.churn_scores", "output_table: scores.churn_scores", "workflows",
      "job 'batch-inference' output_table: schema 'scores' is not one of unity_catalog.schemas"),
-    ("dev.yaml", "retrain_on_drift: {task: refresh_monitor, value: drift, threshold: 0.3, job: train}",
-     "retrain_on_drift: {task: refresh_monitor, value: drift, threshold: 0.3, job: training}", "workflows",
+    ("dev.yaml", "retrain_on_drift: {task: refresh_monitor, value: drift, threshold: 0.3, job: train, cooldown_hours: 24}",
+     "retrain_on_drift: {task: refresh_monitor, value: drift, threshold: 0.3, job: training, cooldown_hours: 24}", "workflows",
      "job 'monitoring': retrain_on_drift.job 'training' is not a job"),
     ("prod.yaml", "consumers: [crm-scoring, ml-engineers]", "consumers: [crm-scoring, data-scientists]", "serving",
      "serving endpoint 'churn' consumers: group 'data-scientists' has no entitlements, so it is not assigned to this workspace"),

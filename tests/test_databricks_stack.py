@@ -289,7 +289,12 @@ def test_schedules_run_in_prod_and_wait_in_dev(stack):
 def test_batch_inference_writes_a_table(stack):
     job = jobs(stack("prod-databricks"))["prod-batch-inference"]
     assert re.fullmatch(r"\$\{databricks_catalog\.[\w-]+\.name\}\.predictions\.churn_scores", parameters(job)["output_table"])
-    assert job["task"][0]["notebook_task"]["base_parameters"] == {"model_alias": "champion"}
+    # The task runs this repository's file with the job's parameters, then its own (the same argv locally).
+    task = job["task"][0]["spark_python_task"]
+    assert (task["python_file"], task["source"]) == ("pipelines/inference/score_churn.py", "GIT")
+    assert task["parameters"][:2] == ["--environment={{job.parameters.environment}}", "--catalog={{job.parameters.catalog}}"]
+    assert task["parameters"][-2:] == ["--model_alias=champion", "--features_table=features.churn_features"]
+    assert "--output_table={{job.parameters.output_table}}" in task["parameters"]
 
 
 def test_retraining_when_drift_exceeds_the_threshold(stack, envs):
@@ -300,7 +305,17 @@ def test_retraining_when_drift_exceeds_the_threshold(stack, envs):
     assert tasks["drift_above_threshold"]["condition_task"] == {
         "left": "{{tasks.refresh_monitor.values.drift}}", "op": "GREATER_THAN", "right": f"{threshold:g}"}
     assert tasks["drift_above_threshold"]["depends_on"] == [{"task_key": "refresh_monitor"}]
-    assert tasks["retrain"]["depends_on"] == [{"task_key": "drift_above_threshold", "outcome": "true"}]
+    assert tasks["outside_cooldown"]["condition_task"] == {
+        "left": "{{tasks.refresh_monitor.values.in_cooldown}}", "op": "EQUAL_TO", "right": "false"}
+    assert tasks["outside_cooldown"]["depends_on"] == [{"task_key": "drift_above_threshold", "outcome": "true"}]
+    assert tasks["retrain"]["depends_on"] == [{"task_key": "outside_cooldown", "outcome": "true"}]
+    # The drift task is a notebook (only notebooks set task values); it gets the threshold and the cooldown.
+    refresh = tasks["refresh_monitor"]["notebook_task"]
+    assert refresh["notebook_path"] == "pipelines/monitoring/refresh_monitor"
+    assert (refresh["base_parameters"]["drift_threshold"], refresh["base_parameters"]["retrain_cooldown_hours"]) == (
+        f"{threshold:g}", "24")
+    monitors = json.loads(parameters(monitoring)["quality_monitors"])
+    assert [m["table"] for m in monitors] == ["monitoring.churn_inference", "predictions.churn_scores"]
     train_id = tasks["retrain"]["run_job_task"]["job_id"]
     assert re.fullmatch(r"\$\{databricks_job\.workflows_job_train_\w+\.id\}", train_id)
 

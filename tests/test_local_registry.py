@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from promotion.local import secret_file
+from promotion.local import process, secret_file
 from promotion.local.http import ARTIFACTS_PATH
 from promotion.local.naming import InvalidName, split_full_name, workspace_for_catalog
 from promotion.local.provision import LocalAccessPlan
@@ -37,7 +37,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    with running_local_registry(tmp_path_factory.mktemp("lakegate") / ".lakegate", example_plan()) as reg:
+    state = tmp_path_factory.mktemp("lakegate") / ".lakegate"
+    state.mkdir(mode=0o755)  # a folder that already existed, readable by everyone: `up` must make it private
+    state.chmod(0o755)
+    with running_local_registry(state, example_plan()) as reg:
         yield reg
 
 
@@ -119,13 +122,34 @@ def test_credentials_file_is_private_and_secrets_stay_out_of_logs(registry):
     assert set(secrets["users"]) >= {"sp-dev", "sp-staging", "sp-prod"}
     assert all(len(p) >= 12 for p in _all_passwords(registry))
     log = (registry.state_dir / "server.log").read_text()
-    ini = (registry.state_dir / "auth.ini").read_text()
+    ini_path = registry.state_dir / "auth.ini"
+    ini = ini_path.read_text()
     assert "default_permission = NO_PERMISSIONS" in ini and "auth_cache_ttl_seconds = 300" in ini
+    # The admin password reaches the server through the auth ini (not its environment), so the ini is as
+    # private as the credentials file; no other secret is in it.
+    assert stat.S_IMODE(ini_path.stat().st_mode) == 0o600 and f"admin_password = {secrets['admin']['password']}" in ini
     status_json = json.dumps(registry.status().to_dict())
     adapter_repr = repr(registry.adapter("sp-dev")) + repr(registry.admin_http())
     for secret in _all_passwords(registry):
-        assert secret not in log and secret not in ini
+        assert secret not in log
         assert secret not in status_json and secret not in adapter_repr
+    for secret in [secrets["flask_secret_key"], *secrets["users"].values()]:
+        assert secret not in ini
+
+
+def test_the_state_folder_is_private_and_no_password_is_in_the_servers_environment(registry):
+    """A pre-existing 0755 state folder is made 0700 by `up`; the server and its uvicorn worker were
+    started without any password in their environment (read from /proc/<pid>/environ)."""
+    assert stat.S_IMODE(registry.state_dir.stat().st_mode) == 0o700
+    secrets = secret_file.read_secrets(registry.state_dir)
+    passwords = [secrets["admin"]["password"], *secrets["users"].values()]
+    members = process.group_members(registry.status().pid)
+    assert len(members) >= 2, members  # `mlflow server` and its uvicorn worker
+    for pid, cmdline in members:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert environ, cmdline
+        assert b"MLFLOW_AUTH_ADMIN_PASSWORD" not in environ and b"MLFLOW_TRACKING_PASSWORD" not in environ, cmdline
+        assert not [p for p in passwords if p.encode() in environ], cmdline
 
 
 def test_status_and_down_of_a_stale_or_missing_server(tmp_path):
@@ -276,7 +300,16 @@ def test_copy_version_really_copies_into_the_target_workspace(registry, dev_vers
     source_files = sorted(p.relative_to(source_dir) for p in source_dir.rglob("*") if p.is_file())
     assert Path("data/padding.bin") in source_files
     assert source_files == sorted(p.relative_to(target_dir) for p in target_dir.rglob("*") if p.is_file())
-    assert all(filecmp.cmp(source_dir / rel, target_dir / rel, shallow=False) for rel in source_files)
+    # Every file is the source's, byte for byte, except where MLmodel says it was logged: the copy points at
+    # its own run in the target (self-contained: nothing in it names the source's run or workspace).
+    assert all(filecmp.cmp(source_dir / rel, target_dir / rel, shallow=False) for rel in source_files
+               if rel != Path("MLmodel"))
+    from promotion.local.relocate import canonical
+
+    source_mlmodel, target_mlmodel = (source_dir / "MLmodel").read_text(), (target_dir / "MLmodel").read_text()
+    assert canonical(source_mlmodel) == canonical(target_mlmodel)
+    assert dev_version.run_id not in target_mlmodel and "workspaces/dev" not in target_mlmodel
+    assert f"run_id: {copied.run_id}" in target_mlmodel
     total = sum((source_dir / rel).stat().st_size for rel in source_files)
     assert seen[0] == (0, total) and seen[-1] == (total, total)
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from examples.train import train_and_register
+from pipelines.training.train_churn import train_and_register
 from infra.loader import load_environments
 from promotion import aliases
 from promotion.approval import approve
 from promotion.audit import AuditLog, verify
 from promotion.claim import copy_once
-from promotion.errors import ApprovalMissing, AuditTampered, InvalidRequest
+from promotion.errors import ApprovalMissing, AuditTampered, GateFailed, InvalidRequest
 from promotion.local_access import derive_local_plan
 from promotion.promote import PAUSE_IN_COPY_ENV, check_path, copy_tags, promote
 from promotion.registry import NotFound, PermissionRefused
@@ -32,10 +32,11 @@ from promotion.rollback import rollback
 from promotion.status import status
 
 from .helpers import copy_examples, edit
-from .local_registry_fixtures import register_sklearn_model, running_local_registry
+from .local_registry_fixtures import new_ssh_key, register_sklearn_model, running_local_registry, set_approval
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ["churn", "flow", "lineage", "gates", "approval", "rollback", "idem", "kill", "race", "forbid", "statusm", "resume"]
+MODELS = ["churn", "flow", "lineage", "gates", "approval", "rollback", "idem", "kill", "race", "queue", "forbid", "statusm",
+          "resume", "secrets", "owned"]
 # Subprocess promotions use a staging with the cheap gate only: crash and race safety do not depend on
 # which gates run, and it keeps each subprocess from importing MLflow's model loaders.
 CHEAP_STAGING_GATES = "  gates:\n    - {type: required_tags, tags: [git_commit, git_repository, training_run]}\n"
@@ -67,6 +68,7 @@ class World:
     registry: object
     env_dir: Path
     cheap_env_dir: Path
+    keys: dict  # identity -> private key path (enrolled in prod: head.of.ml in ml-approvers, sam.okafor not)
 
     def adapter(self, env: str):
         return self.registry.adapter(self.envs[env].service_principal)
@@ -101,9 +103,18 @@ class World:
             text=True)
 
 
+def enrol_approvers(env_dir: Path, key_dir: Path) -> dict:
+    keys = {who: new_ssh_key(key_dir, who.split("@")[0].replace(".", "-")) for who in
+            ("head.of.ml@contoso.com", "sam.okafor@contoso.com")}
+    set_approval(env_dir, "prod", approvers=["ml-approvers"],
+                 signers=[{"identity": who, "key": public} for who, (_, public) in keys.items()])
+    return {who: private for who, (private, _) in keys.items()}
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     env_dir = declare_models(copy_examples(tmp_path_factory.mktemp("environments")))
+    keys = enrol_approvers(env_dir, tmp_path_factory.mktemp("keys"))
     cheap = declare_models(copy_examples(tmp_path_factory.mktemp("cheap-environments")))
     staging = (cheap / "staging.yaml").read_text()
     start = staging.index("  gates:\n", staging.index("\npromotion:"))
@@ -111,7 +122,7 @@ def world(tmp_path_factory):
     (cheap / "staging.yaml").write_text(staging[:start] + CHEAP_STAGING_GATES + staging[end:])
     envs = load_environments(env_dir)
     with running_local_registry(tmp_path_factory.mktemp("state"), derive_local_plan(envs)) as registry:
-        yield World(envs, registry, env_dir, cheap)
+        yield World(envs, registry, env_dir, cheap, keys)
 
 
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -139,7 +150,8 @@ def test_dev_to_staging_copies_for_real_sets_lineage_runs_gates_and_moves_champi
 
     assert result.outcome == "champion" and not result.reused and result.failure_kind is None
     assert [g.gate_id for g in result.gates if g.passed] == [
-        "required_tags", "signature", "metric_threshold:accuracy", "no_regression:accuracy", "smoke_inference"]
+        "required_tags", "signature", "metric_threshold:accuracy", "no_regression:accuracy", "smoke_inference",
+        "serving_smoke"]
     copy = world.adapter("staging").get_version("staging.ml.flow", result.version)
     source = world.adapter("dev").get_version("dev.ml.flow", trained.version)
     # A real copy: its own run and files in the staging workspace, nothing pointing at dev's.
@@ -149,17 +161,22 @@ def test_dev_to_staging_copies_for_real_sets_lineage_runs_gates_and_moves_champi
         == {"promoted_from": "dev.ml.flow", "source_version": trained.version, "git_commit": trained.git_commit,
             "git_repository": trained.git_repository, "training_run": trained.run_id}
     assert copy.tags[aliases.GATES_SUMMARY] == "passed"
-    assert copy.tags["lakegate.gate.metric_threshold.accuracy"].startswith("passed: accuracy 0.89")
+    # The figure is staging's own, computed on its validation table as its principal (recorded on the copy).
+    assert copy.tags["lakegate.gate.metric_threshold.accuracy"].startswith("passed: accuracy 0.9")
+    assert "staging.features.churn_validation v0, 2000 rows, computed by sp-lakegate-staging" in \
+        copy.tags["lakegate.gate.metric_threshold.accuracy"]
+    assert copy.tags["lakegate.eval.table"] == "staging.features.churn_validation@v0"
+    assert copy.tags["lakegate.eval.by"] == "sp-lakegate-staging" and float(copy.tags["lakegate.eval.accuracy"]) > 0.85
     assert copy.aliases == ("champion",)  # challenger moved on to champion
     [entry] = AuditLog(tmp_path, "staging").entries()
     assert (entry["action"], entry["version"], entry["champion"], entry["previous_champion"]) == (
         "promote", result.version, result.version, None)
     assert entry["principal"] == "sp-lakegate-staging" and entry["git_commit"] == trained.git_commit
-    assert len(entry["gates"]) == 5 and verify(tmp_path).ok
+    assert len(entry["gates"]) == 6 and verify(tmp_path).ok
 
 
 def test_training_script_registers_a_code_built_model_as_devs_principal(world):
-    from examples.train import main
+    from examples.train import main  # the thin script over the pipeline (python main.py train)
 
     good = world.train("churn")
     poor = world.train("churn", quality="poor")
@@ -252,7 +269,7 @@ def test_a_failing_gate_leaves_champion_untouched_and_says_which_and_why(world, 
                                             "metric_threshold:accuracy: accuracy 0.6")
     assert {g.gate_id for g in result.failed_gates} == {"metric_threshold:accuracy", "no_regression:accuracy"}
     threshold = next(g for g in result.failed_gates if g.gate_id == "metric_threshold:accuracy")
-    assert threshold.message.startswith("accuracy 0.6") and threshold.message.endswith("is below the minimum 0.8")
+    assert threshold.message.startswith("accuracy 0.6") and "is below the minimum 0.8 (staging.features" in threshold.message
     assert world.champion("staging.ml.gates") == "1"
     rejected = world.adapter("staging").get_version("staging.ml.gates", result.version)
     assert rejected.aliases == ("challenger",)
@@ -260,6 +277,12 @@ def test_a_failing_gate_leaves_champion_untouched_and_says_which_and_why(world, 
     assert rejected.tags["lakegate.gate.no_regression.accuracy"].startswith("failed: accuracy 0.6")
     entry = AuditLog(tmp_path, "staging").entries()[-1]
     assert (entry["passed"], entry["champion"], entry["previous_champion"]) == (False, "1", "1")
+    # ... and the version staging refused goes no further, even when named explicitly
+    with pytest.raises(GateFailed, match=r"staging.ml.gates v2 did not pass staging's gates \(failed: "
+                                         r"metric_threshold:accuracy, no_regression:accuracy\); only a version that "
+                                         "passed them may be promoted to prod"):
+        world.promote("gates", "prod", tmp_path, version="2")
+    assert world.versions("prod.ml.gates") == []
 
 
 # -- approval, rollback, idempotency -------------------------------------------------------------------
@@ -274,24 +297,30 @@ def test_prod_needs_an_approval_by_a_person_from_the_approver_group(world, tmp_p
     assert "no approval recorded for v1" in waiting.failed_gates[0].message
     assert world.champion("prod.ml.approval") is None
 
-    def ask(by):
-        return approve(world.envs, "approval", "prod", waiting.version, by, adapter_factory=world.adapter,
-                       audit_dir=tmp_path)
+    def ask(**how):
+        return approve(world.envs, "approval", "prod", waiting.version, adapter_factory=world.adapter,
+                       audit_dir=tmp_path, **how)
 
-    with pytest.raises(ApprovalMissing, match="sp-lakegate-prod is the service principal of prod"):
-        ask("sp-lakegate-prod")
-    with pytest.raises(ApprovalMissing, match="not a member of the approver group.s. ml-approvers"):
-        ask("sam.okafor@contoso.com")
-    recorded = ask("head.of.ml@contoso.com")
-    assert recorded.approved_by == "head.of.ml@contoso.com"
-    assert world.adapter("prod").get_version("prod.ml.approval", waiting.version).tags[aliases.APPROVED_BY] \
-        == "head.of.ml@contoso.com"
+    with pytest.raises(ApprovalMissing, match="a name given with --by alone proves nothing"):
+        ask(by="head.of.ml@contoso.com")
+    with pytest.raises(ApprovalMissing, match="sam.okafor@contoso.com is not a member of the approver group.s. ml-approvers"):
+        ask(key=world.keys["sam.okafor@contoso.com"])
+    # prod's own principal writes the approval tags by hand: the gate is not fooled
+    world.adapter("prod").set_version_tag("prod.ml.approval", waiting.version, aliases.APPROVED_BY, "head.of.ml@contoso.com")
+    still = world.promote("approval", "prod", tmp_path)
+    assert still.outcome == "approval_missing" and "is not an approval" in still.failed_gates[0].message
+    recorded = ask(key=world.keys["head.of.ml@contoso.com"])
+    assert (recorded.approved_by, recorded.kind) == ("head.of.ml@contoso.com", "ssh")
+    copy = world.adapter("prod").get_version("prod.ml.approval", waiting.version)
+    assert recorded.artifacts_sha256 == world.adapter("prod").artifact_digest("prod.ml.approval", waiting.version)
+    assert copy.tags[aliases.APPROVED_BY] == "head.of.ml@contoso.com" and copy.tags["lakegate.approval.n"] in ("2", "3")
 
     done = world.promote("approval", "prod", tmp_path)
     assert (done.outcome, done.reused, done.version) == ("champion", True, waiting.version)
     assert len(world.versions("prod.ml.approval")) == 1 and world.champion("prod.ml.approval") == waiting.version
+    assert done.gates[-1].message == "approved by head.of.ml@contoso.com (signature verified)"
     actions = [e["action"] for e in AuditLog(tmp_path, "prod").entries()]
-    assert actions == ["promote", "approval_refused", "approval_refused", "approve", "promote"]
+    assert actions == ["promote", "approval_refused", "approval_refused", "promote", "approve", "promote"]
 
 
 def test_rollback_returns_to_the_previous_champion_recorded_in_the_audit_log(world, tmp_path):
@@ -363,13 +392,15 @@ def test_kill_9_during_the_artifact_copy_then_rerun_gives_exactly_one_new_versio
 
 
 def test_two_concurrent_promotions_of_one_version_end_with_one_version_and_one_champion(world, tmp_path):
-    """Different lock folders = two machines: only the registry claim keeps them apart. The first run is
-    held mid-copy while the second copies completely, so both really make a copy."""
+    """Different lock folders = two machines: only the registry claim keeps them apart (they share the
+    audit folder, as an environment has one audit log: its anchor in the registry refuses a second,
+    divergent one). The first run is held mid-copy while the second copies completely, so both really
+    make a copy."""
     trained = world.train("race")
     pause = tmp_path / "first-paused"
-    first = world.run_promotion("race", trained.version, tmp_path / "audit-a", tmp_path / "locks-a", pause=pause)
+    first = world.run_promotion("race", trained.version, tmp_path / "audit", tmp_path / "locks-a", pause=pause)
     wait_for(pause, first)
-    second = finished(world.run_promotion("race", trained.version, tmp_path / "audit-b", tmp_path / "locks-b"))
+    second = finished(world.run_promotion("race", trained.version, tmp_path / "audit", tmp_path / "locks-b"))
     Path(str(pause) + ".release").touch()
     first_result = finished(first)
 
@@ -382,14 +413,78 @@ def test_two_concurrent_promotions_of_one_version_end_with_one_version_and_one_c
 
 def test_promotions_on_one_machine_queue_behind_the_same_lock(world, tmp_path):
     """Same lock folder: the second run waits for the first and then finds its copy; one version."""
-    trained = world.train("race", seed=9)
+    trained = world.train("queue", seed=9)
     pause = tmp_path / "paused"
-    first = world.run_promotion("race", trained.version, tmp_path / "audit", tmp_path / "locks", pause=pause)
+    first = world.run_promotion("queue", trained.version, tmp_path / "audit", tmp_path / "locks", pause=pause)
     wait_for(pause, first)
-    second = world.run_promotion("race", trained.version, tmp_path / "audit", tmp_path / "locks")
+    second = world.run_promotion("queue", trained.version, tmp_path / "audit", tmp_path / "locks")
     Path(str(pause) + ".release").touch()
     results = [finished(first), finished(second)]
     assert sorted(r["outcome"] for r in results) == ["already_champion", "champion"]
     assert results[0]["version"] == results[1]["version"]
-    key = aliases.idempotency_key("dev.ml.race", trained.version, "staging.ml.race")
-    assert len([v for v in world.versions("staging.ml.race") if v.tags.get(aliases.IDEMPOTENCY_KEY) == key]) == 1
+    key = aliases.idempotency_key("dev.ml.queue", trained.version, "staging.ml.queue")
+    assert len([v for v in world.versions("staging.ml.queue") if v.tags.get(aliases.IDEMPOTENCY_KEY) == key]) == 1
+
+
+# -- secrets ------------------------------------------------------------------------------------------
+
+
+SPY = """
+import json, os, subprocess, sys
+from pathlib import Path
+import pipelines.mlflow_login as login
+import pipelines.training.train_churn as train
+from promotion.local import secret_file
+url, state, principal = sys.argv[1:4]
+password = secret_file.user_password(Path(state), principal)
+seen, original = [], subprocess.Popen.__init__
+def spying(self, *args, **kwargs):
+    # What the child is given (its `env`, else this process's environment at the moment it starts): read
+    # before it runs, so a child that exits at once (`git version`) is checked too; /proc/<pid>/environ after.
+    given = " ".join(f"{k}={v}" for k, v in (kwargs.get("env") or os.environ).items()).encode()
+    original(self, *args, **kwargs)
+    try:
+        environ = Path(f"/proc/{self.pid}/environ").read_bytes()
+    except OSError:
+        environ = b""
+    environ = environ or given
+    argv = args[0] if args else kwargs.get("args")
+    seen.append({"argv": [str(a) for a in argv] if not isinstance(argv, str) else [argv],
+                 "during_login": login._login is not None, "password": password.encode() in environ + given,
+                 "mlflow_password": b"MLFLOW_TRACKING_PASSWORD" in environ + given, "read": bool(environ)})
+subprocess.Popen.__init__ = spying
+train.train_and_register(url, principal, password, "dev.ml.secrets")
+print(json.dumps(seen))
+"""
+
+
+def test_no_password_reaches_the_environment_of_any_child_process_during_training(world):
+    """MLflow (GitPython's `git cat-file`) and the lineage lookup start children while training; none may
+    inherit dev's password. A fresh process trains, and reads each child's /proc/<pid>/environ as it starts."""
+    principal = world.envs["dev"].service_principal
+    run = subprocess.run([sys.executable, "-c", SPY, world.registry.url, str(world.registry.state_dir), principal],
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    children = json.loads(run.stdout.strip().splitlines()[-1])
+    during = [c for c in children if c["during_login"]]
+    assert during and all(c["read"] for c in during), children  # e.g. git cat-file, started by MLflow
+    assert not [c["argv"] for c in children if c["password"] or c["mlflow_password"]]
+
+
+def test_the_environment_principal_owns_the_models_it_creates_as_in_unity_catalog(world, tmp_path):
+    """The derived plan gives EDIT on the environment's workspace, and MLflow makes the creator of a
+    registered model its owner (MANAGE on it): like a Unity Catalog owner, the environment's principal
+    may tag the model (the audit anchor), move aliases and delete versions -- of its own models only.
+    Deletion is therefore detected (audit verify), not prevented."""
+    trained = world.train("owned")
+    result = world.promote("owned", "staging", tmp_path, version=trained.version)
+    staging, dev = world.adapter("staging"), world.adapter("dev")
+    [entry] = AuditLog(tmp_path, "staging").entries()
+    assert staging.get_model_tag("staging.ml.owned", aliases.AUDIT_ANCHOR) == f"{entry['seq']}:{entry['hash']}"
+    with pytest.raises(PermissionRefused, match="principal sp-lakegate-dev may not tag registered model"):
+        dev.set_model_tag("staging.ml.owned", aliases.AUDIT_ANCHOR, "1:" + "0" * 64)
+    with pytest.raises(PermissionRefused, match="principal sp-lakegate-staging may not delete version"):
+        staging.delete_version("dev.ml.owned", trained.version)
+    staging.delete_version("staging.ml.owned", result.version)  # its own: allowed, as for a UC owner
+    assert world.versions("staging.ml.owned") == []

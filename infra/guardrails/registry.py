@@ -51,6 +51,6 @@ def rule(id: str, level: Level, info: str, explanation: str, production_only: bo
 
 def all_rules() -> list[Rule]:
     # Importing the rule modules registers their rules.
-    from . import rules_access, rules_azure, rules_databricks  # noqa: F401
+    from . import rules_access, rules_azure, rules_ci, rules_databricks  # noqa: F401
 
     return sorted(RULES.values(), key=lambda r: r.id)

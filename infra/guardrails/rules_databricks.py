@@ -6,6 +6,8 @@ the ones written in YAML (it is what the stacks emit).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..access import effective_grants, grants_owned_by
 from ..model.grants import ACCOUNT_USERS, WRITE_PRIVILEGES
 from .registry import rule
@@ -89,3 +91,32 @@ def job_runs_as_service_principal(env, envs):
     for job in env.workflows.jobs:
         if job.run_as is not None and job.run_as != env.service_principal:
             yield f"job={job.name}"
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]   # the lakegate checkout: what `workflows.code` deploys
+NOTEBOOK_HEADER = "# Databricks notebook source"
+
+
+def _missing_program(task) -> str | None:
+    """Why a task's file would not run from this repository (None when it would)."""
+    if task.python_file is not None:
+        return None if (REPOSITORY / task.python_file).is_file() else f"file={task.python_file}"
+    path = REPOSITORY / task.notebook
+    if path.suffix == "" and path.with_suffix(".py").is_file():
+        header = path.with_suffix(".py").read_text(encoding="utf-8", errors="replace").split("\n", 1)[0].strip()
+        return None if header == NOTEBOOK_HEADER else f"notebook={task.notebook} (no `{NOTEBOOK_HEADER}` line)"
+    return None if path.is_file() or path.with_suffix(".ipynb").is_file() else f"notebook={task.notebook}"
+
+
+@rule("LG-JOB-002", "error", "a job task must name a file that exists in this repository",
+      """Jobs run their tasks from the Git repository (`workflows.code`): a task naming a file that is not in
+      the repository fails at its first run, long after the change that broke it was merged. Python files must
+      exist as named, notebooks as `<path>.py` in Databricks source format (or `<path>.ipynb`).""")
+def job_tasks_exist_in_repository(env, envs):
+    if env.workflows.code is None:
+        return  # workspace paths: nothing in this repository to check
+    for job in env.workflows.jobs:
+        for task in job.tasks:
+            problem = _missing_program(task)
+            if problem is not None:
+                yield f"job={job.name},task={task.key},{problem}"

@@ -70,11 +70,16 @@ class Task(Strict):
     """One step of a job: a notebook or a Python file from the code source, on one of the job's clusters."""
 
     key: str = Field(description="Task name, unique in the job; other tasks depend on it by this name.")
-    notebook: str | None = Field(None, description="Notebook path (relative to the repository when the job has code).")
-    python_file: str | None = Field(None, description="Python file instead of a notebook.")
+    notebook: str | None = Field(
+        None, description="Notebook path (relative to the repository when the job has code, without `.py`); a task "
+                          "that publishes a task value must be a notebook.")
+    python_file: str | None = Field(
+        None, description="Python file instead of a notebook (relative to the repository when the job has code); it "
+                          "gets the job parameters and its own as `--name=value` arguments.")
     cluster: Identifier | None = Field(None, description="Job cluster key; default the job's only cluster.")
     depends_on: list[str] = Field(default_factory=list, description="Tasks that must succeed first.")
-    parameters: dict[str, str] = Field(default_factory=dict, description="Task parameters (notebook widgets / argv).")
+    parameters: dict[str, str] = Field(default_factory=dict, description="Task parameters (notebook widgets / argv), "
+                                       "besides the job's.")
     description: str = Field("", description="What the task does.")
 
     @field_validator("key")
@@ -106,6 +111,9 @@ class RetrainOnDrift(Strict):
     value: Identifier = Field("drift", description="Name of the task value holding the drift score.")
     threshold: float = Field(gt=0, description="Drift above which the retraining job runs.")
     job: str = Field(description="Job to run (usually the training job).")
+    cooldown_hours: float = Field(
+        24, ge=0, description="After a drift-triggered retraining, hours during which drift does not trigger another "
+                              "(a drifting stream must not retrain in a loop); 0 turns the cooldown off.")
 
 
 class ModelTrigger(Strict):

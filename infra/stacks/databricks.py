@@ -106,6 +106,9 @@ class DatabricksStack(TerraformStack):
             code=env.workflows.code,
             tags=tags,
             models={name: f"{catalog_ref}.{model_schema_ref}.{model.name}" for name, model in catalog.models.items()},
+            quality_monitors=env.quality_monitors,
+            serving=env.serving,
+            monitoring_schema=uc.monitoring_schema,
         ), directory)
         serving = Serving(self, "serving", ServingProps(
             catalog=catalog_ref,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import shutil
 import tempfile
 import weakref
@@ -34,7 +35,8 @@ from databricks.sdk.errors import ResourceAlreadyExists
 from promotion.databricks import model_files
 from promotion.databricks.errors import mapped_errors
 from promotion.local.model_files import parse_mlmodel, run_metrics
-from promotion.registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError
+from promotion.registry import (ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError,
+                                artifacts_digest)
 
 log = logging.getLogger("lakegate.databricks")
 
@@ -195,6 +197,30 @@ class UnityCatalogAdapter:
         """Delete one version (Unity Catalog drops its aliases with it); only the model's owner may."""
         with self._mapped(f"delete version {version}", name):
             self.client.model_versions.delete(name, int(version))
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """A tag on the registered model (the audit anchor); only its owner may set it."""
+        _split(name)
+        self._uc_registry("POST", "registered-models/set-tag", action=f"set tag {key}", target=name,
+                          body={"name": name, "key": key, "value": value})
+
+    def get_model_tag(self, name: str, key: str) -> str | None:
+        _split(name)
+        response = self._uc_registry("GET", "registered-models/get", query={"name": name},
+                                     action="read registered model", target=name)
+        tags = {t["key"]: t.get("value", "") for t in (response.get("registered_model") or {}).get("tags", [])}
+        return tags.get(key)
+
+    def artifact_digest(self, name: str, version: str) -> str:
+        """promotion.registry.artifacts_digest of the version's files, streamed through the Files API."""
+        root = model_files.version_root(name, version)
+        with self._mapped("read the files of", f"{name} version {version}"):
+            files = model_files.walk(self.client.files, root)
+            if not files:
+                raise NotFound(f"{name} version {version} has no files")
+            hashed = [(posixpath.relpath(f.path, root), *model_files.hash_file(self.client.files, f.path))
+                      for f in files]
+        return artifacts_digest(hashed)
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         self._uc_registry("POST", "model-versions/set-tag", action=f"set tag {key}", target=f"{name} version {version}",

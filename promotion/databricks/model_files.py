@@ -8,6 +8,7 @@ one error mapping for everything the adapter does.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import tempfile
 from dataclasses import dataclass
@@ -50,6 +51,16 @@ def download(files: FilesAPI, path: str, dest: Path) -> int:
             out.write(chunk)
             written += len(chunk)
     return written
+
+
+def hash_file(files: FilesAPI, path: str) -> tuple[int, str]:
+    """(size, sha256) of one remote file, streamed."""
+    digest, size = hashlib.sha256(), 0
+    contents = files.download(path).contents
+    while chunk := contents.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
 
 
 def read_bytes(files: FilesAPI, path: str) -> bytes:

@@ -12,11 +12,11 @@ from types import ModuleType
 from infra.model import Environment
 from infra.model.promotion import ApprovalGate
 
-from . import approval, metric_threshold, no_regression, required_tags, signature, smoke_inference
+from . import approval, metric_threshold, no_regression, required_tags, serving_smoke, signature, smoke_inference
 from .base import GateContext, GateResult
 
 GATES: dict[str, ModuleType] = {module.TYPE: module for module in (
-    required_tags, signature, metric_threshold, no_regression, smoke_inference, approval)}
+    required_tags, signature, metric_threshold, no_regression, smoke_inference, serving_smoke, approval)}
 
 __all__ = ["GATES", "GateContext", "GateResult", "gates_for", "run_gate", "run_gates"]
 

@@ -1,27 +1,37 @@
-"""approval: a person allowed to approve in this environment has approved this very version."""
+"""approval: an enrolled person, allowed to approve here and not the promoter, signed this very version."""
 
 from __future__ import annotations
 
 from infra.model.promotion import ApprovalGate
 
 from .. import aliases
-from ..approval import approver_problem
+from ..approval import approval_problem, read_record
 from .base import GateContext, GateResult
 
 TYPE = "approval"
-MESSAGE = "an allowed person (not a service principal) approved this version"
-RATIONALE = ("Production changes need a second pair of human eyes; automation must not be able to "
-             "approve its own promotion, so service principals never count as approvers.")
+MESSAGE = "an enrolled approver (not a service principal, not the promoter, not the commit's author) signed this version's files"
+RATIONALE = ("Production changes need a second pair of human eyes. A name in a tag proves nothing (any principal "
+             "can write tags), so only a signature by a key the reviewed YAML enrols, over the environment, "
+             "model, version and digest of the files that will serve, counts; it is verified here, every time.")
 
 
 def check(gate: ApprovalGate, ctx: GateContext) -> GateResult:
-    approver = ctx.candidate.tags.get(aliases.APPROVED_BY, "").strip()
-    model, version = ctx.candidate.name, ctx.candidate.version
-    if not approver:
-        return GateResult(gate.gate_id, False, f"no approval recorded for v{version} (run: approve "
-                          f"{model} --env {ctx.env.name} --version {version} --by NAME)", {"approved_by": None})
-    problem = approver_problem(ctx.envs, ctx.env, approver)
-    details = {"approved_by": approver, "approved_at": ctx.candidate.tags.get(aliases.APPROVED_AT)}
+    version, model, env = ctx.candidate, ctx.candidate.name, ctx.env.name
+    try:
+        record = read_record(version.tags)
+    except ValueError as error:
+        return GateResult(gate.gate_id, False, f"the approval record on v{version.version} is unreadable ({error}); "
+                          "approve again", {"approved_by": None})
+    if record is None:
+        claimed = version.tags.get(aliases.APPROVED_BY, "").strip()
+        hint = f"; a {aliases.APPROVED_BY} tag naming {claimed} is not an approval" if claimed else ""
+        return GateResult(gate.gate_id, False, f"no approval recorded for v{version.version}{hint} (run: approve "
+                          f"{model} --env {env} --version {version.version} --key ~/.ssh/id_ed25519)",
+                          {"approved_by": None, "claimed": claimed or None})
+    digest = ctx.artifact_digest(version)
+    details = {"approved_by": record.by, "approved_at": record.at, "kind": record.kind, "artifacts_sha256": digest}
+    problem = approval_problem(ctx.envs, ctx.env, version, record, digest, ctx.promoters)
     if problem:
-        return GateResult(gate.gate_id, False, f"approval by {approver} does not count: {problem}", details)
-    return GateResult(gate.gate_id, True, f"approved by {approver}", details)
+        return GateResult(gate.gate_id, False, f"approval by {record.by} does not count: {problem}", details)
+    how = "signature verified" if record.kind == "ssh" else f"confirmed by {record.kind}"
+    return GateResult(gate.gate_id, True, f"approved by {record.by} ({how})", details)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -32,8 +33,16 @@ class GateContext:
     registry: RegistryAdapter                 # acting as the target's service principal
     candidate: ModelVersion
     champion: ModelVersion | None             # None when the target has no champion yet
+    # Who promoted the candidate (audit log actors, and whoever promotes now): four eyes for approvals.
+    promoters: frozenset[str] = frozenset()
+    # The target's tables as its principal (pipelines/tables.py); None: reached through the registry adapter.
+    tables: Any = None
     _info: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _models: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _digests: dict[tuple[str, str], str] = field(default_factory=dict)
+    _evaluations: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _validation: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def prefetch(self, gate_types: set[str]) -> None:
         """Fetch what the gates will read, concurrently: registry round trips dominate a gate run.
@@ -41,8 +50,18 @@ class GateContext:
         jobs: list[Callable[[], Any]] = [lambda: self.info(self.candidate)]
         if self.champion is not None:
             jobs.append(lambda: self.info(self.champion))
-        if "smoke_inference" in gate_types:
+        for version in (self.candidate, self.champion):
+            source = _source_of(version)
+            if source is not None:
+                jobs.append(lambda source=source: self._info_of(*source))
+        if gate_types & {"smoke_inference", "serving_smoke", "metric_threshold", "no_regression"}:
             jobs.append(lambda: self.model(self.candidate))
+        if "no_regression" in gate_types and self.champion is not None:
+            jobs.append(lambda: self.model(self.champion))
+        if gate_types & {"metric_threshold", "no_regression"}:
+            jobs.append(self.validation)
+        if "approval" in gate_types:
+            jobs.append(lambda: self.artifact_digest(self.candidate))
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="lakegate-gates") as pool:
             for future in [pool.submit(job) for job in jobs]:
                 future.exception()
@@ -63,11 +82,94 @@ class GateContext:
             self._info[(name, number)] = self.registry.model_info(name, number) or {}
         return self._info[(name, number)]
 
+    def artifact_digest(self, version: ModelVersion) -> str:
+        """The digest of the version's files as the registry serves them now, computed once."""
+        key = (version.name, version.version)
+        if key not in self._digests:
+            self._digests[key] = self.registry.artifact_digest(version.name, version.version)
+        return self._digests[key]
+
+    def validation(self):
+        """(frame, full table name, Delta version) of the target's labelled hold-out, read once as the target's
+        principal. EvaluationUnavailable (saying which job writes it) when it cannot be read."""
+        with self._lock:
+            if self._validation is None:
+                self._validation = _read_validation(self)
+            return self._validation
+
+    def evaluate(self, version: ModelVersion):
+        """The version's metrics computed now by the target on its validation table (pipelines/evaluation.py):
+        what the metric gates decide on. Computed once per gate run; the candidate's are recorded on it."""
+        key = (version.name, version.version)
+        if key not in self._evaluations:
+            from pipelines.evaluation import Evaluation, evaluate
+
+            frame, table, table_version = self.validation()
+            label = self.env.promotion.evaluation.label_column
+            try:
+                metrics = evaluate(self.model(version), frame, label)
+            except ValueError as error:
+                raise EvaluationUnavailable(f"v{version.version} cannot be evaluated on {table}: {error}") from None
+            self._evaluations[key] = Evaluation(metrics, len(frame), table, table_version, self.registry.principal)
+        return self._evaluations[key]
+
+    def evaluation_tags(self, version: ModelVersion) -> dict[str, str]:
+        """`lakegate.eval.*` tags: what the target computed on the version, where and as whom."""
+        evaluation = self._evaluations.get((version.name, version.version))
+        if evaluation is None:
+            return {}
+        tags = {f"{aliases.EVAL_PREFIX}{name}": f"{value:.4f}" for name, value in evaluation.metrics.items()}
+        tags[f"{aliases.EVAL_PREFIX}table"] = f"{evaluation.table}@v{evaluation.table_version}"
+        tags[f"{aliases.EVAL_PREFIX}rows"] = str(evaluation.rows)
+        tags[f"{aliases.EVAL_PREFIX}by"] = evaluation.principal
+        return tags
+
+    def claimed(self, version: ModelVersion, metric: str) -> float | None:
+        """What the source's training run logged for `metric`: shown beside the target's figure, never decisive."""
+        try:
+            value = self.metrics(version).get(metric)
+        except Exception:  # noqa: BLE001 -- a claim that cannot be read is simply not shown
+            return None
+        return float(value) if value is not None else None
+
     def metrics(self, version: ModelVersion) -> dict[str, float]:
-        """Training metrics: the version's own run, else (a copy whose run the registry cannot reach,
-        e.g. Unity Catalog across workspaces) the run of the version it was promoted from."""
-        own = self.info(version).get("metrics") or {}
+        """Training metrics (claims: the metric gates show them, the target's evaluation decides). For a copy: the run of the version it was promoted from, which lives in
+        the source environment where this principal may only read (so the target's principal cannot
+        improve a copy's figures by logging to its own run); else the version's own run."""
         source, number = version.tags.get(aliases.PROMOTED_FROM), version.tags.get(aliases.SOURCE_VERSION)
-        if own or not (source and number):
-            return dict(own)
-        return dict(self._info_of(source, number).get("metrics") or {})
+        if source and number:
+            upstream = self._info_of(source, number).get("metrics") or {}
+            if upstream:
+                return dict(upstream)
+        return dict(self.info(version).get("metrics") or {})
+
+
+class EvaluationUnavailable(Exception):
+    """The target cannot compute the figures a metric gate needs (the gate then fails closed, saying why)."""
+
+
+def _read_validation(ctx: "GateContext"):
+    from pipelines.errors import MissingTable
+    from pipelines.tables import tables_for
+
+    env = ctx.env
+    table = env.promotion.evaluation.table_for(ctx.candidate.name.split(".")[-1])
+    tables = ctx.tables if ctx.tables is not None else tables_for(ctx.registry, ctx.envs, env)
+    full = tables.full_name(table)
+    try:
+        version = tables.version(table)
+        if version is None:
+            raise MissingTable(full)
+        frame = tables.to_pandas(tables.read(table))
+    except MissingTable:
+        raise EvaluationUnavailable(
+            f"{env.name} has no validation table {full}: run {env.name}'s feature-refresh job (python main.py run "
+            f"feature-refresh --env {env.name}); the metric gates judge only on {env.name}'s own data") from None
+    return frame, full, version
+
+
+def _source_of(version: ModelVersion | None) -> tuple[str, str] | None:
+    if version is None:
+        return None
+    source, number = version.tags.get(aliases.PROMOTED_FROM), version.tags.get(aliases.SOURCE_VERSION)
+    return (source, number) if source and number else None

@@ -12,6 +12,7 @@ when the principal can see the workspace but the model is not there, it is `NotF
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -23,7 +24,7 @@ from typing import Any, Callable, TypeVar
 
 import yaml
 
-from promotion.local import artifacts, private_tmp
+from promotion.local import artifacts, private_tmp, relocate
 from promotion.local.copy_cache import DEFAULT_MAX_BYTES, CopyCache
 from promotion.local.copying import VersionCopier
 from promotion.local.errors import HttpFailure, classify
@@ -31,7 +32,7 @@ from promotion.local.http import MlflowHttp
 from promotion.local.naming import split_full_name
 from promotion.local.model_files import parse_mlmodel, run_metrics
 from promotion.local.rest import MODELS, READ, RUNS, VERSIONS, is_unknown_alias, quote, to_version
-from promotion.registry import ModelVersion, NotFound, PermissionRefused, RegistryError
+from promotion.registry import ModelVersion, NotFound, PermissionRefused, RegistryError, artifacts_digest
 
 T = TypeVar("T")
 _SAFE_FILTER_VALUE = re.compile(r"^[\w.\-:/@+= ]*$")
@@ -39,8 +40,11 @@ _SAFE_FILTER_VALUE = re.compile(r"^[\w.\-:/@+= ]*$")
 
 class LocalRegistryAdapter(VersionCopier):
     def __init__(self, url: str, principal: str, password: str, *, timeout: float = 120.0,
-                 race_retries: int = 6, copy_cache_bytes: int = DEFAULT_MAX_BYTES):
+                 race_retries: int = 6, copy_cache_bytes: int = DEFAULT_MAX_BYTES, state_dir: Path | None = None):
         self.principal = principal
+        # The registry's state folder: its lakehouse (`<state_dir>/lakehouse`) is where the gates read the
+        # environment's validation table (pipelines/tables.py), as this same principal.
+        self.state_dir = Path(state_dir) if state_dir is not None else None
         self.url = url.rstrip("/")
         self._http = MlflowHttp(self.url, principal, password, timeout=timeout)
         self._race_retries = race_retries
@@ -139,7 +143,56 @@ class LocalRegistryAdapter(VersionCopier):
         weakref.finalize(model, shutil.rmtree, str(local), True)  # files live as long as the model
         return model
 
+    def artifact_digest(self, name: str, version: str) -> str:
+        """The digest of the version's files (promotion.registry.artifacts_digest), hashed while
+        streaming them from the server as this principal; a version this adapter has just copied is
+        taken from the hashes of the copy (the bytes streamed and verified on upload, copy_cache.py)."""
+        mv = self.get_version(name, version)
+        cached = self._copies.lookup(name, mv.version, mv.source, mv.run_id)
+        if cached is not None and self._copies.verified(cached):
+            return artifacts_digest((f.relpath, f.size, f.sha256) for f in cached.files.values())
+        root = self._artifact_root(name, version, mv)
+        files = self._guard(READ, name, lambda: artifacts.walk(self._http, root))
+        if not files:
+            raise NotFound(f"{name} version {version} has no artifacts")
+        return artifacts_digest(self._guard(READ, name, lambda: artifacts.hash_tree(self._http, root, files)))
+
+    def content_digest(self, name: str, version: str) -> str:
+        """Like artifact_digest, with the MLmodel's location fields left out (relocate.canonical): a copy
+        and its source agree on it exactly when the copy holds the source's content."""
+        mv = self.get_version(name, version)
+        cached = self._copies.lookup(name, mv.version, mv.source, mv.run_id)
+        if cached is not None and self._copies.verified(cached):
+            hashed = [(f.relpath, f.size, f.sha256) for f in cached.files.values() if f.relpath != relocate.MLMODEL]
+            mlmodel = cached.path(relocate.MLMODEL).read_text(encoding="utf-8") \
+                if relocate.MLMODEL in cached.files else None
+        else:
+            root = self._artifact_root(name, version, mv)
+            files = self._guard(READ, name, lambda: artifacts.walk(self._http, root))
+            if not files:
+                raise NotFound(f"{name} version {version} has no artifacts")
+            others = [f for f in files if f.relpath != relocate.MLMODEL]
+            hashed = self._guard(READ, name, lambda: artifacts.hash_tree(self._http, root, others))
+            mlmodel = self._guard(READ, name, lambda: artifacts.read_text(self._http, root, relocate.MLMODEL)) \
+                if len(others) != len(files) else None
+        if mlmodel is not None:
+            canonical = relocate.canonical(mlmodel)
+            hashed = [*hashed, (relocate.MLMODEL, len(canonical), hashlib.sha256(canonical).hexdigest())]
+        return artifacts_digest(hashed)
+
+    def get_model_tag(self, name: str, key: str) -> str | None:
+        workspace, model = split_full_name(name)
+        body = self._call(READ, name, "GET", f"{MODELS}/get", workspace, params={"name": model})
+        tags = {t["key"]: t.get("value", "") for t in body["registered_model"].get("tags") or []}
+        return tags.get(key)
+
     # -- writes ---------------------------------------------------------------------------------
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        workspace, model = split_full_name(name)
+        self._retry_races(lambda: self._call(
+            f"tag registered model with {key}", name, "POST", f"{MODELS}/set-tag", workspace,
+            json={"name": model, "key": key, "value": str(value)}))
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         workspace, model = split_full_name(name)

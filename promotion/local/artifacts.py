@@ -9,6 +9,7 @@ Content-Length.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -141,6 +142,24 @@ def download_file(http: MlflowHttp, workspace: str, path: str, target: Path) -> 
                 handle.write(chunk)
     finally:
         response.close()
+
+
+def hash_tree(http: MlflowHttp, root: str, files: list[ArtifactFile]) -> list[tuple[str, int, str]]:
+    """(relpath, size, sha256) of each file under the proxy path `root`, streamed (never kept)."""
+    workspace = workspace_of(root) or ""
+
+    def one(item: ArtifactFile) -> tuple[str, int, str]:
+        digest, size = hashlib.sha256(), 0
+        response = http.open_artifact(workspace, posixpath.join(root, item.relpath))
+        try:
+            for chunk in response.iter_content(_DOWNLOAD_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        finally:
+            response.close()
+        return item.relpath, size, digest.hexdigest()
+
+    return _run_parallel(one, files)
 
 
 def read_text(http: MlflowHttp, root: str, relpath: str) -> str:

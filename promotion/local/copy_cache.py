@@ -95,6 +95,20 @@ class StagedCopy:
         with self._lock:
             self.identities[copied.relpath] = identity
 
+    def replace(self, copied: CopiedFile, data: bytes) -> None:
+        """`copied.relpath` was rewritten after its copy (relocate.py): keep `data` instead, sealed anew."""
+        path = self.folder.joinpath(*copied.relpath.split("/"))
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        sink = self.sink(copied.relpath)
+        if sink is not None and _write_all(sink, data):
+            self.seal(copied, sink)
+        else:
+            with self._lock:
+                self.identities[copied.relpath] = None  # not cached: keep() then drops the entry
+
     def close(self) -> None:
         with self._lock:
             handles, self._open = self._open, []
@@ -239,6 +253,16 @@ def _seal(path: Path, copied: CopiedFile) -> Identity:
 
 def _identity(stat: os.stat_result) -> Identity:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _write_all(handle: BinaryIO, data: bytes) -> bool:
+    try:
+        handle.write(data)
+        handle.flush()
+        return True
+    except (OSError, ValueError):
+        _close(handle)
+        return False
 
 
 def _close(handle: BinaryIO) -> None:

@@ -4,18 +4,21 @@ Order, and why: the source is read first (its files, its run's metrics and param
 that may not read it fails before anything is created in the target. Then the target's run is made
 in its promotion experiment, the bytes stream into it (artifacts.copy_tree: download and upload at
 once, a few files at a time) while the metrics and params are logged beside them, and the version is
-registered with its tags in the same call that creates it (claim.py relies on that). Every byte is
+registered with its tags in the same call that creates it (claim.py relies on that). The copy's MLmodel
+is rewritten to point at the target's copy run (relocate.py): a copy is self-contained. Every byte is
 also kept in the adapter's copy cache (copy_cache.py), so the target's gates load the new version
 without downloading it again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from promotion.local import artifacts
+from promotion.local import artifacts, relocate
 from promotion.local.copy_cache import discard
+from promotion.local.stream_copy import CopiedFile
 from promotion.local.errors import HttpFailure, classify
 from promotion.local.naming import split_full_name
 from promotion.local.rest import EXPERIMENTS, MODELS, READ, RUNS, VERSIONS, WRITE, now_ms, to_version
@@ -61,6 +64,8 @@ class VersionCopier:
                 logged = beside.submit(self._log_run_data, target_name, target_ws, run_id, run_data)
                 copied = self._guard(WRITE, target_name, lambda: artifacts.copy_tree(
                     self._http, source_root, artifacts.proxy_path(model_uri), files, progress, staged))
+                copied = self._guard(WRITE, target_name, lambda: self._relocate(
+                    source_root, target_ws, artifacts.proxy_path(model_uri), run_id, copied, staged))
                 logged.result()
                 finished = beside.submit(self._call, WRITE, target_name, "POST", f"{RUNS}/update", target_ws,
                                          json={"run_id": run_id, "status": "FINISHED", "end_time": now_ms()})
@@ -77,6 +82,19 @@ class VersionCopier:
         if staged is not None:
             self._copies.keep(staged, target_name, version.version, version.source, version.run_id, copied)
         return version
+
+    def _relocate(self, source_root: str, target_ws: str, target_root: str, run_id: str, copied: list,
+                  staged) -> list:
+        """Rewrite the copy's MLmodel so nothing in it points into the source (relocate.py); the copy cache
+        keeps the rewritten file, sealed like the others."""
+        if not any(f.relpath == relocate.MLMODEL for f in copied):
+            return copied
+        data = relocate.relocated(artifacts.read_text(self._http, source_root, relocate.MLMODEL), run_id)
+        self._http.upload_artifact(target_ws, f"{target_root}/{relocate.MLMODEL}", data)
+        rewritten = CopiedFile(relocate.MLMODEL, len(data), hashlib.sha256(data).hexdigest())
+        if staged is not None:
+            staged.replace(rewritten, data)
+        return [rewritten if f.relpath == relocate.MLMODEL else f for f in copied]
 
     def _create_version(self, target_name: str, checked: bool, request: dict) -> dict:
         """Register the copy. Unless `checked` (the model was ensured just before), the model was

@@ -29,7 +29,9 @@ Mapping from Unity Catalog grants (derived by the lead's `derive_local_plan`):
     USE CATALOG + CREATE MODEL on the catalog/schema  -> USE   (may create models)
     EXECUTE on a model / schema / catalog              -> READ  (read and load versions)
     alias / tag changes                                -> EDIT
-    owner of the models (the environment's SP)         -> MANAGE on its own workspace
+    owner of the models (the environment's SP)         -> MANAGE on each model it creates (MLflow makes the
+                                                          creator the owner), never on the whole workspace
+(promotion/local_access.py derives the plan; the MANAGE role is for test plans and admins.)
 
 `apply_plan` converges: it creates what is missing, fixes the grants of `lakegate-*` roles and
 unassigns `lakegate-*` roles that the plan no longer gives; it never deletes workspaces or users.

@@ -50,14 +50,18 @@ def read_secrets(state_dir: Path) -> dict[str, Any]:
 
 def write_secrets(state_dir: Path, data: dict[str, Any]) -> None:
     """Atomically replace the credentials file; the file is never visible with a wider mode."""
-    path = credentials_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(credentials_path(state_dir), json.dumps(data, indent=2, sort_keys=True))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically replace `path` with `text`, mode 0600 from the first byte."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)  # O_CREAT's mode is filtered by umask; make it exact
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:

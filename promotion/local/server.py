@@ -9,8 +9,12 @@ The server runs `mlflow server --app-name basic-auth --enable-workspaces --worke
 backend and a proxied artifact store under the state folder, `MLFLOW_SERVER_ENABLE_JOB_EXECUTION
 =false` (no job runner processes), and an auth ini we write: `default_permission = NO_PERMISSIONS`
 (nobody sees anything without a grant) and `auth_cache_ttl_seconds` set (without it every request
-pays a ~78 ms PBKDF2 password hash). Secrets (admin password, Flask secret key) are generated once,
-kept in the mode-0600 credentials file, and passed to the server through its environment only.
+pays a ~78 ms PBKDF2 password hash). Secrets are generated once and kept in the mode-0600 credentials
+file. The admin password reaches the server through the auth ini (mode 0600, in the 0700 state
+folder), never through its environment: a process's environment is inherited by everything it
+starts and readable in /proc/<pid>/environ for as long as it runs. The one secret MLflow only reads
+from its environment is the Flask secret key (CSRF protection of the login form, not a password).
+The state folder is made private (0700) before anything is written in it (promotion/state_dir.py).
 
 State folder layout: server.json (pid, port, url), credentials.json (0600), auth.ini, mlflow.db,
 auth.db, artifacts/, server.log.
@@ -22,6 +26,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -150,7 +155,8 @@ class LocalRegistry:
         """A registry adapter acting as `principal` with its generated password."""
         from promotion.local.adapter import LocalRegistryAdapter
 
-        return LocalRegistryAdapter(self.url, principal, secret_file.user_password(self.state_dir, principal))
+        return LocalRegistryAdapter(self.url, principal, secret_file.user_password(self.state_dir, principal),
+                                    state_dir=self.state_dir)
 
     def _stop_orphans(self, pgid: int) -> None:
         """The recorded `mlflow server` died but its uvicorn worker may still hold the port and the
@@ -176,7 +182,9 @@ class LocalRegistry:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """Serialize up/down across processes (two `local up` at once must not start two servers)."""
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # auth.db holds password hashes
+        from promotion.state_dir import ensure_state_dir
+
+        ensure_state_dir(self.state_dir)  # 0700 whatever existed before: auth.db holds password hashes
         with open(self.state_dir / ".lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -184,29 +192,32 @@ class LocalRegistry:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _write_auth_ini(self) -> Path:
+    def _write_auth_ini(self, secrets: dict) -> Path:
         path = self.state_dir / AUTH_INI
+        password = secrets["admin"]["password"]
+        if any(c in password for c in "\r\n%"):  # generated url-safe: never; a hand-edited file might
+            raise LocalRegistryError(f"the admin password in {secret_file.credentials_path(self.state_dir)} "
+                                     "cannot be written to an ini file (newline or %)")
         text = "\n".join([
             "[mlflow]",
             "default_permission = NO_PERMISSIONS",
             f"database_uri = sqlite:///{self.state_dir / 'auth.db'}",
-            f"admin_username = {secret_file.ADMIN_USERNAME}",
+            f"admin_username = {secrets['admin']['username']}",
+            f"admin_password = {password}",
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
             "grant_default_workspace_access = false",
             f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL_SECONDS}",
             "auth_cache_max_size = 1000",
             "",
-        ])  # no secret in here: the admin password reaches the server through its environment
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+        ])  # holds the admin password: written like the credentials file (mode 0600, atomically)
+        if not path.exists() or stat.S_IMODE(path.stat().st_mode) & 0o077 or path.read_text() != text:
+            secret_file.write_private(path, text)
         return path
 
     def _server_env(self, secrets: dict) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
         env.update({
-            "MLFLOW_AUTH_CONFIG_PATH": str(self._write_auth_ini()),
-            "MLFLOW_AUTH_ADMIN_USERNAME": secrets["admin"]["username"],
-            "MLFLOW_AUTH_ADMIN_PASSWORD": secrets["admin"]["password"],
+            "MLFLOW_AUTH_CONFIG_PATH": str(self._write_auth_ini(secrets)),
             "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets["flask_secret_key"],
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
             "PYTHONUNBUFFERED": "1",

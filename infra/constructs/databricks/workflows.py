@@ -1,74 +1,25 @@
 """MLflow experiments and Databricks jobs: the ML workflow of one environment.
 
 Every job runs as the environment's service principal (guardrail LG-JOB-001 refuses anything else), on job
-clusters created from the environment's policies, with code from the Git repository when one is declared.
-Jobs receive their context as job parameters (`environment`, `catalog`, `model_name`, `output_table`);
-a job with a smoke test also receives `smoke_test=false` and the smoke-test settings, so CI runs the same
+clusters created from the environment's policies, with code from the Git repository when one is declared
+(guardrail LG-JOB-002: every task names a file of this repository, the `pipelines/` package). What each job
+becomes, its parameters and tasks, is planned in job_plan.py; this module only turns the plan into provider
+objects, so the local runner (`python main.py run JOB --env ENV`) runs exactly what is deployed. CI runs a
 job with `smoke_test=true` (5 % sample, one epoch, nothing registered). Retraining on drift is a condition
-task on the drift value the monitoring task publishes, followed by a run-job task of the training job.
+task on the drift value the monitoring task publishes, a second one on its cooldown, then a run-job task.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping, Sequence
-
 from constructs import Construct
 
-from ...model.compute import ClusterPolicy
-from ...model.workflows import CodeSource, Experiment, Job
 from .directory import Directory, slug
+from .job_plan import (  # noqa: F401 -- re-exported: the plan is the one place jobs are defined
+    COOLDOWN_CONDITION_TASK, DRIFT_CONDITION_TASK, RETRAIN_TASK, PlannedTask, WorkflowsProps, in_dependency_order,
+    job_parameters, planned_tasks,
+)
 from .permissions import object_permissions
-
-DRIFT_CONDITION_TASK = "drift_above_threshold"
-RETRAIN_TASK = "retrain"
-
-
-@dataclass(frozen=True)
-class WorkflowsProps:
-    environment: str
-    catalog: str                                      # the catalog's name (a reference in the stack: jobs wait for it)
-    model_schema: str
-    service_principal: str                            # YAML name of the environment's service principal
-    policies: Mapping[str, tuple[str, ClusterPolicy]]  # policy name -> (policy id token, policy)
-    jobs: Sequence[Job] = ()
-    experiments: Sequence[Experiment] = ()
-    code: CodeSource | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
-    models: Mapping[str, str] = field(default_factory=dict)  # model -> full name (references to the registered models)
-
-    def model_full_name(self, model: str) -> str:
-        return self.models.get(model) or f"{self.catalog}.{self.model_schema}.{model}"
-
-
-def job_parameters(job: Job, props: WorkflowsProps) -> dict[str, str]:
-    """Job parameters in a stable order: context first, then the YAML's, then the smoke-test switch."""
-    parameters = {"environment": props.environment, "catalog": props.catalog}
-    if job.model is not None:
-        parameters["model_name"] = props.model_full_name(job.model)
-    if job.output_table is not None:
-        parameters["output_table"] = f"{props.catalog}.{job.output_table}"
-    parameters.update(job.parameters)
-    if job.smoke_test is not None:
-        parameters.update({
-            "smoke_test": "false",
-            "smoke_sample_fraction": f"{job.smoke_test.sample_fraction:g}",
-            "smoke_epochs": str(job.smoke_test.epochs),
-            "smoke_register_model": str(job.smoke_test.register_model).lower(),
-        })
-    return parameters
-
-
-def _in_dependency_order(jobs: Sequence[Job]) -> list[Job]:
-    """A job that runs another (retrain_on_drift) comes after it, so it can reference its id."""
-    ordered, pending = [], list(jobs)
-    while pending:
-        ready = [j for j in pending if j.retrain_on_drift is None or j.retrain_on_drift.job in {o.name for o in ordered}]
-        if not ready:
-            raise ValueError(f"jobs run each other in a cycle: {', '.join(j.name for j in pending)}")
-        ordered += ready
-        pending = [j for j in pending if j not in ready]
-    return ordered
+from ...model.workflows import Job
 
 
 class Workflows(Construct):
@@ -88,7 +39,7 @@ class Workflows(Construct):
             levels = {**experiment.permissions, props.service_principal: "CAN_MANAGE"}
             object_permissions(self, f"experiment_{key}_permissions", directory, levels,
                                experiment_id=self.experiments[experiment.name].id)
-        for job in _in_dependency_order(props.jobs):
+        for job in in_dependency_order(props.jobs):
             self.jobs[job.name] = self._job(job)
             object_permissions(self, f"job_{slug(job.name)}_permissions", directory, job.permissions,
                                job_id=self.jobs[job.name].id)
@@ -120,6 +71,7 @@ class Workflows(Construct):
         return JobJobCluster(job_cluster_key=cluster.key, new_cluster=new_cluster)
 
     def _tasks(self, job: Job) -> list:
+        """The job's planned tasks (job_plan.py) as provider objects: what the local runner walks is deployed."""
         from cdktn_provider_databricks.job import (
             JobTask, JobTaskConditionTask, JobTaskDependsOn, JobTaskNotebookTask, JobTaskRunJobTask, JobTaskSparkPythonTask,
         )
@@ -127,36 +79,25 @@ class Workflows(Construct):
 
         source = "GIT" if self.props.code is not None else "WORKSPACE"
         tasks = []
-        for task in job.tasks:
-            if task.notebook is not None:
-                program = dict(notebook_task=JobTaskNotebookTask(
-                    notebook_path=task.notebook, source=source, base_parameters=dict(task.parameters) or None))
-            else:
+        for planned in planned_tasks(job, self.props):
+            if planned.kind == "python_file":
                 program = dict(spark_python_task=JobTaskSparkPythonTask(
-                    python_file=task.python_file, source=source,
-                    parameters=[f"--{k}={v}" for k, v in task.parameters.items()] or None))
+                    python_file=planned.python_file, source=source, parameters=list(planned.arguments) or None))
+            elif planned.kind == "notebook":
+                program = dict(notebook_task=JobTaskNotebookTask(
+                    notebook_path=planned.notebook, source=source, base_parameters=dict(planned.base_parameters) or None))
+            elif planned.kind == "condition":
+                left, op, right = planned.condition
+                program = dict(condition_task=JobTaskConditionTask(left=left, op=op, right=right))
+            else:
+                program = dict(run_job_task=JobTaskRunJobTask(job_id=Token.as_number(self.jobs[planned.run_job].id)))
             tasks.append(JobTask(
-                task_key=task.key,
-                description=task.description or None,
-                job_cluster_key=job.cluster_of(task),
-                depends_on=[JobTaskDependsOn(task_key=d) for d in task.depends_on] or None,
-                max_retries=job.max_retries or None,
+                task_key=planned.key,
+                description=planned.description or None,
+                job_cluster_key=planned.cluster if planned.kind in ("python_file", "notebook") else None,
+                depends_on=[JobTaskDependsOn(task_key=d.task, outcome=d.outcome) for d in planned.depends_on] or None,
+                max_retries=(planned.max_retries or None) if planned.kind in ("python_file", "notebook") else None,
                 **program,
-            ))
-        drift = job.retrain_on_drift
-        if drift is not None:
-            tasks.append(JobTask(
-                task_key=DRIFT_CONDITION_TASK,
-                description=f"Is {drift.value} above {drift.threshold:g}?",
-                condition_task=JobTaskConditionTask(left=f"{{{{tasks.{drift.task}.values.{drift.value}}}}}",
-                                                    op="GREATER_THAN", right=f"{drift.threshold:g}"),
-                depends_on=[JobTaskDependsOn(task_key=drift.task)],
-            ))
-            tasks.append(JobTask(
-                task_key=RETRAIN_TASK,
-                description=f"Drift above {drift.threshold:g}: run {drift.job}",
-                run_job_task=JobTaskRunJobTask(job_id=Token.as_number(self.jobs[drift.job].id)),
-                depends_on=[JobTaskDependsOn(task_key=DRIFT_CONDITION_TASK, outcome="true")],
             ))
         return tasks
 

@@ -1,0 +1,167 @@
+"""Pipeline commands: `run` a job's tasks locally, `serve` an environment's champion over REST."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from . import exit_codes, output
+
+DEFAULT_STATE_DIR = ".lakegate"
+
+
+def add_pipeline_commands(commands, common) -> None:
+    run = commands.add_parser("run", help="run a job's tasks locally, in order, as the environment's principal, with "
+                                          "the deployed job's parameters (local registry and lakehouse)")
+    common(run)
+    run.add_argument("job", help="job name as in workflows.jobs (feature-refresh, train, batch-inference, ...)")
+    run.add_argument("--env", required=True, metavar="ENV", help="environment whose job runs (and whose principal)")
+    run.add_argument("--smoke", action="store_true", help="the pull-request run: smoke_test=true (5 %% sample, one "
+                                                          "epoch, nothing registered); only jobs with a smoke_test")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="override (or add) a job parameter, as `run-now --job-parameters` does (repeatable)")
+    run.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="local state: registry, lakehouse, audit logs")
+    run.set_defaults(handler=lambda args: _guarded(cmd_run, args))
+
+    serve = commands.add_parser("serve", help="serve the environment's champion over REST on 127.0.0.1 (follows the "
+                                              "alias: the URL stays when the champion changes; requests are logged)")
+    common(serve)
+    serve.add_argument("model", help="model name (churn) or full name (prod.ml.churn)")
+    serve.add_argument("--env", required=True, metavar="ENV", help="environment whose champion is served, as its principal")
+    serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--alias", default="champion", help="alias served (default champion)")
+    serve.add_argument("--refresh-seconds", type=float, default=2.0, help="how often the alias is checked (default 2)")
+    serve.add_argument("--no-log", action="store_true", help="do not log requests to the payload table")
+    serve.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="local state: registry, lakehouse")
+    serve.set_defaults(handler=lambda args: _guarded(cmd_serve, args))
+
+
+def exit_kind(error: BaseException) -> str:
+    """The exit-code name of a refusal of `run` / `serve` (UNEXPECTED for a bug)."""
+    from pipelines.errors import PipelineError
+    from promotion.errors import failure_kind
+
+    if isinstance(error, PipelineError):
+        return error.kind
+    if isinstance(error, SystemExit):
+        return "INVALID_REQUEST"
+    if isinstance(error, OSError) and not isinstance(error, ConnectionError):
+        return "INVALID_REQUEST"
+    return failure_kind(error)
+
+
+def _guarded(handler, args) -> int:
+    from .infra_commands import load_or_report
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    envs = load_or_report(args)
+    if envs is None:
+        return exit_codes.INVALID_DEFINITIONS
+    try:
+        _check_state_dir(args)
+        return handler(args, envs)
+    except Exception as error:  # noqa: BLE001 -- every refusal gets its kind's exit code, a bug its traceback
+        kind = exit_kind(error)
+        if kind == "UNEXPECTED":
+            raise
+        return _refused(args, kind, str(error))
+
+
+def _refused(args, kind: str, message: str) -> int:
+    if getattr(args, "json", False):
+        output.emit_json({"ok": False, "error": kind.lower(), "message": message})
+    output.fail(message)
+    return getattr(exit_codes, kind)
+
+
+def _check_state_dir(args) -> None:
+    from promotion.state_dir import ensure_state_dir
+
+    ensure_state_dir(Path(args.state_dir), create=args.command == "run")  # private (0700), ours
+
+
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    from pipelines.errors import PipelineError
+
+    parsed = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise PipelineError(f"--param {pair!r}: expected NAME=VALUE")
+        parsed[name.strip()] = value
+    return parsed
+
+
+def cmd_run(args, envs) -> int:
+    from pipelines.runner import resolve_job, run_job
+
+    resolve_job(envs, args.env, args.job)  # an unknown job or environment is refused before anything runs
+    people = not args.json
+    if people:
+        output.console.rule(f"[bold]run {args.job} --env {args.env}[/bold]" + (" (smoke)" if args.smoke else ""))
+    run = run_job(envs, args.env, args.job, state_dir=Path(args.state_dir), smoke=args.smoke,
+                  overrides=_parameters(args.param), echo=people, on_task=_print_task if people else None)
+    if args.json:
+        output.emit_json(run.as_dict())
+    else:
+        output.console.print(output.table(f"{args.env}-{args.job}: {'succeeded' if run.ok else 'failed'} in "
+                                          f"{run.seconds:.1f} s", ["task", "kind", "status", "seconds", "task values"],
+                                          _rows(run)))
+    if run.error is not None:
+        kind = exit_kind(run.error)
+        if not args.json:
+            output.fail(str(run.error))
+        return getattr(exit_codes, kind)
+    return exit_codes.OK
+
+
+def _print_task(run, task) -> None:
+    detail = task.reason if task.status != "succeeded" else (
+        f"outcome {task.outcome}" if task.outcome else ", ".join(f"{k}={v}" for k, v in task.values.items()))
+    mark = {"succeeded": "[green]ok[/green]", "failed": "[red]failed[/red]", "excluded": "[yellow]excluded[/yellow]"}
+    output.console.print(f"{run.env}-{run.job} / {task.key}: {mark.get(task.status, task.status)} "
+                         f"({task.seconds:.2f} s){' — ' + output.escape(detail) if detail else ''}")
+
+
+def _rows(run, prefix: str = "") -> list[list]:
+    rows = []
+    for task in run.tasks:
+        values = f"outcome {task.outcome}" if task.outcome else ", ".join(f"{k}={v}" for k, v in task.values.items())
+        rows.append([prefix + task.key, task.kind, task.status if task.status != "excluded" else f"excluded ({task.reason})",
+                     f"{task.seconds:.2f}", values])
+        if task.job_run is not None:
+            rows += _rows(task.job_run, prefix + f"{task.key} > {task.job_run.job} / ")
+    return rows
+
+
+def cmd_serve(args, envs) -> int:
+    from pipelines.errors import UnknownJob
+    from pipelines.runtime import LocalRuntime
+    from pipelines.serving.server import ChampionServer
+
+    if args.env not in envs:
+        raise UnknownJob(f"unknown environment {args.env!r} (known: {', '.join(envs.names)})")
+    runtime = LocalRuntime(envs, args.env, Path(args.state_dir))
+    runtime.echo = False
+    server = ChampionServer(runtime, args.model, port=args.port, alias=args.alias,
+                            refresh_seconds=args.refresh_seconds, log_requests=not args.no_log)
+    try:
+        url = server.start()
+    except OSError as error:
+        raise OSError(f"cannot serve on 127.0.0.1:{args.port or 'a free port'}: {error}") from None
+    summary = {"ok": True, "url": url, "model": server.full_name, "version": server.version, "alias": args.alias,
+               "principal": runtime.principal, "payload_table": None if args.no_log else
+               runtime.tables.full_name(server.payload_table)}
+    if args.json:
+        output.emit_json(summary)
+    else:
+        output.console.print(f"serving {server.full_name}@{args.alias} (v{server.version}) as {runtime.principal} at\n"
+                             f"  {url}\n" + (f"requests logged to {summary['payload_table']}; " if not args.no_log else "")
+                             + "Ctrl-C stops")
+    sys.stdout.flush()
+    try:
+        server.wait()
+    finally:
+        server.stop()
+    return exit_codes.OK

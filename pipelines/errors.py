@@ -1,0 +1,23 @@
+"""Failures of a pipeline run, each naming its exit code (cli/exit_codes.py); never a traceback for a user error."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """A task or the runner refused to go on for a reason people can fix. `kind` names the exit code."""
+
+    kind = "INVALID_REQUEST"
+
+
+class UnknownJob(PipelineError):
+    """The job (or environment) is not in the definitions."""
+
+    kind = "INVALID_DEFINITIONS"
+
+
+class MissingTable(PipelineError):
+    """A task needs a table another job writes: the message names the job to run."""
+
+
+class MissingModel(PipelineError):
+    """No version to load (no champion yet, unknown alias)."""

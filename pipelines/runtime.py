@@ -1,0 +1,294 @@
+"""Where a task runs: on a laptop (the local registry and lakehouse, as the environment's principal) or on a
+Databricks cluster (Spark, Unity Catalog, the job's run-as principal). Tasks only talk to the runtime:
+
+    rt = runtime.current(args.environment)
+    frame = rt.tables.read("features.churn_features")
+    with rt.mlflow():                       # MLflow's fluent API acting as the principal
+        ...
+    model, version = rt.load_model("prod.ml.churn", alias="champion")
+    rt.set_task_value("drift", 0.31)        # dbutils.jobs.taskValues on Databricks
+    rt.log("wrote 4000 rows")
+
+`python main.py run` sets the runtime for each task (pipelines/runner.py); a task file run by itself finds it:
+on Databricks from the cluster, locally from `--environment` and the state folder (`.lakegate`, or
+LAKEGATE_STATE_DIR) and the definitions (`environments/`, or LAKEGATE_ENVIRONMENTS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import contextvars
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import MissingModel, UnknownJob
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAMPION = "champion"
+_current: contextvars.ContextVar["Runtime | None"] = contextvars.ContextVar("lakegate_runtime", default=None)
+
+
+def on_databricks() -> bool:
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+class Runtime:
+    """What a task may use. Subclasses: LocalRuntime, DatabricksRuntime."""
+
+    environment: str
+    catalog: str
+    principal: str
+    tables: Any
+    on_databricks = False
+
+    def __init__(self):
+        self.task_values: dict[str, Any] = {}
+        self.messages: list[str] = []
+        self.echo = True
+        self.result: Any = None          # what the task wants its caller to have (e.g. the trained version)
+
+    def set_task_value(self, key: str, value: Any) -> None:
+        json.dumps(value)  # only JSON values can be task values (as on Databricks)
+        self.task_values[key] = value
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+        if self.echo:
+            print(f"  {message}", flush=True)
+
+    def model_full_name(self, name: str) -> str:
+        return name if name.count(".") == 2 else f"{self.catalog}.ml.{name}"
+
+
+class LocalRuntime(Runtime):
+    """The laptop: the local registry (as the environment's principal) and Delta tables under the state folder."""
+
+    def __init__(self, envs, environment: str, state_dir: Path, *, principal: str | None = None):
+        super().__init__()
+        from promotion.local.server import LocalRegistry
+
+        from .tables import LocalTables
+
+        if environment not in envs:
+            raise UnknownJob(f"unknown environment {environment!r} (known: {', '.join(envs.names)})")
+        self.envs, self.env = envs, envs[environment]
+        self.environment, self.catalog = environment, self.env.unity_catalog.catalog
+        self.principal = principal or self.env.service_principal
+        self.state_dir = Path(state_dir)
+        self.registry_server = LocalRegistry(self.state_dir)
+        self.tables = LocalTables(self.state_dir / "lakehouse", envs, self.principal, environment)
+        self._adapter = None
+
+    @classmethod
+    def from_defaults(cls, environment: str) -> "LocalRuntime":
+        from infra.loader import load_environments
+
+        envs = load_environments(Path(os.environ.get("LAKEGATE_ENVIRONMENTS", ROOT / "environments")))
+        return cls(envs, environment, Path(os.environ.get("LAKEGATE_STATE_DIR", ROOT / ".lakegate")))
+
+    def model_full_name(self, name: str) -> str:
+        return name if name.count(".") == 2 else self.env.unity_catalog.model_full_name(name)
+
+    @property
+    def registry(self):
+        """The registry adapter acting as this runtime's principal (the local registry must be running)."""
+        if self._adapter is None:
+            from promotion.local.server import LocalRegistryError
+
+            if self.registry_server.status().state != "running":
+                raise LocalRegistryError(f"the local registry in {self.state_dir} is not running: run "
+                                         "`python main.py local up`")
+            self._adapter = self.registry_server.adapter(self.principal)
+        return self._adapter
+
+    def password(self) -> str:
+        from promotion.local import secret_file
+
+        return secret_file.user_password(self.registry_server.state_dir, self.principal)
+
+    @contextlib.contextmanager
+    def mlflow(self) -> Iterator[None]:
+        """MLflow's fluent API on the local registry, as this principal, in this environment's workspace."""
+        from promotion.local.naming import workspace_for_catalog
+
+        from .mlflow_login import acting_as
+
+        url = self.registry.url
+        with acting_as(url, self.principal, self.password(), workspace_for_catalog(self.catalog)):
+            yield
+
+    def registered_name(self, full_name: str) -> str:
+        """The name MLflow's fluent API registers under: `schema.model` in the catalog's workspace."""
+        from promotion.local.naming import split_full_name
+
+        return split_full_name(full_name)[1]
+
+    def resolve_version(self, full_name: str, alias: str | None = CHAMPION, version: str | None = None) -> str:
+        """`version`, else the alias's version; in an environment without a promotion source (where models are
+        trained) a missing champion falls back to the newest version, as promotion's source does."""
+        if version:
+            return str(version)
+        found = self.registry.get_version_by_alias(full_name, alias or CHAMPION)
+        if found is not None:
+            return found.version
+        if self.env.promotion.from_env is None:
+            versions = [v for v in self.registry.list_versions(full_name) if v.status == "READY"]
+            if versions:
+                return max(versions, key=lambda v: int(v.version)).version
+        raise MissingModel(f"{full_name} has no version with alias {alias or CHAMPION} (promote one first)")
+
+    def load_model(self, full_name: str, alias: str | None = CHAMPION, version: str | None = None):
+        """(pyfunc model, version) loaded as this principal."""
+        number = self.resolve_version(full_name, alias, version)
+        return self.registry.load_pyfunc(full_name, number), number
+
+    def scoring_model(self, full_name: str, alias: str | None = CHAMPION, version: str | None = None):
+        """What `tables.predict` takes: the loaded model locally."""
+        return self.load_model(full_name, alias, version)
+
+
+class DatabricksRuntime(Runtime):
+    """A Databricks cluster: Spark tables, Unity Catalog as the job's run-as principal. Not exercised here."""
+
+    on_databricks = True
+
+    def __init__(self, environment: str, catalog: str):
+        super().__init__()
+        from pyspark.sql import SparkSession
+
+        from .tables import SparkTables
+
+        self.environment, self.catalog = environment, catalog
+        self.spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+        self.principal = self.spark.sql("SELECT current_user() AS u").collect()[0]["u"]
+        self.tables = SparkTables(self.spark, catalog, self.principal)
+        self._adapter = None
+
+    @property
+    def registry(self):
+        if self._adapter is None:
+            from databricks.sdk.core import Config
+
+            from promotion.databricks.adapter import UnityCatalogAdapter
+
+            self._adapter = UnityCatalogAdapter(Config(), self.principal)
+        return self._adapter
+
+    @contextlib.contextmanager
+    def mlflow(self) -> Iterator[None]:
+        import mlflow
+
+        mlflow.set_tracking_uri("databricks")
+        mlflow.set_registry_uri("databricks-uc")
+        yield
+
+    def registered_name(self, full_name: str) -> str:
+        return full_name
+
+    def resolve_version(self, full_name: str, alias: str | None = CHAMPION, version: str | None = None) -> str:
+        if version:
+            return str(version)
+        found = self.registry.get_version_by_alias(full_name, alias or CHAMPION)
+        if found is None:
+            raise MissingModel(f"{full_name} has no version with alias {alias or CHAMPION}")
+        return found.version
+
+    def load_model(self, full_name: str, alias: str | None = CHAMPION, version: str | None = None):
+        import mlflow.pyfunc
+
+        number = self.resolve_version(full_name, alias, version)
+        with self.mlflow():
+            return mlflow.pyfunc.load_model(f"models:/{full_name}/{number}"), number
+
+    def scoring_model(self, full_name: str, alias: str | None = CHAMPION, version: str | None = None):
+        """A model URI: SparkTables.predict scores it on the executors with mlflow.pyfunc.spark_udf."""
+        number = self.resolve_version(full_name, alias, version)
+        return f"models:/{full_name}/{number}", number
+
+    def set_task_value(self, key: str, value: Any) -> None:
+        super().set_task_value(key, value)
+        from databricks.sdk.runtime import dbutils
+
+        dbutils.jobs.taskValues.set(key=key, value=value)
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+        print(message, flush=True)
+
+
+def current(environment: str, catalog: str | None = None) -> Runtime:
+    """The runtime the runner set, else Databricks' (on a cluster), else the local one of `environment`."""
+    runtime = _current.get()
+    if runtime is not None:
+        if runtime.environment != environment:
+            raise UnknownJob(f"this task runs in {runtime.environment}, not {environment}")
+        return runtime
+    runtime = DatabricksRuntime(environment, catalog or environment) if on_databricks() \
+        else LocalRuntime.from_defaults(environment)
+    _current.set(runtime)
+    return runtime
+
+
+@contextlib.contextmanager
+def using(runtime: Runtime) -> Iterator[Runtime]:
+    token = _current.set(runtime)
+    try:
+        yield runtime
+    finally:
+        _current.reset(token)
+
+
+# -- arguments ------------------------------------------------------------------------------------------
+
+
+def flag(value: str | bool | None) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def task_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the job parameters every job may pass (job_plan.job_parameters); tasks add their own."""
+    parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
+    parser.add_argument("--environment", required=True, help="environment the job belongs to")
+    parser.add_argument("--catalog", help="the environment's catalog (default: the environment's)")
+    parser.add_argument("--model_name", help="registered model, catalog.schema.model")
+    parser.add_argument("--output_table", help="table the job writes, catalog.schema.table")
+    parser.add_argument("--smoke_test", default="false", help="true: the pull-request run (sample, epochs, no register)")
+    parser.add_argument("--smoke_sample_fraction", type=float, default=0.05, help="smoke run: fraction of the data")
+    parser.add_argument("--smoke_epochs", type=int, default=1, help="smoke run: training epochs")
+    parser.add_argument("--smoke_register_model", default="false", help="smoke run: register the model anyway")
+    parser.add_argument("--quality_monitors", default="[]", help="monitoring jobs: the YAML's quality monitors (JSON)")
+    parser.add_argument("--serving_endpoints", default="[]", help="deployment jobs: the YAML's endpoints (JSON)")
+    return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, ignoring job parameters this task does not use (every task receives all of the job's)."""
+    args, unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    stray = [a for a in unknown if not a.startswith("--")]
+    if stray:
+        parser.error(f"unexpected argument(s): {' '.join(stray)}")
+    return args
+
+
+def notebook_argv() -> list[str]:
+    """A Databricks notebook's widgets (job parameters pushed down + base parameters) as `--name=value`."""
+    from databricks.sdk.runtime import dbutils
+
+    return [f"--{name}={value}" for name, value in dbutils.widgets.getAll().items()]
+
+
+def run_file(main: Callable[[list[str] | None], int]) -> None:
+    """The bottom of every task file: run `main` with the job's arguments, wherever it was started."""
+    in_notebook = on_databricks() and "__file__" not in sys.modules["__main__"].__dict__
+    code = main(notebook_argv() if in_notebook else None)
+    if in_notebook:
+        if code:
+            raise RuntimeError(f"task failed with exit code {code}")
+        return
+    sys.exit(code)

@@ -1,0 +1,272 @@
+"""A thin ASGI layer over MLflow's scoring server: one stable URL, the current champion behind it, clean errors.
+
+    POST /serving-endpoints/<endpoint>/invocations   (also /invocations)   MLflow's scoring protocol:
+         {"dataframe_split": {...}} | {"dataframe_records": [...]} | {"instances": ...} | {"inputs": ...}, or CSV
+         -> {"predictions": [...]}, header `x-lakegate-model-version`
+    GET  /serving-endpoints/<endpoint>   what it serves (model, version, alias), Databricks' endpoint shape
+    GET  /ping, /health, /version        MLflow's own
+
+Every request is answered by MLflow's own app (`mlflow.pyfunc.scoring_server.init(model)`) for the model
+version being served; when the champion moves, a new app is built for the new version and swapped in
+between two requests, so the URL never changes and no request fails during a redeployment.
+What this layer adds: a refusal before MLflow for what MLflow cannot answer cleanly (no or unsupported
+content type, empty body), and every error answer rewritten as `{"error_code", "message"}` JSON with a 4xx
+status and no stack trace or data dump (the message says which column, which row, what was expected).
+Each answered request is handed to `on_request` (the payload log) after the response is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+JSON = "application/json"
+SUPPORTED = ("application/json", "text/csv", "application/vnd.apache.parquet")
+VERSION_HEADER = b"x-lakegate-model-version"
+_MAX_MESSAGE = 400
+
+
+@dataclass(frozen=True)
+class Served:
+    """One model version being served: its MLflow scoring app and its input schema."""
+
+    model_name: str
+    version: str
+    model: Any
+    app: Any
+    columns: tuple[str, ...]
+    types: dict[str, str]
+    required: frozenset[str]
+    loaded_at: float
+
+    @classmethod
+    def of(cls, model_name: str, version: str, model) -> "Served":
+        from mlflow.environment_variables import _MLFLOW_IS_IN_SERVING_ENVIRONMENT
+        from mlflow.pyfunc import scoring_server
+
+        before = os.environ.get(_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name)
+        app = scoring_server.init(model)
+        if before is None:  # init() marks the whole process as a serving container; only its app is one
+            os.environ.pop(_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name, None)
+        schema = model.metadata.get_input_schema()
+        columns, types, required = (), {}, frozenset()
+        if schema is not None and schema.has_input_names():
+            columns = tuple(schema.input_names())
+            types = {spec.name: str(getattr(spec.type, "name", spec.type)) for spec in schema.inputs}
+            required = frozenset(spec.name for spec in schema.inputs if getattr(spec, "required", True))
+        return cls(model_name, str(version), model, app, columns, types, required, time.time())
+
+
+class ServingApp:
+    """The ASGI application `serve` runs. `current` is swapped by the champion watcher (server.py)."""
+
+    def __init__(self, endpoint: str, served: Served, *, alias: str = "champion",
+                 on_request: Callable[[dict], None] | None = None):
+        self.endpoint, self.current, self.alias, self.on_request = endpoint, served, alias, on_request
+        self.invocation_paths = {"/invocations", f"/serving-endpoints/{endpoint}/invocations"}
+        self.info_path = f"/serving-endpoints/{endpoint}"
+
+    def swap(self, served: Served) -> None:
+        self.current = served  # one reference assignment: each request uses the version it started with
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"].rstrip("/") or "/", scope["method"]
+        if path in self.invocation_paths:
+            if method != "POST":
+                return await _json(send, 405, {"error_code": "METHOD_NOT_ALLOWED", "message": f"use POST on {path}"})
+            return await self._invoke(scope, receive, send)
+        if path == self.info_path and method == "GET":
+            return await _json(send, 200, self.describe())
+        if path in ("/ping", "/health", "/version"):
+            return await self.current.app(scope, receive, send)
+        return await _json(send, 404, {"error_code": "NOT_FOUND",
+                                       "message": f"no such path {path}; POST to {sorted(self.invocation_paths)[-1]}"})
+
+    def describe(self) -> dict:
+        served = self.current
+        return {"name": self.endpoint, "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
+                "config": {"served_entities": [{"entity_name": served.model_name, "entity_version": served.version,
+                                                "alias": self.alias}]}}
+
+    async def _invoke(self, scope, receive, send):
+        started = time.perf_counter()
+        served = self.current
+        body = await _read_body(receive)
+        content_type = _header(scope, b"content-type")
+        refusal = _precheck(body, content_type)
+        if refusal is not None:
+            status, payload = refusal
+            await _json(send, status, payload)
+            return self._logged(scope, body, status, json.dumps(payload), served, started)
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
+
+        async def replay():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                captured["status"], captured["headers"] = message["status"], list(message.get("headers") or [])
+                if message["status"] < 400:
+                    headers = [*captured["headers"], (VERSION_HEADER, served.version.encode())]
+                    await send({**message, "headers": headers})
+            elif message["type"] == "http.response.body":
+                captured["body"].append(message.get("body", b""))
+                if captured["status"] < 400:
+                    await send(message)
+
+        forward = {**scope, "path": "/invocations", "raw_path": b"/invocations"}
+        try:
+            await served.app(forward, replay, capture)
+        except Exception as error:  # noqa: BLE001 -- answered as a clean 500, never a traceback
+            captured["status"], captured["body"] = 500, [json.dumps({"message": type(error).__name__}).encode()]
+        answer = b"".join(captured["body"])
+        if captured["status"] >= 400:
+            status, payload = explain(captured["status"], answer, body, content_type, served)
+            await _json(send, status, payload)
+            return self._logged(scope, body, status, json.dumps(payload), served, started)
+        return self._logged(scope, body, captured["status"], answer.decode("utf-8", "replace"), served, started)
+
+    def _logged(self, scope, body: bytes, status: int, response: str, served: Served, started: float) -> None:
+        if self.on_request is None:
+            return
+        now = time.time()
+        self.on_request({
+            "databricks_request_id": str(uuid.uuid4()),
+            "client_request_id": _header(scope, b"x-request-id"),
+            "timestamp_ms": int(now * 1000),
+            "status_code": status,
+            "execution_duration_ms": int((time.perf_counter() - started) * 1000),
+            "request": body.decode("utf-8", "replace"),
+            "response": response,
+            "served_entity_id": f"{served.model_name}-{served.version}",
+            "request_metadata": {"endpoint_name": self.endpoint, "model_name": served.model_name,
+                                 "model_version": served.version},
+        })
+
+
+def request_for(example) -> dict:
+    """A logged input example (MLflow stores it split-oriented) as a scoring request."""
+    if isinstance(example, dict) and "columns" in example and "data" in example:
+        return {"dataframe_split": {"columns": example["columns"], "data": example["data"]}}
+    if isinstance(example, dict) and "dataframe_split" in example:
+        return {"dataframe_split": example["dataframe_split"]}
+    if isinstance(example, list):
+        return {"dataframe_records": example}
+    return {"dataframe_records": [example]}
+
+
+def _precheck(body: bytes, content_type: str | None) -> tuple[int, dict] | None:
+    """What MLflow would answer with a 500 or a text/plain page."""
+    if not content_type:
+        return 415, {"error_code": "UNSUPPORTED_MEDIA_TYPE",
+                     "message": f"no Content-Type header: send {JSON} (or text/csv)"}
+    mime, _, parameters = content_type.partition(";")
+    if mime.strip().lower() not in SUPPORTED:
+        return 415, {"error_code": "UNSUPPORTED_MEDIA_TYPE",
+                     "message": f"Content-Type {mime.strip()!r} is not supported: send {JSON} (or text/csv)"}
+    charset = parameters.strip().lower().removeprefix("charset=").strip() if parameters.strip() else "utf-8"
+    if charset not in ("utf-8", "utf8"):
+        return 415, {"error_code": "UNSUPPORTED_MEDIA_TYPE", "message": f"charset {charset!r}: only UTF-8 is accepted"}
+    if not body.strip():
+        return 400, {"error_code": "BAD_REQUEST", "message": "empty request body: send a JSON object with one of "
+                     "dataframe_split, dataframe_records, instances or inputs"}
+    return None
+
+
+def explain(status: int, answer: bytes, body: bytes, content_type: str | None, served: Served) -> tuple[int, dict]:
+    """A clean error for an answer MLflow refused: which column, which row, what was expected."""
+    status = status if 400 <= status < 500 else 400 if status == 500 else status
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime == JSON:
+        try:
+            payload = json.loads(body)
+        except ValueError as error:
+            return 400, {"error_code": "MALFORMED_REQUEST", "message": f"the body is not valid JSON ({error.msg} at "
+                         f"line {error.lineno} column {error.colno})"}
+        problem = _frame_problem(payload, served)
+        if problem:
+            return 400, {"error_code": "INVALID_INPUT", "message": problem}
+    try:
+        message = json.loads(answer).get("message") or ""
+    except (ValueError, AttributeError):
+        message = answer.decode("utf-8", "replace")
+    first = message.split("\n")[0].strip()
+    if first.startswith("Failed to predict data"):  # MLflow repeats the whole input there
+        first = message.rsplit("Error:", 1)[-1].strip().split("\n")[0]
+    return status, {"error_code": "INVALID_INPUT" if status == 400 else "BAD_REQUEST",
+                    "message": (first or "the model refused the input")[:_MAX_MESSAGE]}
+
+
+def _frame_problem(payload: Any, served: Served) -> str | None:
+    from pipelines.monitoring.unpack_inference_table import request_frame
+
+    if not isinstance(payload, dict):
+        return f"the body must be a JSON object with one of dataframe_split, dataframe_records, instances or inputs, " \
+               f"not a {type(payload).__name__}"
+    try:
+        frame = request_frame(json.dumps(payload))
+    except (ValueError, TypeError) as error:
+        keys = ", ".join(sorted(payload)) or "none"
+        return f"the body must hold one of dataframe_split, dataframe_records, instances or inputs (got keys: {keys}; {error})"
+    if not served.columns:
+        return None
+    missing = [c for c in served.columns if c in served.required and c not in frame.columns]
+    unexpected = [str(c) for c in frame.columns if c not in served.columns]
+    if missing or unexpected:
+        parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
+                ([f"unknown column(s) {', '.join(unexpected)}"] if unexpected else [])
+        return "; ".join(parts) + f" (expected: {', '.join(served.columns)})"
+    for column in served.columns:
+        if column not in frame.columns:
+            continue
+        values = list(frame[column])
+        for row, value in enumerate(values):
+            if value is None or (isinstance(value, float) and value != value):
+                return f"column {column}: null in row {row} (every input column is required)"
+            if served.types.get(column) in ("double", "float", "long", "integer") and \
+                    (isinstance(value, bool) or not isinstance(value, (int, float))):
+                return f"column {column}: {value!r} in row {row} is not a number ({served.types[column]} expected)"
+    return None
+
+
+async def _read_body(receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _json(send, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,171 @@
+"""`python main.py serve MODEL --env ENV [--port N]`: the environment's champion over REST on 127.0.0.1.
+
+The server loads the version the alias (`champion`) points at, as the environment's service principal, and
+checks the alias every `refresh_seconds` (one registry call, off the request path); when it moved, the new
+version is loaded and swapped in between requests: the URL stays, consumers never notice a redeployment.
+Requests and responses go to the endpoint's payload table (`<monitoring schema>.<endpoint>_payload`, the
+name the YAML's serving endpoint gives the AI Gateway inference table on Databricks) through a batched writer
+thread, so logging adds no latency. While it runs, `<state-dir>/serving/<env>-<endpoint>.json` says where
+(the deployment task uses it to check the endpoint serves the new champion).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from .app import Served, ServingApp
+from .payload_log import PayloadLog
+
+HOST = "127.0.0.1"
+
+
+def endpoint_of(env, model: str) -> tuple[str, str]:
+    """(endpoint name, payload table `schema.table`) of the environment's endpoint serving `model`."""
+    monitoring = env.unity_catalog.monitoring_schema
+    for endpoint in env.serving:
+        if endpoint.model == model:
+            return endpoint.name, f"{monitoring}.{endpoint.payload_table}"
+    return model, f"{monitoring}.{model.replace('-', '_')}_payload"
+
+
+def record_path(state_dir: Path, env_name: str, endpoint: str) -> Path:
+    return Path(state_dir) / "serving" / f"{env_name}-{endpoint}.json"
+
+
+def read_record(state_dir: Path, env_name: str, endpoint: str) -> dict | None:
+    """Where the local endpoint runs, if it does (its process alive)."""
+    try:
+        record = json.loads(record_path(state_dir, env_name, endpoint).read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(record["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return record
+
+
+class UvicornThread:
+    """A uvicorn server for `app` on 127.0.0.1 in a daemon thread (port 0: a free one)."""
+
+    def __init__(self, app, port: int = 0):
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False,
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, name="lakegate-serve", daemon=True)
+
+    def start(self, timeout: float = 30.0) -> int:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise OSError(f"the scoring server did not start on {HOST} (port taken?)")
+            time.sleep(0.02)
+        return self.server.servers[0].sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(model, model_name: str, version: str, endpoint: str = "smoke") -> Iterator[str]:
+    """Serve one loaded model version for a moment (the serving_smoke gate): yields the invocations URL."""
+    app = ServingApp(endpoint, Served.of(model_name, version, model))
+    server = UvicornThread(app)
+    port = server.start()
+    try:
+        yield f"http://{HOST}:{port}/serving-endpoints/{endpoint}/invocations"
+    finally:
+        server.stop()
+
+
+class ChampionServer:
+    """The environment's endpoint for one model: follows the alias, logs every request."""
+
+    def __init__(self, runtime, model: str, *, port: int = 0, alias: str = "champion", refresh_seconds: float = 2.0,
+                 log_requests: bool = True, log_interval: float = 1.0):
+        self.rt, self.alias, self.refresh_seconds = runtime, alias, refresh_seconds
+        self.full_name = runtime.model_full_name(model)
+        self.endpoint, self.payload_table = endpoint_of(runtime.env, self.full_name.split(".")[-1])
+        self.port = port
+        version = runtime.resolve_version(self.full_name, alias)
+        self.log = PayloadLog(runtime.tables, self.payload_table, interval=log_interval) if log_requests else None
+        self.app = ServingApp(self.endpoint, self._load(version), alias=alias, on_request=self.log)
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="lakegate-champion-watch", daemon=True)
+        self._server: UvicornThread | None = None
+        self.events: list[str] = []
+
+    @property
+    def version(self) -> str:
+        return self.app.current.version
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/serving-endpoints/{self.endpoint}/invocations"
+
+    def start(self) -> str:
+        self._server = UvicornThread(self.app, self.port)
+        self.port = self._server.start()
+        self._watcher.start()
+        path = record_path(self.rt.state_dir, self.rt.environment, self.endpoint)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.write_text(json.dumps({"pid": os.getpid(), "url": self.url, "endpoint": self.endpoint,
+                                    "model": self.full_name, "port": self.port, "started_at": time.time()}))
+        return self.url
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.stop()
+        if self.log is not None:
+            self.log.close()
+        with contextlib.suppress(OSError):
+            record = record_path(self.rt.state_dir, self.rt.environment, self.endpoint)
+            if json.loads(record.read_text()).get("pid") == os.getpid():
+                record.unlink()
+
+    def wait(self) -> None:
+        """Block until interrupted (Ctrl-C / SIGTERM)."""
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        try:
+            while not self._stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+
+    def check_alias(self) -> bool:
+        """Serve the alias's version now if it moved; True when it did."""
+        version = self.rt.resolve_version(self.full_name, self.alias)
+        if version == self.app.current.version:
+            return False
+        previous = self.app.current.version
+        self.app.swap(self._load(version))
+        self._event(f"{self.full_name}@{self.alias} moved: now serving v{version} (was v{previous}), same URL")
+        return True
+
+    def _load(self, version: str) -> Served:
+        model = self.rt.registry.load_pyfunc(self.full_name, version)
+        return Served.of(self.full_name, version, model)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.refresh_seconds):
+            try:
+                self.check_alias()
+            except Exception as error:  # noqa: BLE001 -- keep serving the loaded version, say why
+                self._event(f"could not check {self.full_name}@{self.alias} ({type(error).__name__}: {error}); "
+                            f"still serving v{self.app.current.version}")
+
+    def _event(self, message: str) -> None:
+        self.events.append(message)
+        print(f"lakegate serve: {message}", flush=True)

@@ -1,0 +1,186 @@
+"""`audit verify` with the registry: every log against its anchors, and the registry against every log.
+
+File-only checks (promotion/audit.py) prove the chain is internally consistent. Compared with the
+registry, as each environment's principal, this module also proves:
+
+* anchors: every model's anchor (`lakegate.audit_head`, promotion/anchor.py) names an entry the log
+  holds, with the same hash; nothing touching that model was appended after its anchor; a model the
+  log promoted, approved or rolled back carries an anchor. This catches what a chain cannot: entries
+  deleted from the end together with the head file, a forged well-chained append, a full rewrite with
+  recomputed hashes, a deleted log;
+* state: the registry's champion is the one the log replays to; every version carrying lakegate's
+  promotion tags has its promote entry (a promotion hidden from the log); every promoted version still
+  exists (a promotion hidden by deleting the version: the environment's principal owns its models and
+  may delete versions, so deletion is detected rather than prevented);
+* the champion itself passes recheck.py (gates recorded passed, the copy is its source's files, metric
+  thresholds on the source run, the approval verifies now where required).
+
+Environments are taken from the definitions, not from the files present, so a log deleted outright is
+still examined (its models' anchors name entries that are gone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from infra.model import Environment, Environments
+
+from . import aliases
+from .anchor import Anchor, MalformedAnchor
+from .audit import AuditLog, AuditProblem, VerifyResult, log_names, verify_log
+from .claim import DUPLICATE_OF
+from .recheck import recheck
+from .registry import NotFound, RegistryAdapter
+from .rollback import champion_history
+
+_ANCHORED_ACTIONS = ("promote", "approve", "rollback")
+
+
+def _problem(log: AuditLog, line: int, seq: int | None, text: str) -> AuditProblem:
+    return AuditProblem(log.env, str(log.path), line, seq, text)
+
+
+def anchor_problem(log: AuditLog, anchor: Anchor) -> AuditProblem | None:
+    """The first disagreement between the log (whose chain verified) and its models' anchors."""
+    return check_anchors(log, anchor)[0]
+
+
+def check_anchors(log: AuditLog, anchor: Anchor) -> tuple[AuditProblem | None, int]:
+    """(first disagreement between the log and its models' anchors, newest anchored seq)."""
+    newest = 0
+    entries = log.entries() if log.path.is_file() else []
+    line_of = {e["seq"]: number for number, e in enumerate(entries, start=1)}
+    by_seq = {e["seq"]: e for e in entries}
+    last_seq = entries[-1]["seq"] if entries else 0
+    for model in anchor.models:
+        try:
+            value = anchor.read(model)
+        except MalformedAnchor as error:
+            return _problem(log, 0, None, f"the registry's anchor on {model} is damaged: {error}"), newest
+        if value is None:
+            touched = [e for e in entries if e.get("model") == model and e.get("action") in _ANCHORED_ACTIONS]
+            if touched and anchor.registered(model):
+                first = touched[-1]
+                return _problem(log, line_of[first["seq"]], first["seq"],
+                                f"the log records {first['action']} of {model} (seq {first['seq']}) but the registry "
+                                "holds no anchor for it (the anchor tag was removed, or the model re-created)"), newest
+            continue
+        if value.seq > last_seq:
+            if not entries:
+                return _problem(log, 1, None, f"the log is missing or empty, but the registry's anchor on {model} "
+                                              f"names entry seq {value.seq}"), newest
+            gone = f"seq {value.seq}" if value.seq == last_seq + 1 else f"seq {last_seq + 1}..{value.seq}"
+            return _problem(log, len(entries) + 1, None, f"entry {gone} removed from the end of the log (the "
+                                                         f"registry's anchor on {model} names seq {value.seq})"), newest
+        entry = by_seq.get(value.seq)
+        if entry is None or entry.get("hash") != value.hash:
+            line = line_of.get(value.seq, 0)
+            return _problem(log, line, value.seq, f"entry seq {value.seq} is not the one anchored in the registry on "
+                                                  f"{model}: the log was rewritten at or before this line"), newest
+        later = [e for e in entries if e.get("model") == model and e["seq"] > value.seq]
+        if later:
+            forged = later[0]
+            return _problem(log, line_of[forged["seq"]], forged["seq"],
+                            f"entry seq {forged['seq']} ({forged.get('action')} of {model}) comes after the registry's "
+                            f"anchor on {model} (seq {value.seq}): appended without the registry (forged), or its "
+                            "anchor write failed"), newest
+        newest = max(newest, value.seq)
+    for entry in entries:
+        if entry["seq"] > newest and entry.get("action") in _ANCHORED_ACTIONS:
+            return _problem(log, line_of[entry["seq"]], entry["seq"],
+                            f"entry seq {entry['seq']} ({entry.get('action')} of {entry.get('model')}) is not covered "
+                            "by any anchor in the registry (appended without the registry: forged)"), newest
+    return None, newest
+
+
+def cross_check(envs: Environments, directory: str | Path,
+                adapter_factory: Callable[[str], RegistryAdapter]) -> VerifyResult:
+    """Every environment's log: chain, anchors, registry state. The first problem of each is named."""
+    directory = Path(directory)
+    names = [env.name for env in envs] + [n for n in log_names(directory) if n not in envs]
+    checked: dict[str, int] = {}
+    problems: list[AuditProblem] = []
+    notes: dict[str, list[str]] = {}
+    for name in names:
+        log = AuditLog(directory, name)
+        problem = verify_log(log)
+        if problem is None and name not in envs:
+            notes[name] = ["not an environment in the definitions: only its chain was checked"]
+            checked[name] = len(log.entries())
+            continue
+        if problem is None:
+            env = envs[name]
+            registry = adapter_factory(name)
+            anchor = Anchor(registry, env)
+            problem, newest = check_anchors(log, anchor)
+            if problem is None:
+                entries = log.entries() if log.path.is_file() else []
+                problem, notes[name] = _state_problem(envs, env, registry, log, entries)
+                tail = sum(1 for e in entries if e["seq"] > newest)
+                if tail:
+                    notes[name].append(f"{tail} refusal(s) after the newest anchor (seq {newest}) concern no "
+                                       "registered model and are not anchored")
+        if problem is not None:
+            problems.append(problem)
+        elif log.path.is_file() or notes.get(name):
+            checked[name] = len(log.entries()) if log.path.is_file() else 0
+    return VerifyResult(checked, problems, cross_checked=True, notes=notes)
+
+
+def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapter, log: AuditLog,
+                   entries: list[dict[str, Any]]) -> tuple[AuditProblem | None, list[str]]:
+    notes, unregistered = [], []
+    line_of = {e["seq"]: number for number, e in enumerate(entries, start=1)}
+    declared = [env.unity_catalog.model_full_name(m.name) for m in env.unity_catalog.models]
+    for model in declared:
+        try:
+            versions = registry.list_versions(model)
+        except NotFound:
+            versions = []
+        promotes = [e for e in entries if e.get("action") == "promote" and e.get("model") == model]
+        if not versions and not promotes:
+            if not _registered(registry, model):
+                unregistered.append(model)
+            continue
+        existing = {v.version: v for v in versions}
+        for entry in promotes:
+            if str(entry.get("version")) not in existing:
+                return _problem(log, line_of[entry["seq"]], entry["seq"],
+                                f"{model} v{entry.get('version')}, promoted at seq {entry['seq']}, no longer exists "
+                                "in the registry (deleted)"), notes
+        recorded = {str(e.get("version")) for e in promotes}
+        for version in versions:
+            if version.tags.get(aliases.IDEMPOTENCY_KEY) and not version.tags.get(DUPLICATE_OF) \
+                    and version.version not in recorded:
+                return _problem(log, len(entries) + 1, None,
+                                f"{model} v{version.version} carries lakegate's promotion tags but no promote entry "
+                                "records it (a promotion hidden from the log, or one that never finished: re-run it)"), notes
+        history = champion_history(entries, model)
+        champion = next((v for v in versions if aliases.CHAMPION in v.aliases), None)
+        expected = history[-1] if history else None
+        if (champion.version if champion else None) != expected:
+            return _problem(log, len(entries) + 1, None,
+                            f"{model}: the registry's champion is {'v' + champion.version if champion else 'unset'} but "
+                            f"the audit log's is {'v' + expected if expected else 'unset'} (moved outside lakegate)"), notes
+        if champion is not None:
+            found = recheck(envs, env, registry, champion, entries)
+            if found:
+                return _problem(log, len(entries) + 1, None,
+                                f"{model}: champion v{champion.version} does not pass its recheck: "
+                                + "; ".join(str(p) for p in found)), notes
+            notes.append(f"{model}: champion v{champion.version} rechecked")
+        else:
+            notes.append(f"{model}: no champion")
+    if unregistered:
+        notes.append(f"not registered: {', '.join(unregistered)} (never promoted here, or deleted together with its "
+                     "anchor: only the registry's own audit log can tell)")
+    return None, notes
+
+
+def _registered(registry: RegistryAdapter, model: str) -> bool:
+    try:
+        registry.get_model_tag(model, aliases.AUDIT_ANCHOR)
+        return True
+    except NotFound:
+        return False

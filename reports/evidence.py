@@ -1,0 +1,394 @@
+"""Evidence packs: everything that decided one promotion, frozen when it was decided, and bound to the audit log.
+
+At promotion time (promotion/promote.py, right before the promote entry is appended) `build_pack` gathers:
+
+* lineage: the commit, repository and training run that built the model, and the version in each environment it
+  went through (origin -> source -> candidate);
+* every gate: its configuration as the reviewed YAML wrote it (and where), its inputs and its result: the metric
+  values the target computed on its own table, the champion they were compared with, the signature diff;
+* the approval: the record the version carries, what the approval gate's verification found, and the `approve`
+  audit entry;
+* the access in force for the target's principal at that moment (infra/access.py via reports/access.py: Unity
+  Catalog grants, Azure roles, metastore privileges, catalog bindings) and a digest of the target's definition;
+* the waivers in force for the target and the findings they cover (infra/guardrails).
+
+`pack_digest` is the SHA-256 of the pack's canonical JSON (promotion/audit.py `canonical`: sorted keys, no
+spaces). The promote entry records both, `details.evidence` and `details.evidence_sha256`, so the pack is part of
+a hash-chained entry whose head is anchored in the registry: editing the pack in the log breaks the chain
+(`audit verify`), and a pack exported by `report evidence` is checked against that entry by
+`report evidence --verify DIR`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from infra.model import Environment, Environments
+from promotion.audit import AuditLog, canonical, current_actor, entry_hash, verify_log
+
+PACK_VERSION = 1
+FILE_VERSION = 1
+JSON_NAME, HTML_NAME = "evidence.json", "evidence.html"
+
+CHECKED = ["the pack's SHA-256 (canonical JSON) equals `evidence_sha256` in the promote entry",
+           "the promote entry's own hash matches its content, and it is named by the file",
+           "the hash chain of the environment's audit log up to and including that entry (seq, prev_hash, head file)",
+           "evidence.html is exactly the rendering of evidence.json"]
+NOT_CHECKED = ["the registry's anchor of the log (a log rewritten whole with its head file): `python main.py audit verify`",
+               "that the registry still holds these versions and files: `audit verify` rechecks the champion"]
+
+
+# --------------------------------------------------------------------------------------------- the pack
+
+
+def pack_digest(pack: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(pack)).hexdigest()
+
+
+def normalised(value: Any) -> Any:
+    """The value exactly as the audit log will store and read it back (JSON, odd types as their text)."""
+    return json.loads(canonical(value))
+
+
+def build_pack(*, envs: Environments, target: Environment, registry: Any, candidate: Any, champion: Any,
+               source: Any, gates: list, results: list, context: Any, entries: list[dict[str, Any]], result: Any,
+               today: date | None = None) -> dict[str, Any]:
+    """The evidence of one promotion decision (see the module docstring); plain JSON data."""
+    from promotion import aliases
+
+    results_by_id = {r.gate_id: r for r in results}
+    pack = {
+        "lakegate_evidence": PACK_VERSION,
+        "env": target.name, "production": target.production,
+        "model": result.model, "version": str(result.version),
+        "decided_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "actor": current_actor(), "principal": getattr(registry, "principal", None),
+        "outcome": result.outcome, "champion_moved": result.outcome == "champion",
+        "previous_champion": result.previous_champion, "champion": result.champion, "reused_copy": result.reused,
+        "lineage": _lineage(envs, target, candidate, source, aliases),
+        "definition": {"file": target.locate(), "sha256": hashlib.sha256(canonical(
+            target.model_dump(mode="json", by_alias=True))).hexdigest(),
+            "promotion_from": target.promotion.from_env, "promotion_from_at": target.locate("promotion", "from")},
+        "gates": [_gate(target, index, gate, results_by_id.get(gate.gate_id)) for index, gate in enumerate(gates)],
+        "evaluation": {"candidate": _evaluation(context, candidate), "champion": _evaluation(context, champion)},
+        "champion_compared": None if champion is None else {
+            "model": champion.name, "version": champion.version, "lineage": aliases.lineage_of(champion.tags)},
+        "signature": _signature(context, candidate, champion),
+        "approval": _approval(target, candidate, gates, results_by_id, entries),
+        "access": access_in_force(envs, target),
+        "waivers": waivers_in_force(envs, target, today),
+    }
+    return normalised(pack)
+
+
+def _lineage(envs, target, candidate, source, aliases) -> dict[str, Any]:
+    tags = dict(source.tags)
+    tags.update({k: v for k, v in candidate.tags.items() if k not in tags})
+    versions = [{"env": target.name, "model": candidate.name, "version": str(candidate.version), "role": "candidate"}]
+    if (source.name, str(source.version)) != (candidate.name, str(candidate.version)):
+        versions.insert(0, {"env": _env_of(envs, source.name), "model": source.name, "version": str(source.version),
+                            "role": "source"})
+    upstream, number = source.tags.get(aliases.PROMOTED_FROM), source.tags.get(aliases.SOURCE_VERSION)
+    if upstream and number and (upstream, number) != (source.name, str(source.version)):
+        versions.insert(0, {"env": _env_of(envs, upstream), "model": upstream, "version": str(number), "role": "origin"})
+    return {"git_commit": tags.get(aliases.GIT_COMMIT), "git_repository": tags.get(aliases.GIT_REPOSITORY),
+            "training_run": tags.get(aliases.TRAINING_RUN), "git_author": tags.get(aliases.GIT_AUTHOR),
+            "versions": versions}
+
+
+def _env_of(envs: Environments, full_name: str) -> str | None:
+    env = envs.by_catalog(str(full_name).split(".", 1)[0])
+    return env.name if env else None
+
+
+def _gate(target: Environment, index: int, gate: Any, outcome: Any) -> dict[str, Any]:
+    declared = index < len(target.promotion.gates) and target.promotion.gates[index] is gate
+    where = target.locate("promotion", "gates", index) if declared else \
+        f"derived: approval required ({target.locate('promotion', 'approval')})"
+    return {"gate_id": gate.gate_id, "type": gate.type, "defined_at": where,
+            "config": gate.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "passed": outcome.passed if outcome else False,
+            "message": outcome.message if outcome else "no result recorded",
+            "details": outcome.details if outcome else {}}
+
+
+def _evaluation(context: Any, version: Any) -> dict[str, str]:
+    if version is None or context is None:
+        return {}
+    try:
+        return dict(context.evaluation_tags(version))
+    except Exception:  # noqa: BLE001 -- no evaluation of this version in this run
+        return {}
+
+
+def _signature_columns(signature: Any, side: str) -> dict[str, str]:
+    value = (signature or {}).get(side)
+    try:
+        specs = json.loads(value) if isinstance(value, str) else (value or [])
+    except ValueError:
+        return {}
+    columns = {}
+    for index, spec in enumerate(specs if isinstance(specs, list) else []):
+        if isinstance(spec, dict):
+            kind = spec.get("tensor-spec") or spec.get("type")
+            columns[str(spec.get("name", f"#{index}"))] = kind if isinstance(kind, str) else json.dumps(kind, sort_keys=True)
+    return columns
+
+
+def _signature(context: Any, candidate: Any, champion: Any) -> dict[str, Any]:
+    def info(version):
+        if version is None or context is None:
+            return None
+        try:
+            return context.info(version).get("signature")
+        except Exception:  # noqa: BLE001 -- shown as unknown
+            return None
+
+    mine, theirs = info(candidate), info(champion)
+    new, old = _signature_columns(mine, "inputs"), _signature_columns(theirs, "inputs")
+    diff = {"added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)),
+            "changed": sorted(n for n in set(new) & set(old) if new[n] != old[n])} if theirs else None
+    return {"candidate_inputs": new, "champion_inputs": old if theirs else None,
+            "candidate_outputs": _signature_columns(mine, "outputs"), "diff": diff}
+
+
+def _approval(target: Environment, candidate: Any, gates: list, results_by_id: dict[str, Any],
+              entries: list[dict[str, Any]]) -> dict[str, Any]:
+    from promotion.approval import read_record
+
+    try:
+        record = read_record(candidate.tags)
+        record_data = asdict(record) if record else None
+    except ValueError as error:
+        record_data = {"unreadable": str(error)}
+    gate = next((results_by_id.get(g.gate_id) for g in gates if g.type == "approval"), None)
+    approves = [e for e in entries if e.get("action") == "approve" and e.get("model") == candidate.name
+                and str(e.get("version")) == str(candidate.version)]
+    refused = [e for e in entries if e.get("action") == "approval_refused" and e.get("model") == candidate.name
+               and str(e.get("version")) == str(candidate.version)]
+    entry = approves[-1] if approves else None
+    return {
+        "required": target.promotion.approval.required, "required_at": target.locate("promotion", "approval"),
+        "approver_groups": list(target.promotion.approval.approvers),
+        "enrolled": [s.identity for s in target.promotion.approval.signers],
+        "record": record_data,
+        "verification": None if gate is None else {"passed": gate.passed, "message": gate.message, "details": gate.details},
+        "audit_entry": None if entry is None else {
+            "seq": entry.get("seq"), "hash": entry.get("hash"), "time": entry.get("time"), "actor": entry.get("actor"),
+            **{k: (entry.get("details") or {}).get(k) for k in ("approved_by", "kind", "artifacts_sha256")}},
+        "refusals": [{"seq": e.get("seq"), "time": e.get("time"), "reason": (e.get("details") or {}).get("reason")}
+                     for e in refused],
+    }
+
+
+def access_in_force(envs: Environments, target: Environment) -> dict[str, Any]:
+    """What the target's principal may do, as derived (reports/access.py over infra/access.py)."""
+    from reports.access import access_matrix
+
+    principal = target.service_principal
+    matrix = access_matrix(envs)
+    return {"principal": principal,
+            "unity_catalog_grants": [g for g in matrix["grants"] if g["principal"] == principal],
+            "azure_roles": [r for r in matrix["azure_roles"] if r["principal"] == principal],
+            "metastore_privileges": [m for m in matrix["metastore_privileges"] if m["principal"] == principal],
+            "catalog_bindings": [b for b in matrix["bindings"] if b["workspace_of"] == target.name],
+            "model_owner_of": [o["model"] for o in matrix["model_owners"] if o["owner"] == principal]}
+
+
+def waivers_in_force(envs: Environments, target: Environment, today: date | None = None) -> dict[str, Any]:
+    from infra.guardrails.runner import check_environments
+
+    today = today or date.today()
+    report = check_environments(envs, today=today, only=[target.name])
+    covered: dict[int, list[str]] = {}
+    for finding in report.waived:
+        index = next((i for i, w in enumerate(target.waivers) if w is finding.waiver), None)
+        if index is not None:
+            covered.setdefault(index, []).append(finding.tag)
+    declared = []
+    for index, waiver in enumerate(target.waivers):
+        expired = waiver.expires is not None and waiver.expires < today
+        declared.append({**waiver.model_dump(mode="json"), "location": target.locate("waivers", index),
+                         "in_force": not expired, "covers": covered.get(index, [])})
+    return {"today": today.isoformat(), "declared": declared,
+            "rules_run": report.rules_run,
+            "waived_findings": [f.as_dict() for f in report.waived],
+            "violations": [f.tag for f in report.violations], "warnings": [f.tag for f in report.warnings]}
+
+
+# --------------------------------------------------------------------------------- reading it back
+
+
+class EvidenceError(Exception):
+    """The request cannot be answered (no such entry, no pack recorded, no pack in the folder): exit 6."""
+
+
+def promote_entries(log: AuditLog, model: str, version: str) -> list[tuple[int, dict[str, Any]]]:
+    from reports.history import read_entries
+
+    return [(item["line"], item["entry"]) for item in read_entries(log) if item["entry"] is not None
+            and item["entry"].get("action") == "promote" and item["entry"].get("model") == model
+            and str(item["entry"].get("version")) == str(version)]
+
+
+def evidence_document(log: AuditLog, model: str, version: str, seq: int | None = None) -> dict[str, Any]:
+    """The file `report evidence` writes: the pack from the promote entry, its digest, the entry's coordinates and
+    what verifying it found now. EvidenceError when there is no such entry or it recorded no pack."""
+    found = promote_entries(log, model, version)
+    if not found:
+        raise EvidenceError(f"{log.path} records no promotion of {model} v{version}")
+    with_pack = [(line, e) for line, e in found if isinstance((e.get("details") or {}).get("evidence"), dict)]
+    if seq is not None:
+        with_pack = [(line, e) for line, e in with_pack if e.get("seq") == seq]
+    if not with_pack:
+        seqs = ", ".join(str(e.get("seq")) for _, e in found)
+        raise EvidenceError(f"the promote entr{'y' if len(found) == 1 else 'ies'} of {model} v{version} (seq {seqs}) "
+                            f"in {log.path} record{'s' if len(found) == 1 else ''} no evidence pack"
+                            + (f" with seq {seq}" if seq is not None else
+                               " (promoted before lakegate recorded evidence)"))
+    line, entry = with_pack[-1]
+    details = entry["details"]
+    pack = details["evidence"]
+    return {
+        "lakegate_evidence_file": FILE_VERSION,
+        "evidence_sha256": details.get("evidence_sha256"),
+        "pack": pack,
+        "audit_entry": {"file": str(log.path), "env": entry.get("env"), "line": line, "seq": entry.get("seq"),
+                        "time": entry.get("time"), "action": entry.get("action"), "hash": entry.get("hash"),
+                        "prev_hash": entry.get("prev_hash"), "actor": entry.get("actor")},
+        "other_promotions": [e.get("seq") for _, e in found if e is not entry],
+        "verification": _verification(log, line, entry, pack),
+    }
+
+
+def _verification(log: AuditLog, line: int, entry: dict[str, Any], pack: dict[str, Any]) -> dict[str, Any]:
+    recorded = (entry.get("details") or {}).get("evidence_sha256")
+    computed = pack_digest(pack)
+    problem = verify_log(log)
+    covers_entry = problem is not None and (problem.file != str(log.path) or problem.line <= line)
+    checks = [
+        {"check": "digest", "ok": computed == recorded,
+         "message": f"the pack's SHA-256 {computed} {'equals' if computed == recorded else 'differs from'} the "
+                    f"entry's evidence_sha256 {recorded}"},
+        {"check": "entry", "ok": entry_hash(entry) == entry.get("hash"),
+         "message": f"promote entry seq {entry.get('seq')} {'matches' if entry_hash(entry) == entry.get('hash') else 'does not match'} its hash"},
+        {"check": "chain", "ok": problem is None,
+         "message": "the audit log's hash chain is intact" if problem is None else
+         f"the audit log is broken {'at or before this entry' if covers_entry else 'after this entry'}: {problem}"},
+    ]
+    return {"ok": all(c["ok"] for c in checks), "digest_recorded": recorded, "digest_computed": computed,
+            "checks": checks, "checked": CHECKED[:3], "not_checked": NOT_CHECKED}
+
+
+def render_evidence(document: dict[str, Any]) -> str:
+    from .render import render
+
+    return render("evidence.html.j2", document)
+
+
+def default_dir(root: str | Path, pack_or_doc: dict[str, Any]) -> Path:
+    pack = pack_or_doc.get("pack", pack_or_doc)
+    bare = str(pack["model"]).split(".")[-1]
+    return Path(root) / str(pack["env"]) / f"{bare}-v{pack['version']}"
+
+
+def write_evidence(document: dict[str, Any], out: str | Path) -> list[Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in ((JSON_NAME, json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"),
+                       (HTML_NAME, render_evidence(document))):
+        written.append(_write_atomic(out / name, text))
+    return written
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+# ------------------------------------------------------------------------------------------ --verify
+
+
+@dataclass
+class PackCheck:
+    ok: bool
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    changed_fields: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": self.checks, "changed_fields": self.changed_fields,
+                "checked": CHECKED, "not_checked": NOT_CHECKED}
+
+
+def verify_dir(directory: str | Path, audit_dir: str | Path) -> PackCheck:
+    """Check a folder `report evidence` wrote against the audit log it came from (see CHECKED / NOT_CHECKED).
+    EvidenceError when the folder holds no readable pack or the log is not at hand."""
+    from reports.diff import _flatten
+
+    directory = Path(directory)
+    try:
+        document = json.loads((directory / JSON_NAME).read_text(encoding="utf-8"))
+        pack, claimed, where = document["pack"], document["evidence_sha256"], document["audit_entry"]
+        env, seq = str(where["env"]), int(where["seq"])
+    except FileNotFoundError:
+        raise EvidenceError(f"{directory / JSON_NAME} does not exist (write one with `report evidence`)") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise EvidenceError(f"{directory / JSON_NAME} is not an evidence file ({type(error).__name__}: {error})") from None
+    if not isinstance(pack, dict) or "/" in env or env.startswith("."):
+        raise EvidenceError(f"{directory / JSON_NAME} is not an evidence file (no pack, or a malformed environment)")
+    log = AuditLog(audit_dir, env)
+    if not log.path.is_file():
+        raise EvidenceError(f"the audit log {log.path} is not at hand: give --state-dir of the log the pack came from")
+    from reports.history import read_entries
+
+    items = [(i["line"], i["entry"]) for i in read_entries(log) if i["entry"] is not None and i["entry"].get("seq") == seq]
+    computed = pack_digest(pack)
+    checks = []
+    changed: list[str] = []
+    if not items:
+        checks.append({"check": "entry", "ok": False, "message": f"{log.path} holds no entry seq {seq}"})
+    else:
+        line, entry = items[0]
+        recorded = (entry.get("details") or {}).get("evidence_sha256")
+        checks.append({"check": "digest", "ok": computed == recorded,
+                       "message": f"the pack's SHA-256 {computed} {'equals' if computed == recorded else 'differs from'} "
+                                  f"evidence_sha256 {recorded} recorded in {log.path} seq {seq}"})
+        if computed != recorded and isinstance((entry.get("details") or {}).get("evidence"), dict):
+            mine, theirs = _flatten(pack), _flatten(entry["details"]["evidence"])
+            changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k, "<absent>") != theirs.get(k, "<absent>"))
+        hash_ok = entry_hash(entry) == entry.get("hash")
+        named = [k for k in ("env", "seq", "time", "action", "hash", "prev_hash", "actor") if where.get(k) != entry.get(k)]
+        if not hash_ok:
+            message = f"entry seq {seq} does not match its hash (edited)"
+        elif named or entry.get("action") != "promote":
+            message = f"entry seq {seq} is not the entry the file names (audit_entry differs in: {', '.join(named) or 'action'})"
+        else:
+            message = f"entry seq {seq} is a promote entry whose hash matches its content, as the file names it"
+        checks.append({"check": "entry", "ok": hash_ok and not named and entry.get("action") == "promote",
+                       "message": message})
+        problem = verify_log(log)
+        broken_here = problem is not None and (problem.file != str(log.path) or problem.line <= line)
+        checks.append({"check": "chain", "ok": not broken_here,
+                       "message": ("the log's hash chain is intact up to and including seq "
+                                   f"{seq}" + (f" (a later problem: {problem})" if problem else ""))
+                       if not broken_here else f"the audit log is broken at or before seq {seq}: {problem}"})
+    if computed != claimed:
+        checks.append({"check": "file", "ok": False, "message": f"the file's own evidence_sha256 {claimed} is not its "
+                                                               f"pack's ({computed}): the file was edited"})
+    try:
+        html = (directory / HTML_NAME).read_text(encoding="utf-8")
+        same = html == render_evidence(document)
+        checks.append({"check": "html", "ok": same, "message": f"{HTML_NAME} is the rendering of {JSON_NAME}" if same
+                       else f"{HTML_NAME} is not the rendering of {JSON_NAME} (edited)"})
+    except FileNotFoundError:
+        checks.append({"check": "html", "ok": False, "message": f"{HTML_NAME} is missing"})
+    return PackCheck(all(c["ok"] for c in checks), checks, changed)
