@@ -22,7 +22,8 @@ DESCRIPTIONS = {
     PERMISSION_REFUSED: "the acting principal may not do what was asked",
     GATE_FAILED: "a promotion gate failed; champion was not moved",
     INVALID_REQUEST: "the request itself is wrong (source not on the promotion path, missing lineage, unknown model or "
-                     "version, a malformed --version or --alias, an unusable --state-dir)",
+                     "version, a malformed --version or --alias, an unusable --state-dir, a report --out that is a file "
+                     "or a folder with other content)",
     APPROVAL_MISSING: "the environment requires an approval that is not recorded or does not verify (or the approver "
                       "is not allowed: not enrolled, the promoter, the commit's author, a service principal)",
     AUDIT_TAMPERED: "the audit log is broken (edited, reordered or removed entries, a malformed file) or disagrees "

@@ -6,6 +6,7 @@ nothing to do must not pay for the model and the reports.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from . import exit_codes
@@ -133,6 +134,27 @@ def _usable_folder(path: Path, what: str) -> str | None:
     return None
 
 
+# What marks a folder as one `report site` / `report evidence` wrote (its data file and that file's version key):
+# only such a folder, an empty one or a new one is written into, so `--out .` or `--out environments` is refused
+# before anything is written, and nothing is ever deleted.
+REPORT_MARKERS = {"site": ("site.json", "lakegate_report"), "evidence": ("evidence.json", "lakegate_evidence_file")}
+
+
+def _not_a_report_folder(path: Path, kind: str) -> str | None:
+    """Why `path` (an existing folder) must not be written into, or None (absent, empty, or a previous report)."""
+    name, key = REPORT_MARKERS[kind]
+    try:
+        if not path.is_dir() or not any(path.iterdir()):
+            return None
+        data = json.loads((path / name).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and key in data:
+            return None
+    except (OSError, ValueError):
+        pass
+    return (f"--out {path} is a folder with other content, not a previous `report {kind}` output (no {name} of "
+            f"lakegate's in it): choose a new or empty folder; nothing was written")
+
+
 def _private_default(path: Path) -> Path:
     """The default folders live in `.lakegate/` (ignored by git), created private like the state folder: the
     report names people and principals, as the audit logs do."""
@@ -152,7 +174,8 @@ def _site(args, envs) -> int:
     from . import output
 
     out = Path(args.out) if args.out else _private_default(DEFAULT_SITE_DIR)
-    problem = _usable_folder(out, "--out") or _usable_folder(Path(args.state_dir), "--state-dir")
+    problem = (_usable_folder(out, "--out") or _not_a_report_folder(out, "site")
+               or _usable_folder(Path(args.state_dir), "--state-dir"))
     if problem:
         output.fail(problem)
         return exit_codes.INVALID_REQUEST
@@ -210,6 +233,10 @@ def _evidence(args, envs) -> int:
         output.fail(str(error))
         return exit_codes.INVALID_REQUEST
     out = Path(args.out) if args.out else default_dir(_private_default(DEFAULT_EVIDENCE_DIR), document)
+    problem = _not_a_report_folder(out, "evidence")
+    if problem:
+        output.fail(problem)
+        return exit_codes.INVALID_REQUEST
     try:
         write_evidence(document, out)
     except OSError as error:

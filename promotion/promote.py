@@ -9,7 +9,6 @@ second copy; a re-run of a finished promotion changes nothing.
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,12 +32,6 @@ from .validation import check_alias, check_version
 AdapterFactory = Callable[[str], RegistryAdapter]
 # Points the environment's serving endpoint at the new champion: (env, model full name, version).
 ServingHook = Callable[[Environment, str, str], None]
-
-# Test hook: pause inside the artifact copy (at the first partial progress report) so a test can kill -9
-# the promotion mid-copy, or let another promotion overtake it, deterministically. The value is a file
-# created when the pause begins; the copy resumes when `<file>.release` appears (or after 120 s).
-PAUSE_IN_COPY_ENV = "LAKEGATE_TEST_PAUSE_IN_COPY"
-
 
 @dataclass
 class PromotionResult:
@@ -116,7 +109,7 @@ def promote(envs: Environments, model: str, to_env: str, *, adapter_factory: Ada
 def _promote_locked(envs, target, registry, source, target_name, log, progress, serving_hook,
                     entries) -> PromotionResult:
     copy = copy_once(registry, source, target_name, copy_tags(registry, source, target_name),
-                     _with_pause_hook(progress))
+                     progress)
     candidate, champion = copy.version, copy.champion
     if copy.reused:
         check_copy_is_source(registry, source, candidate)
@@ -145,7 +138,8 @@ def _judge(envs, target, registry, candidate, champion, base, source, log, servi
     result = PromotionResult(**base, outcome=_outcome(gates, results), gates=results,
                              previous_champion=champion.version if champion else None,
                              champion=candidate.version if passed else (champion.version if champion else None))
-    result.audit_seq = _audit_promotion(log, registry, source, result, serving_error)["seq"]
+    evidence = _evidence(envs, target, registry, candidate, champion, source, gates, results, context, entries, result)
+    result.audit_seq = _audit_promotion(log, registry, source, result, serving_error, evidence)["seq"]
     if serving_error:
         raise ServingUpdateFailed(f"{candidate.name} v{candidate.version} is champion but the serving endpoint "
                                   f"was not updated: {serving_error}")
@@ -341,15 +335,29 @@ def update_serving(hook: ServingHook | None, env: Environment, name: str, versio
         return f"{type(error).__name__}: {error}"
 
 
+def _evidence(envs, target, registry, candidate, champion, source, gates, results, context, entries,
+              result) -> dict[str, Any]:
+    """The evidence pack of this decision and its digest (reports/evidence.py), for the promote entry; a pack that
+    cannot be built is recorded as `evidence_error` (shown by `report history|site`), never silently left out."""
+    from reports.evidence import build_pack, pack_digest
+
+    try:
+        pack = build_pack(envs=envs, target=target, registry=registry, candidate=candidate, champion=champion,
+                          source=source, gates=gates, results=results, context=context, entries=entries, result=result)
+    except Exception as error:  # noqa: BLE001 -- the decision stands; the entry says why it has no pack
+        return {"evidence_error": f"{type(error).__name__}: {error}"}
+    return {"evidence": pack, "evidence_sha256": pack_digest(pack)}
+
+
 def _audit_promotion(log: AuditLog, registry: RegistryAdapter, source: ModelVersion, result: PromotionResult,
-                     serving_error: str | None) -> dict[str, Any]:
+                     serving_error: str | None, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
     return log.append(
         "promote", model=result.model, version=result.version, actor=current_actor(), principal=registry.principal,
         git_commit=source.tags.get(aliases.GIT_COMMIT), gates=[g.as_dict() for g in result.gates],
         passed=result.passed, previous_champion=result.previous_champion, champion=result.champion,
         source={"model": source.name, "version": source.version},
         details={"outcome": result.outcome, "reused": result.reused, "champion_moved": result.outcome == "champion",
-                 "serving_error": serving_error})
+                 "serving_error": serving_error, **(evidence or {})})
 
 
 def _audit_refusal(log: AuditLog, model: str, asked: str | None, error: Exception) -> None:
@@ -358,20 +366,3 @@ def _audit_refusal(log: AuditLog, model: str, asked: str | None, error: Exceptio
                    details={"kind": failure_kind(error), "reason": str(error)})
     except AuditTampered:
         pass  # a log that cannot take entries is reported by the refusal itself and by `audit verify`
-
-
-def _with_pause_hook(progress: ProgressCallback | None) -> ProgressCallback | None:
-    marker = os.environ.get(PAUSE_IN_COPY_ENV)
-    if not marker:
-        return progress
-
-    def report(done: int, total: int) -> None:
-        if progress:
-            progress(done, total)
-        if 0 < done < total and not os.path.exists(marker):
-            Path(marker).write_text(f"{done}/{total}\n")
-            release, deadline = Path(marker + ".release"), time.monotonic() + 120
-            while not release.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-
-    return report

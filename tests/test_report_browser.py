@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,17 @@ import pytest
 from infra.loader import load_environments
 from reports.access import access_matrix
 from reports.diff import environment_diff
+from reports.screenshot import FLAGS, chromium
 from reports.site import build_site, write_site
 
 from .test_report_site import SCRIPT, definitions, write_history
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / ".lakegate" / "screenshots"   # .lakegate/ is ignored by git
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
+CHROMIUM = chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium, chromium-browser or google-chrome on PATH")
 
 

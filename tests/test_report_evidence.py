@@ -108,6 +108,7 @@ def test_a_pack_edited_inside_the_audit_log_breaks_the_chain(world, tmp_path):
     log.write_text("\n".join(lines) + "\n")
     found = verify(state / "audit")
     assert not found.ok and "entry seq 3 was edited" in str(found.problems[0])
+    assert main(["audit", "verify", "--offline", "--environments", str(world.env_dir), "--state-dir", str(state)]) == 8
     out = tmp_path / "pack"
     assert evidence(world, "churn", "--env", "prod", "--version", "1", "--out", str(out), state=state) == 8
     assert "EVIDENCE DOES NOT MATCH THE AUDIT LOG" in (out / "evidence.html").read_text()
@@ -123,6 +124,12 @@ def test_unknown_versions_entries_without_a_pack_and_empty_folders_are_invalid_r
                                            details={"outcome": "champion", "champion_moved": True})
     assert evidence(world, "churn", "--env", "prod", "--version", "1", state=old) == 6
     assert main(["report", "evidence", "--verify", str(tmp_path / "empty"), "--state-dir", str(world.state)]) == 6
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("mine")
+    assert evidence(world, "churn", "--env", "prod", "--version", "1", "--out", str(foreign)) == 6
+    assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
+    assert evidence(world, "churn", "--env", "prod", "--version", "1", "--out", str(foreign / "thesis.tex")) == 6
 
 
 def test_a_real_promotion_records_its_evidence_in_the_audit_entry(tmp_path):

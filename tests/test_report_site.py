@@ -186,6 +186,9 @@ def test_guardrails_show_waived_findings_with_reason_approver_and_expiry(site):
     assert waived["rule"] == "LG-PROD-003" and waived["waiver"]["approved_by"] == "ciso@contoso.com"
     assert waived["waiver"]["expires"] == "2099-12-31" and waived["waiver"]["days_left"] > 0
     assert re.fullmatch(r".*prod\.yaml:\d+", waived["waiver"]["location"])
+    sku_line = next(n for n, line in enumerate(Path(waived["location"].rsplit(":", 1)[0]).read_text().splitlines(), 1)
+                    if line == "  sku: standard")
+    assert waived["location"].endswith(f"prod.yaml:{sku_line}") and waived["field"] == "workspace.sku"
     states = {w["id"]: w["state"] for w in guard["waivers"]}
     assert states == {"LG-PROD-003": "in force", "LG-PROD-008": "unused"}
     assert guard["grid"]["prod"]["LG-PROD-003"]["status"] == "waived"
@@ -262,12 +265,21 @@ def test_report_site_refuses_an_output_that_is_a_file_and_works_without_audit_lo
     target = tmp_path / "a-file"
     target.write_text("x")
     assert main(["report", "site", "--environments", str(world.env_dir), "--out", str(target)]) == 6
+    # A folder with other content (the definitions themselves) is refused and left exactly as it was.
+    before = sorted((p.name, p.read_bytes()) for p in world.env_dir.iterdir())
+    assert main(["report", "site", "--environments", str(world.env_dir), "--out", str(world.env_dir)]) == 6
+    assert sorted((p.name, p.read_bytes()) for p in world.env_dir.iterdir()) == before
+    assert "not a previous `report site` output" in capsys.readouterr().err
     out = tmp_path / "fresh"
     assert main(["report", "site", "--environments", str(world.env_dir), "--state-dir", str(tmp_path / "none"),
                  "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["ok"] and summary["audit"]["checked"] == {} and (out / "index.html").is_file()
     assert "No audit logs" in (out / "index.html").read_text()
+    (out / "notes.txt").write_text("mine")  # a previous report is written again; what else is there stays
+    assert main(["report", "site", "--environments", str(world.env_dir), "--state-dir", str(tmp_path / "none"),
+                 "--out", str(out)]) == 0
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_thirty_environments_build_quickly_and_their_tables_are_paged(tmp_path):

@@ -13,8 +13,30 @@ from typing import Callable, Iterable, Literal
 from ..model import Environment, Environments
 
 Level = Literal["error", "warning"]
-# A check yields one finding string per offending thing, e.g. "cluster=adhoc"; nothing when compliant.
-Check = Callable[[Environment, Environments], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One finding of a check: what is wrong (`cluster=adhoc`) and where it is written, as a field path of the
+    environment (`("compute", "clusters", 0)`, mapped to its own YAML line by the loader's line map) or, for what
+    another file or the promotion path says (a grant, a derived right), that origin's `file:line`."""
+    subject: str
+    field: tuple = ()
+    origin: str | None = None
+
+
+def at(subject: str, *field: str | int) -> Hit:
+    return Hit(subject, tuple(field))
+
+
+def at_origin(subject: str, origin: str) -> Hit:
+    """A finding located where infra/access.py says the right comes from: `file:line`, or `derived: … (file:line)`."""
+    return Hit(subject, (), origin)
+
+
+# A check yields one finding per offending thing (a Hit; a bare string is located at the environment's file);
+# nothing when compliant.
+Check = Callable[[Environment, Environments], Iterable[Hit | str]]
 
 # Ids that existed once and must never be given to another rule.
 RETIRED_IDS: frozenset[str] = frozenset()

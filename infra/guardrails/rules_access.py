@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..access import (
     BLOB_DATA_READER, READ_SOURCE_CATALOG, READ_SOURCE_MODELS, deployer_roles, effective_grants, pending_bindings,
 )
-from .registry import rule
+from .registry import at_origin, rule
 
 
 def _promotion_read(grant, env, envs) -> bool:
@@ -33,7 +33,7 @@ def principal_confined_to_environment(env, envs):
     sp = env.principals.service_principal
     for role in deployer_roles(env, envs):
         if role.scope_env not in (env.name, "account") or (role.scope_env == "account" and role.role != BLOB_DATA_READER):
-            yield f"role={role.role},scope={role.scope}"
+            yield at_origin(f"role={role.role},scope={role.scope}", role.origin)
     identities = {sp.name} | ({sp.application_id} if sp.application_id else set())
     # Groups are account-wide: a group listing the principal gives it the group's grants everywhere.
     groups = {name for other in envs for name, group in other.principals.groups.items()
@@ -42,9 +42,9 @@ def principal_confined_to_environment(env, envs):
         if grant.owner_env == env.name or (grant.principal == sp.name and _promotion_read(grant, env, envs)):
             continue
         if grant.principal == sp.name:
-            yield f"{grant.securable.type}={grant.securable.name}"
+            yield at_origin(f"{grant.securable.type}={grant.securable.name}", grant.origin)
         elif grant.principal in groups:
-            yield f"group={grant.principal},{grant.securable.type}={grant.securable.name}"
+            yield at_origin(f"group={grant.principal},{grant.securable.type}={grant.securable.name}", grant.origin)
 
 
 @rule("LG-UC-002", "warning", "a catalog binding waits for the peer workspace's id (workspace.id in its YAML)",
@@ -54,4 +54,4 @@ def principal_confined_to_environment(env, envs):
       this catalog, people reading production data from dev) is refused by Databricks.""")
 def binding_waits_for_workspace_id(env, envs):
     for binding in pending_bindings(env, envs):
-        yield f"binding={binding.catalog}->{binding.workspace_env}"
+        yield at_origin(f"binding={binding.catalog}->{binding.workspace_env}", binding.origin)

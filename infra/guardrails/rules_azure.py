@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .registry import rule
+from .registry import at, rule
 
 MANDATORY_TAGS = ("environment", "owner")
 
@@ -12,7 +12,7 @@ MANDATORY_TAGS = ("environment", "owner")
       lost file orphans every production resource.""", production_only=True)
 def prod_remote_state(env, envs):
     if env.state.backend != "azurerm":
-        yield f"state.backend={env.state.backend}"
+        yield at(f"state.backend={env.state.backend}", "state", "backend")
 
 
 @rule("LG-PROD-002", "error", "production cluster nodes must have no public IP (secure cluster connectivity)",
@@ -20,7 +20,7 @@ def prod_remote_state(env, envs):
       connectivity keeps all traffic on the Azure backbone.""", production_only=True)
 def prod_no_public_ip(env, envs):
     if not env.workspace.no_public_ip:
-        yield f"workspace={env.workspace.name}"
+        yield at(f"workspace={env.workspace.name}", "workspace", "no_public_ip")
 
 
 @rule("LG-PROD-003", "error", "production workspace must use the premium SKU",
@@ -28,7 +28,7 @@ def prod_no_public_ip(env, envs):
       workspace cannot enforce the grants this project declares.""", production_only=True)
 def prod_premium(env, envs):
     if env.workspace.sku != "premium":
-        yield f"sku={env.workspace.sku}"
+        yield at(f"sku={env.workspace.sku}", "workspace", "sku")
 
 
 @rule("LG-PROD-004", "error", "production workspace must be injected into its own VNet",
@@ -36,7 +36,7 @@ def prod_premium(env, envs):
       can be controlled and inspected.""", production_only=True)
 def prod_vnet_injection(env, envs):
     if env.workspace.vnet is None:
-        yield f"workspace={env.workspace.name}"
+        yield at(f"workspace={env.workspace.name}", "workspace", "vnet")
 
 
 @rule("LG-PROD-005", "error", "production workspace logs must go to Log Analytics (Azure Monitor)",
@@ -44,7 +44,7 @@ def prod_vnet_injection(env, envs):
       responders need them retained centrally.""", production_only=True)
 def prod_log_analytics(env, envs):
     if env.monitoring.log_analytics is None:
-        yield "monitoring.log_analytics=none"
+        yield at("monitoring.log_analytics=none", "monitoring", "log_analytics")
 
 
 @rule("LG-STORAGE-001", "error", "storage must deny anonymous public blob access",
@@ -52,7 +52,7 @@ def prod_log_analytics(env, envs):
       reached through the access connector.""")
 def storage_no_public_blobs(env, envs):
     if env.storage.allow_public_blob_access:
-        yield f"storage={env.storage.account_name}"
+        yield at(f"storage={env.storage.account_name}", "storage", "allow_public_blob_access")
 
 
 @rule("LG-STORAGE-002", "error", "storage must require TLS 1.2 or newer",
@@ -60,7 +60,7 @@ def storage_no_public_blobs(env, envs):
       current protocol.""")
 def storage_tls(env, envs):
     if env.storage.min_tls_version in ("TLS1_0", "TLS1_1"):
-        yield f"min_tls_version={env.storage.min_tls_version}"
+        yield at(f"min_tls_version={env.storage.min_tls_version}", "storage", "min_tls_version")
 
 
 @rule("LG-STORAGE-003", "warning", "production storage should not be reachable from public networks",
@@ -68,7 +68,7 @@ def storage_tls(env, envs):
       prefer private endpoints or trusted services only.""", production_only=True)
 def prod_storage_private(env, envs):
     if env.storage.public_network_access:
-        yield f"storage={env.storage.account_name}"
+        yield at(f"storage={env.storage.account_name}", "storage", "public_network_access")
 
 
 @rule("LG-TAG-001", "error", "every resource must carry the environment and owner tags, set by lakegate",
@@ -76,7 +76,7 @@ def prod_storage_private(env, envs):
       override them with other values.""")
 def mandatory_tags(env, envs):
     if not env.owner.strip():
-        yield "owner="
+        yield at("owner=", "owner")
     for key in MANDATORY_TAGS:
         if key in env.azure.tags and env.azure.tags[key] != env.tags[key]:
-            yield f"tag={key}"
+            yield at(f"tag={key}", "azure", "tags", key)

@@ -6,7 +6,7 @@ federated credentials; these rules refuse the definitions whose pipelines would 
 
 from __future__ import annotations
 
-from .registry import rule
+from .registry import at, rule
 
 
 def _subjects(env) -> list[tuple[str, str]]:
@@ -28,7 +28,7 @@ def _subjects(env) -> list[tuple[str, str]]:
 def production_github_environment(env, envs):
     github = env.principals.service_principal.ci_oidc.github
     if github is not None and github.branch:
-        yield f"ci_oidc.github.branch={github.branch}"
+        yield at(f"ci_oidc.github.branch={github.branch}", "principals", "service_principal", "ci_oidc", "github", "branch")
 
 
 @rule("LG-CI-002", "error", "each environment's CI identity must have an OIDC subject of its own",
@@ -42,4 +42,5 @@ def own_ci_subject(env, envs):
             continue
         for platform, subject in _subjects(other):
             if mine.get(platform) == subject:
-                yield f"{platform}={subject.split(' ')[-1]} (also {other.name})"
+                yield at(f"{platform}={subject.split(' ')[-1]} (also {other.name})",
+                         "principals", "service_principal", "ci_oidc", platform)

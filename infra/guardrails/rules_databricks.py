@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..access import effective_grants, grants_owned_by
 from ..model.grants import ACCOUNT_USERS, WRITE_PRIVILEGES
-from .registry import rule
+from .registry import at, at_origin, rule
 
 
 def _human_groups(envs) -> set[str]:
@@ -22,10 +22,10 @@ def _human_groups(envs) -> set[str]:
       """Interactive clusters let people run ad-hoc code against production data with the cluster's
       rights; production compute must come from reviewed jobs on job clusters.""", production_only=True)
 def prod_no_all_purpose(env, envs):
-    for cluster in env.compute.clusters:
-        yield f"cluster={cluster.name}"
+    for index, cluster in enumerate(env.compute.clusters):
+        yield at(f"cluster={cluster.name}", "compute", "clusters", index)
     if env.compute.allow_all_purpose and not env.compute.clusters:
-        yield "compute.allow_all_purpose=true"
+        yield at("compute.allow_all_purpose=true", "compute", "allow_all_purpose")
 
 
 @rule("LG-PROD-007", "error", "no human group may hold a write privilege on production data",
@@ -36,16 +36,16 @@ def prod_no_human_writers(env, envs):
     humans = _human_groups(envs)
     for grant in grants_owned_by(env, envs):
         if grant.principal in humans and WRITE_PRIVILEGES & set(grant.privileges):
-            yield f"group={grant.principal},{grant.securable.type}={grant.securable.name}"
+            yield at_origin(f"group={grant.principal},{grant.securable.type}={grant.securable.name}", grant.origin)
 
 
 @rule("LG-PROD-008", "error", "production serving endpoints must not scale to zero",
       """A scaled-to-zero endpoint answers its first request after minutes of cold start; production
       consumers would time out.""", production_only=True)
 def prod_no_scale_to_zero(env, envs):
-    for endpoint in env.serving:
+    for index, endpoint in enumerate(env.serving):
         if endpoint.scale_to_zero:
-            yield f"endpoint={endpoint.name}"
+            yield at(f"endpoint={endpoint.name}", "serving", index, "scale_to_zero")
 
 
 @rule("LG-PROD-009", "error", "production data must not be granted to `account users` (waive with a reason)",
@@ -54,7 +54,7 @@ def prod_no_scale_to_zero(env, envs):
 def prod_no_account_users(env, envs):
     for grant in grants_owned_by(env, envs):
         if grant.principal == ACCOUNT_USERS:
-            yield f"{grant.securable.type}={grant.securable.name}"
+            yield at_origin(f"{grant.securable.type}={grant.securable.name}", grant.origin)
 
 
 @rule("LG-UC-001", "error", "a service principal may write only to its own environment's catalog",
@@ -64,7 +64,7 @@ def service_principal_writes_own_catalog(env, envs):
     for grant in effective_grants(envs):
         if grant.principal == env.service_principal and grant.owner_env != env.name \
                 and WRITE_PRIVILEGES & set(grant.privileges):
-            yield f"{grant.securable.type}={grant.securable.name}"
+            yield at_origin(f"{grant.securable.type}={grant.securable.name}", grant.origin)
 
 
 @rule("LG-COMPUTE-001", "error", "every cluster, cluster policy and SQL warehouse must auto-terminate",
@@ -72,25 +72,25 @@ def service_principal_writes_own_catalog(env, envs):
       idle time and clusters stay within their policy's bound.""")
 def compute_auto_terminates(env, envs):
     bounds = {p.name: p.auto_termination_minutes for p in env.compute.policies}
-    for policy in env.compute.policies:
+    for index, policy in enumerate(env.compute.policies):
         if policy.auto_termination_minutes <= 0:
-            yield f"policy={policy.name}"
-    for cluster in env.compute.clusters:
+            yield at(f"policy={policy.name}", "compute", "policies", index, "auto_termination_minutes")
+    for index, cluster in enumerate(env.compute.clusters):
         bound = bounds.get(cluster.policy)
         if cluster.auto_termination_minutes <= 0 or (bound is not None and cluster.auto_termination_minutes > bound):
-            yield f"cluster={cluster.name}"
-    for warehouse in env.sql_warehouses:
+            yield at(f"cluster={cluster.name}", "compute", "clusters", index, "auto_termination_minutes")
+    for index, warehouse in enumerate(env.sql_warehouses):
         if warehouse.auto_stop_minutes <= 0:
-            yield f"warehouse={warehouse.name}"
+            yield at(f"warehouse={warehouse.name}", "sql_warehouses", index, "auto_stop_minutes")
 
 
 @rule("LG-JOB-001", "error", "jobs must run as the environment's service principal",
       """A job running as a person stops when the person leaves, runs with their rights instead of the
       pipeline's, and makes the audit trail name the wrong actor.""")
 def job_runs_as_service_principal(env, envs):
-    for job in env.workflows.jobs:
+    for index, job in enumerate(env.workflows.jobs):
         if job.run_as is not None and job.run_as != env.service_principal:
-            yield f"job={job.name}"
+            yield at(f"job={job.name}", "workflows", "jobs", index, "run_as")
 
 
 REPOSITORY = Path(__file__).resolve().parents[2]   # the lakegate checkout: what `workflows.code` deploys
@@ -115,8 +115,9 @@ def _missing_program(task) -> str | None:
 def job_tasks_exist_in_repository(env, envs):
     if env.workflows.code is None:
         return  # workspace paths: nothing in this repository to check
-    for job in env.workflows.jobs:
-        for task in job.tasks:
+    for j, job in enumerate(env.workflows.jobs):
+        for t, task in enumerate(job.tasks):
             problem = _missing_program(task)
             if problem is not None:
-                yield f"job={job.name},task={task.key},{problem}"
+                field = "python_file" if task.python_file is not None else "notebook"
+                yield at(f"job={job.name},task={task.key},{problem}", "workflows", "jobs", j, "tasks", t, field)

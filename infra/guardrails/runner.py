@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
 from ..model import Environment, Environments
 from ..model.promotion import Waiver
-from .registry import Rule, all_rules
+from ..yaml_source import format_path
+from .registry import Hit, Rule, all_rules
 
 
 @dataclass(frozen=True)
@@ -17,8 +19,9 @@ class Finding:
     subject: str                # what is wrong, e.g. "cluster=adhoc"; "" for the environment as a whole
     level: str
     info: str
-    location: str               # file:line of the environment (or waiver)
+    location: str               # file:line of the offending field (or waiver); the file's first line at worst
     waiver: Waiver | None = None
+    field_path: str = ""        # the field behind `location` (`compute.clusters[0]`); "" when derived or whole
 
     @property
     def tag(self) -> str:
@@ -38,7 +41,7 @@ class Finding:
 
     def as_dict(self) -> dict:
         data = {"rule": self.rule_id, "environment": self.env, "subject": self.subject, "level": self.level,
-                "status": self.status, "info": self.info, "location": self.location}
+                "status": self.status, "info": self.info, "location": self.location, "field": self.field_path}
         if self.waiver is not None:
             data["waiver"] = self.waiver.model_dump(mode="json")
         return data
@@ -79,14 +82,25 @@ META_RULES = {
 }
 
 
-def _run_rule(rule: Rule, env: Environment, envs: Environments) -> list[tuple[str, str]]:
-    """(subject, info) pairs. A rule that raises is a violation of that rule: fail closed."""
+def _run_rule(rule: Rule, env: Environment, envs: Environments) -> list[tuple[Hit, str]]:
+    """(hit, info) pairs. A rule that raises is a violation of that rule: fail closed."""
     if rule.production_only and not env.production:
         return []
     try:
-        return [(subject, rule.info) for subject in rule.check(env, envs)]
+        return [(hit if isinstance(hit, Hit) else Hit(str(hit)), rule.info) for hit in rule.check(env, envs)]
     except Exception as exc:  # noqa: BLE001 - any crash of a rule must count against it
-        return [("rule-error", f"the rule raised {type(exc).__name__}: {exc}")]
+        return [(Hit("rule-error"), f"the rule raised {type(exc).__name__}: {exc}")]
+
+
+_ORIGIN_LOCATION = re.compile(r"([^\s()]+\.ya?ml:\d+)\)?$")
+
+
+def locate_hit(env: Environment, hit: Hit) -> tuple[str, str]:
+    """(file:line, field path) of a hit: its field's own line, or the file:line its origin names."""
+    if hit.origin is not None:
+        found = _ORIGIN_LOCATION.search(hit.origin.strip())
+        return (found.group(1) if found else env.locate()), ""
+    return env.locate(*hit.field), format_path(hit.field)
 
 
 def _matching_waiver(env: Environment, rule_id: str, subject: str, today: date) -> tuple[Waiver | None, int | None]:
@@ -107,11 +121,13 @@ def check_environments(envs: Environments, today: date | None = None, only: list
             continue
         used: set[int] = set()
         for rule in rules:
-            for subject, info in _run_rule(rule, env, envs):
-                waiver, index = _matching_waiver(env, rule.id, subject, today)
+            for hit, info in _run_rule(rule, env, envs):
+                waiver, index = _matching_waiver(env, rule.id, hit.subject, today)
                 if index is not None:
                     used.add(index)
-                report.findings.append(Finding(rule.id, env.name, subject, rule.level, info, env.locate(), waiver))
+                location, field_path = locate_hit(env, hit)
+                report.findings.append(Finding(rule.id, env.name, hit.subject, rule.level, info, location, waiver,
+                                               field_path))
         report.findings += _waiver_findings(env, used, today, {r.id for r in rules})
     return report
 
@@ -123,11 +139,12 @@ def _waiver_findings(env: Environment, used: set[int], today: date, known: set[s
         where = env.locate("waivers", index)
         if waiver.id not in known:
             findings.append(Finding(WAIVER_UNUSED, env.name, f"waiver={waiver.id}", "error",
-                                    f"waiver names unknown rule {waiver.id}", where))
+                                    f"waiver names unknown rule {waiver.id}", where, field_path=f"waivers[{index}]"))
         elif waiver.expires is not None and waiver.expires < today:
             findings.append(Finding(WAIVER_EXPIRED, env.name, f"waiver={waiver.id}", "error",
-                                    f"waiver expired on {waiver.expires.isoformat()}; renew it or fix the finding", where))
+                                    f"waiver expired on {waiver.expires.isoformat()}; renew it or fix the finding", where,
+                                    field_path=f"waivers[{index}]"))
         elif index not in used:
             findings.append(Finding(WAIVER_UNUSED, env.name, f"waiver={waiver.id}", "warning",
-                                    "waiver matches no finding; remove it", where))
+                                    "waiver matches no finding; remove it", where, field_path=f"waivers[{index}]"))
     return findings
