@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # What each generated file holds, and where it comes from (the --json report names both).
 GENERATED = {"README.md": "the environment field reference between its BEGIN/END FIELD REFERENCE markers "
                           "(from the model, infra/model/)",
-             "RULES.md": "the whole file (from the guardrail registry, infra/guardrails/)"}
+             "RULES.md": "the whole file (from the default guardrail pack, infra/guardrails/packs.py)"}
 
 
 def generated_docs() -> dict[Path, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .model import Environment, Environments, Securable
+from .model.unity_catalog import BindingMode
 
 # The privileges the promotion path needs, in one place (see derive_promotion_grants).
 READ_SOURCE_CATALOG = ("USE_CATALOG",)
@@ -40,7 +41,7 @@ class CatalogBinding:
     catalog: str
     owner_env: str
     workspace_env: str      # environment whose workspace is bound to the catalog
-    mode: str               # "read_only" | "read_write"
+    mode: BindingMode
     origin: str
 
 

@@ -6,12 +6,14 @@ import ipaddress
 import os
 import re
 from pathlib import Path
+from typing import get_args
 
 from pydantic import ValidationError
 
 from .errors import DefinitionError, Problem
 from .model import Environment, Environments
 from .model.account import ACCOUNT_FILE, Account
+from .model.promotion import Gate
 from .yaml_source import SourceMap, format_path, load_yaml
 
 
@@ -47,7 +49,9 @@ def _is_union_tag(part: str) -> bool:
     return "[" in part or part in _UNION_TAGS
 
 
-_UNION_TAGS = {"metric_threshold", "no_regression", "signature", "required_tags", "smoke_inference", "approval"}
+# The tags of the model's discriminated unions (the gate types: each gate class's `type` literal), derived from the
+# model; tests/test_loader.py asserts they are every discriminator tag of the environment schema.
+_UNION_TAGS = frozenset(get_args(gate.model_fields["type"].annotation)[0] for gate in get_args(get_args(Gate)[0]))
 
 
 def _message(error: dict) -> str:

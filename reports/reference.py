@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from infra.guardrails.registry import all_rules
+from infra.guardrails.packs import DEFAULT
 from infra.guardrails.runner import META_RULES
 from infra.model import Environment, Securable
 
@@ -94,10 +94,10 @@ def field_reference() -> str:
 
 def rules_reference() -> str:
     lines = ["# Guardrail rules", "",
-             "Generated from the rule registry by `python main.py docs`; a test fails when this file is stale.",
+             "Generated from the default guardrail pack by `python main.py docs`; a test fails when this file is stale.",
              "Each rule is a small pure function over the typed environment model (`infra/guardrails/`).", "",
              "| id | level | scope | info |", "|---|---|---|---|"]
-    rules = all_rules()
+    rules = DEFAULT.rules
     for rule in rules:
         lines.append(f"| {rule.id} | {rule.level} | {'production' if rule.production_only else 'all'} | {rule.info} |")
     for rule_id, (level, info, _why) in sorted(META_RULES.items()):

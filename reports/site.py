@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.access import derive_promotion_grants
-from infra.guardrails.registry import all_rules
+from infra.guardrails.packs import DEFAULT
 from infra.guardrails.runner import META_RULES, check_environments
 from infra.model import Environment, Environments
 from promotion.audit import canonical
@@ -237,7 +237,7 @@ def _diff(envs: Environments, paths: list[dict[str, Any]]) -> dict[str, Any]:
 
 def guardrails(envs: Environments, today: date) -> dict[str, Any]:
     report = check_environments(envs, today=today)
-    rules = [{"id": r.id, "level": r.level, "info": r.info, "production_only": r.production_only} for r in all_rules()]
+    rules = [{"id": r.id, "level": r.level, "info": r.info, "production_only": r.production_only} for r in DEFAULT]
     rules += [{"id": rule_id, "level": level, "info": info, "production_only": False}
               for rule_id, (level, info, _why) in sorted(META_RULES.items())]
     findings = []

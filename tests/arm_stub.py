@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from databricks_stub import StubError, StubServer
+from tests.databricks_stub import StubError, StubServer
 
 I = re.IGNORECASE
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,52 @@ os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "environments"
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """The code a test "trains from": a commit in a git repository of its own, so the suite needs no `.git`."""
+
+    repository: Path
+    commit: str
+    author: str
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.repository}"
+
+
+LINEAGE_VARIABLES = ("LAKEGATE_GIT_COMMIT", "LAKEGATE_GIT_REPOSITORY", "LAKEGATE_GIT_AUTHOR")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lineage(tmp_path_factory) -> Lineage:
+    """One commit in a throwaway repository; its commit, URL and author are the lineage variables every
+    training run (in-process or a CLI child) reads first, as CI's GITHUB_SHA would be."""
+    repository = tmp_path_factory.mktemp("lineage-repo")
+    author = "ml.builder@contoso.com"
+    git_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(repository), "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_AUTHOR_NAME": "ML Builder", "GIT_AUTHOR_EMAIL": author,
+               "GIT_COMMITTER_NAME": "ML Builder", "GIT_COMMITTER_EMAIL": author}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repository), *args], env=git_env, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q")
+    (repository / "train.py").write_text("# the training code\n")
+    git("add", "train.py")
+    git("commit", "-q", "-m", "training code")
+    found = Lineage(repository, git("rev-parse", "HEAD"), author)
+    saved = {name: os.environ.get(name) for name in LINEAGE_VARIABLES}
+    os.environ.update({"LAKEGATE_GIT_COMMIT": found.commit, "LAKEGATE_GIT_REPOSITORY": found.url,
+                       "LAKEGATE_GIT_AUTHOR": found.author})
+    yield found
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -33,9 +33,6 @@ from .test_cli import run
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["forged", "replay", "selfprom", "apprprom", "author", "external", "lookalike", "gh", "ghbad", "ado"]
 HEAD, SAM = "head.of.ml@contoso.com", "sam.okafor@contoso.com"
-HEAD_COMMIT = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-HEAD_AUTHOR = subprocess.run(["git", "log", "-1", "--format=%ae", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True).stdout.strip()
 
 
 @dataclass
@@ -46,6 +43,7 @@ class World:
     keys: dict
     ci: CiStub
     state: Path
+    lineage: object  # conftest.Lineage: the commit the versions were "built from", in a repository of its own
 
     def adapter(self, env: str):
         return self.registry.adapter(self.envs[env].service_principal)
@@ -53,8 +51,9 @@ class World:
     def to_prod(self, model: str, audit: Path, seed: int = 0, **tags) -> str:
         """A code-built version in staging (registered there by staging's principal, champion), promoted
         to prod, where it waits for an approval. Skipping dev keeps the module fast: approvals concern prod."""
-        lineage = {"git_commit": HEAD_COMMIT, "git_repository": f"file://{ROOT}", "training_run": f"run-{model}-{seed}",
-                   "git_author": HEAD_AUTHOR, aliases.GATES_SUMMARY: "passed", **tags}
+        lineage = {"git_commit": self.lineage.commit, "git_repository": self.lineage.url,
+                   "training_run": f"run-{model}-{seed}", "git_author": self.lineage.author,
+                   aliases.GATES_SUMMARY: "passed", **tags}
         staged = register_sklearn_model(self.registry, self.envs["staging"].service_principal, f"staging.ml.{model}",
                                         tags=lineage, seed=seed)
         self.adapter("staging").set_alias(f"staging.ml.{model}", aliases.CHAMPION, staged.version)
@@ -70,7 +69,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, lineage):
     with CiStub() as ci:
         ci.tokens.add("job-token")
         env_dir = copy_examples(tmp_path_factory.mktemp("environments"))
@@ -95,7 +94,7 @@ def world(tmp_path_factory):
         envs = load_environments(env_dir)
         state = tmp_path_factory.mktemp("state")
         with running_local_registry(state, derive_local_plan(envs)) as registry:
-            yield World(envs, registry, env_dir, {k: v[0] for k, v in keys.items()}, ci, state)
+            yield World(envs, registry, env_dir, {k: v[0] for k, v in keys.items()}, ci, state, lineage)
 
 
 def cli(world, state: Path, *args):
@@ -203,14 +202,14 @@ def test_the_commit_author_cannot_approve_and_a_forged_author_tag_is_caught(worl
     version = world.to_prod("author", tmp_path, git_author=HEAD, git_commit="d" * 40)
     with pytest.raises(ApprovalMissing, match=rf"{HEAD} wrote commit dddddddddddd that built v{version}"):
         world.approve("author", version, tmp_path, key=world.keys[HEAD])
-    # The training principal claims someone else wrote a commit that git (this repository) knows better.
-    head, real = HEAD_COMMIT, HEAD_AUTHOR
+    # The training principal claims someone else wrote a commit that git (the code's repository) knows better.
+    head, real = world.lineage.commit, world.lineage.author
     prod = world.adapter("prod")
     prod.set_version_tag("prod.ml.author", version, aliases.GIT_COMMIT, head)
     prod.set_version_tag("prod.ml.author", version, aliases.GIT_AUTHOR, "nobody@contoso.com")
     with pytest.raises(ApprovalMissing, match=f"the git_author tag says nobody@contoso.com but commit {head[:12]} in this "
                                               f"repository is by {real}"):
-        world.approve("author", version, tmp_path, key=world.keys[HEAD])
+        world.approve("author", version, tmp_path, key=world.keys[HEAD], repository=world.lineage.repository)
 
 
 def test_a_service_principal_look_alike_never_approves_even_when_anyone_may(world, tmp_path):

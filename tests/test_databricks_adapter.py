@@ -6,15 +6,13 @@ is covered in test_credentials.py); the stub records each request so the exact R
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from databricks.sdk.core import Config
 
-sys.path.insert(0, str(Path(__file__).parent))
-from databricks_stub import DatabricksStub  # noqa: E402
+from tests.databricks_stub import DatabricksStub
 
 from promotion.databricks import UnityCatalogAdapter, update_serving_endpoint  # noqa: E402
 from promotion.registry import NotFound, PermissionRefused, RegistryError  # noqa: E402

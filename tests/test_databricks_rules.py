@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from infra.errors import DefinitionError
-from infra.guardrails.registry import all_rules
+from infra.guardrails.packs import DEFAULT
 from infra.guardrails.runner import check_environments
 from infra.loader import load_environments
 from infra.model import Environments
@@ -65,7 +65,7 @@ def prod_with_adhoc_cluster(envs):
 
 
 def test_rules_are_registered_once_with_metadata():
-    rules = {r.id: r for r in all_rules()}
+    rules = {r.id: r for r in DEFAULT}
     assert DATABRICKS_RULES <= set(rules)
     for rule_id in DATABRICKS_RULES:
         assert rules[rule_id].info and len(rules[rule_id].explanation) > 40

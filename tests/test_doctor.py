@@ -3,7 +3,7 @@
 tests/arm_stub.py plays Entra ID's token endpoint, Azure Resource Manager and the Databricks accounts
 console's OIDC metadata, each on 127.0.0.1 and a free port behind a throwaway self-signed certificate
 (trusted through REQUESTS_CA_BUNDLE / SSL_CERT_FILE, set with monkeypatch only). The credentials are the
-environment's own, resolved by promotion/credentials.py: azure-workload-identity with a federated token
+environment's own, resolved by promotion/credentials/: azure-workload-identity with a federated token
 file, exchanged for real by azure-identity against the Entra stub; ARM is called for real by
 azure-mgmt-resource and azure-mgmt-authorization. The CLI runs in-process (`cli.app.main`).
 
@@ -17,14 +17,12 @@ import json
 import os
 import shlex
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from arm_stub import AccountsStub, ArmStub, EntraStub, self_signed_certificate  # noqa: E402
+from tests.arm_stub import AccountsStub, ArmStub, EntraStub, self_signed_certificate
 
 from cli.app import main  # noqa: E402
 from infra.access import ASSIGN_ONLY_BLOB_CONTRIBUTOR_TO_SERVICE_PRINCIPALS, deployer_roles  # noqa: E402

@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from infra.guardrails.registry import all_rules
+from infra.guardrails.packs import DEFAULT, Pack
+from infra.guardrails.rule import Rule
 from infra.guardrails.runner import check_environments
 
 from .helpers import variant
@@ -19,7 +20,7 @@ def fired(report, env=None) -> set[str]:
 def test_examples_pass_every_rule(envs):
     report = check_environments(envs)
     assert report.passed and fired(report) == set()
-    assert report.rules_run == len(all_rules()) >= 9
+    assert report.rules_run == len(DEFAULT) >= 9
 
 
 CASES = [
@@ -84,21 +85,18 @@ def test_waiver_of_unknown_rule_is_an_error(envs):
     assert not report.passed and fired(report) == {"LG-WAIVER-002[waiver=LG-NOPE-001]"}
 
 
-def test_a_rule_that_raises_counts_as_a_violation(envs, monkeypatch):
-    from infra.guardrails import registry
-
+def test_a_rule_that_raises_counts_as_a_violation(envs):
     def broken(env, envs):
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(registry.RULES, "LG-PROD-003", registry.RULES["LG-PROD-003"].__class__(
-        "LG-PROD-003", "error", "x", "y", broken, production_only=True))
-    report = check_environments(envs)
+    pack = Pack("broken", (Rule("LG-PROD-003", "error", "x", "y", broken, production_only=True),))
+    report = check_environments(envs, rules=pack)
     assert fired(report) == {"LG-PROD-003[rule-error]"}
     assert report.violations[0].info == "the rule raised RuntimeError: boom"
 
 
 def test_rule_ids_are_well_formed_and_explained():
-    for rule in all_rules():
+    for rule in DEFAULT:
         assert rule.id.startswith("LG-") and len(rule.id.split("-")) == 3 and len(rule.id.split("-")[2]) == 3
         assert rule.level in ("error", "warning")
         assert "\n" not in rule.info and len(rule.explanation) > 40

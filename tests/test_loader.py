@@ -61,7 +61,7 @@ BAD_INPUTS = [
     ("prod.yaml", "{principal: ml-engineers, on: catalog prod,", "{principal: ml-enginers, on: catalog prod,",
      "grants[0].principal: unknown principal 'ml-enginers'", r"ml-enginers"),
     ("prod.yaml", "    - {type: signature}", "    - {type: signatur}",
-     "promotion.gates[1]: 'signatur' is not one of metric_threshold, no_regression, signature, required_tags, smoke_inference, approval",
+     "promotion.gates[1]: 'signatur' is not one of metric_threshold, no_regression, signature, required_tags, smoke_inference, serving_smoke, approval",
      r"signatur\}"),
     ("prod.yaml", "    - {type: metric_threshold, metric: accuracy, min: 0.85}", "    - {type: metric_threshold, metric: accuracy}",
      "promotion.gates[2]: give min, max or both", r"metric: accuracy\}"),
@@ -135,3 +135,28 @@ def test_files_outside_cwd_are_shown_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(os.path.dirname(os.path.dirname(__file__)))
     edit(defs / "prod.yaml", "sku: premium", "sku: premuim")
     assert problems_of(defs)[0].startswith(str(defs / "prod.yaml") + ":")
+
+
+def _discriminator_tags(schema) -> set[str]:
+    if isinstance(schema, dict):
+        found = set(schema["discriminator"].get("mapping", {})) if isinstance(schema.get("discriminator"), dict) else set()
+        return found.union(*(_discriminator_tags(value) for value in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(_discriminator_tags(value) for value in schema))
+    return set()
+
+
+def test_the_union_tags_the_loader_skips_are_every_discriminator_tag_of_the_model():
+    from infra import loader
+    from infra.model import Environment
+
+    assert loader._UNION_TAGS == _discriminator_tags(Environment.model_json_schema())
+
+
+def test_an_unknown_field_of_a_serving_smoke_gate_is_located(defs):
+    path = defs / "prod.yaml"
+    edit(path, "    - {type: serving_smoke}", "    - {type: serving_smoke, wait: 1}")
+    line = line_of(path, r"type: serving_smoke, wait")
+    found = problems_of(defs)
+    assert any(p.startswith(f"environments/prod.yaml:{line}: promotion.gates[") and p.endswith("].wait: unknown field")
+               for p in found), found

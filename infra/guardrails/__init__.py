@@ -1,1 +1,1 @@
-"""Guardrail rules over the typed model (see registry.py for the form of a rule)."""
+"""Guardrails over the typed model: rules (rule.py, rules_*.py), the packs that list them (packs.py), the runner."""

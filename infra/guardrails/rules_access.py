@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..access import (
     BLOB_DATA_READER, READ_SOURCE_CATALOG, READ_SOURCE_MODELS, deployer_roles, effective_grants, pending_bindings,
 )
-from .registry import at_origin, rule
+from .rule import at_origin, rule
 
 
 def _promotion_read(grant, env, envs) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .registry import at, rule
+from .rule import at, rule
 
 MANDATORY_TAGS = ("environment", "owner")
 

@@ -6,7 +6,7 @@ federated credentials; these rules refuse the definitions whose pipelines would 
 
 from __future__ import annotations
 
-from .registry import at, rule
+from .rule import at, rule
 
 
 def _subjects(env) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..access import effective_grants, grants_owned_by
 from ..model.grants import ACCOUNT_USERS, WRITE_PRIVILEGES
-from .registry import at, at_origin, rule
+from .rule import at, at_origin, rule
 
 
 def _human_groups(envs) -> set[str]:

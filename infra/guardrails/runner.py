@@ -1,15 +1,17 @@
-"""Run every rule over every environment, apply waivers, fail closed."""
+"""Run a pack of rules (the default pack unless told) over every environment, apply waivers, fail closed."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Iterable
 
 from ..model import Environment, Environments
 from ..model.promotion import Waiver
 from ..yaml_source import format_path
-from .registry import Hit, Rule, all_rules
+from .packs import DEFAULT
+from .rule import Hit, Rule
 
 
 @dataclass(frozen=True)
@@ -112,10 +114,13 @@ def _matching_waiver(env: Environment, rule_id: str, subject: str, today: date) 
     return None, None
 
 
-def check_environments(envs: Environments, today: date | None = None, only: list[str] | None = None) -> GuardrailReport:
+def check_environments(envs: Environments, today: date | None = None, only: list[str] | None = None,
+                       rules: Iterable[Rule] = DEFAULT) -> GuardrailReport:
+    """Findings of `rules` (a pack, or any list of rules) over `envs` (or only the environments named)."""
     today = today or date.today()
-    rules = all_rules()
+    rules = list(rules)
     report = GuardrailReport(rules_run=len(rules))
+    ran = {r.id for r in rules}
     for env in envs:
         if only and env.name not in only:
             continue
@@ -128,23 +133,24 @@ def check_environments(envs: Environments, today: date | None = None, only: list
                 location, field_path = locate_hit(env, hit)
                 report.findings.append(Finding(rule.id, env.name, hit.subject, rule.level, info, location, waiver,
                                                field_path))
-        report.findings += _waiver_findings(env, used, today, {r.id for r in rules})
+        report.findings += _waiver_findings(env, used, today, ran)
     return report
 
 
-def _waiver_findings(env: Environment, used: set[int], today: date, known: set[str]) -> list[Finding]:
-    """Expired waivers are errors; waivers that match nothing are warnings (they hide nothing, but rot)."""
+def _waiver_findings(env: Environment, used: set[int], today: date, ran: set[str]) -> list[Finding]:
+    """Expired waivers are errors; waivers that match nothing are warnings (they hide nothing, but rot). A waiver
+    of a rule outside the pack run (a known rule: DEFAULT lists them all) cannot be judged unused."""
     findings = []
     for index, waiver in enumerate(env.waivers):
         where = env.locate("waivers", index)
-        if waiver.id not in known:
+        if waiver.id not in ran | DEFAULT.ids:
             findings.append(Finding(WAIVER_UNUSED, env.name, f"waiver={waiver.id}", "error",
                                     f"waiver names unknown rule {waiver.id}", where, field_path=f"waivers[{index}]"))
         elif waiver.expires is not None and waiver.expires < today:
             findings.append(Finding(WAIVER_EXPIRED, env.name, f"waiver={waiver.id}", "error",
                                     f"waiver expired on {waiver.expires.isoformat()}; renew it or fix the finding", where,
                                     field_path=f"waivers[{index}]"))
-        elif index not in used:
+        elif index not in used and waiver.id in ran:
             findings.append(Finding(WAIVER_UNUSED, env.name, f"waiver={waiver.id}", "warning",
                                     "waiver matches no finding; remove it", where, field_path=f"waivers[{index}]"))
     return findings

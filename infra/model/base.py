@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -36,3 +36,5 @@ Uuid = Annotated[
 StorageAccountName = Annotated[str, _matches(r"[a-z0-9]{3,24}", "storage account name (3-24 lowercase letters/digits)")]
 AzureName = Annotated[str, _matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,88}[A-Za-z0-9_]", "Azure resource name")]
 ContainerName = Annotated[str, _matches(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", "storage container name")]
+# Git providers, as Databricks spells them (repos and job sources).
+GitProvider = Literal["gitHub", "azureDevOpsServices", "gitLab", "bitbucketCloud"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -42,6 +42,9 @@ SecurableType = Literal["catalog", "schema", "table", "volume", "model", "extern
 _NAME_PARTS = {"catalog": 1, "schema": 2, "table": 3, "volume": 3, "model": 3,
                "external_location": 1, "storage_credential": 1}
 ACCOUNT_USERS = "account users"
+# The workspace entitlements a group may hold; the identities construct sets every one of them.
+Entitlement = Literal["workspace_access", "databricks_sql_access", "allow_cluster_create", "allow_instance_pool_create"]
+ENTITLEMENTS: tuple[str, ...] = get_args(Entitlement)
 
 
 class Securable(Strict):
@@ -153,8 +156,7 @@ class ServicePrincipal(Strict):
 
 class Group(Strict):
     members: list[str] = Field(default_factory=list, description="User names (e-mail) in the group.")
-    entitlements: list[Literal["workspace_access", "databricks_sql_access", "allow_cluster_create",
-                               "allow_instance_pool_create"]] = Field(
+    entitlements: list[Entitlement] = Field(
         default_factory=lambda: ["workspace_access"], description="Workspace entitlements of the group."
     )
     human: bool = Field(True, description="Whether the group holds people (guardrails treat human groups stricter).")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import PrincipalName, Strict
+from .base import GitProvider, PrincipalName, Strict
 
 WarehouseSize = Literal["2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large", "4X-Large"]
 RepoPermission = Literal["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"]
@@ -41,7 +41,7 @@ class GitFolder(Strict):
     """A Git folder (repo) checked out in the workspace, e.g. for people to read the deployed code."""
 
     url: str = Field(pattern=r"^https://\S+$", description="HTTPS URL of the repository.")
-    provider: Literal["gitHub", "azureDevOpsServices", "gitLab", "bitbucketCloud"] = Field(
+    provider: GitProvider = Field(
         "gitHub", description="Git provider, as Databricks spells it."
     )
     path: str = Field(pattern=r"^/(Repos|Workspace)/\S+$",

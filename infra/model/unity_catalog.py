@@ -11,6 +11,8 @@ from .base import ContainerName, EnvName, Identifier, Strict
 
 # The external location that covers the catalog's managed storage (the first storage container).
 MANAGED_LOCATION = "managed"
+# How a catalog is bound to a workspace; the unity_catalog construct maps each to its Databricks binding type.
+BindingMode = Literal["read_only", "read_write"]
 
 
 class Schema(Strict):
@@ -55,7 +57,7 @@ class UnityCatalog(Strict):
         default_factory=list,
         description="Extra external locations; the catalog's managed container always gets one (`<catalog>_managed`).",
     )
-    bindings: dict[EnvName, Literal["read_only", "read_write"]] = Field(
+    bindings: dict[EnvName, BindingMode] = Field(
         default_factory=dict,
         description="Other environments whose workspaces may use this catalog (it is ISOLATED otherwise).",
     )

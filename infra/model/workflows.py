@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Identifier, PrincipalName, Strict
+from .base import GitProvider, Identifier, PrincipalName, Strict
 
 _JOB_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _TASK_KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -37,7 +37,7 @@ class CodeSource(Strict):
     """Where job code comes from: a Git repository, so what runs is what was reviewed."""
 
     url: str = Field(pattern=r"^https://\S+$", description="HTTPS URL of the repository.")
-    provider: Literal["gitHub", "azureDevOpsServices", "gitLab", "bitbucketCloud"] = Field(
+    provider: GitProvider = Field(
         "gitHub", description="Git provider, as Databricks spells it."
     )
     branch: str | None = Field(None, description="Branch to run; give exactly one of branch, tag.")

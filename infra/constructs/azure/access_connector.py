@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 
 from constructs import Construct
 
-# Read, write and delete blobs and ADLS paths: what a Unity Catalog storage credential needs.
-STORAGE_BLOB_DATA_CONTRIBUTOR = "Storage Blob Data Contributor"
+from ...access import BLOB_DATA_CONTRIBUTOR  # read, write, delete blobs: what a UC storage credential needs
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class AccessConnector(Construct):
         self.id: str = self.connector.id
         self.principal_id: str = self.connector.identity.principal_id
 
-    def grant_storage_access(self, storage_account_id: str, role: str = STORAGE_BLOB_DATA_CONTRIBUTOR):
+    def grant_storage_access(self, storage_account_id: str, role: str = BLOB_DATA_CONTRIBUTOR):
         """Role assignment of `role` on the storage account to the connector's identity.
 
         A method rather than a prop: the storage firewall lets the connector in by its id, so the

@@ -15,8 +15,6 @@ from typing import Callable, Mapping
 
 from constructs import Construct
 
-ACCOUNT_USERS = "account users"
-
 
 @dataclass(frozen=True)
 class DirectoryProps:

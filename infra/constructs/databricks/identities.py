@@ -15,10 +15,9 @@ from typing import Mapping
 
 from constructs import Construct
 
-from ...model.grants import Group
+from ...model.grants import ENTITLEMENTS, Group
 from .directory import slug
 
-ENTITLEMENTS = ("workspace_access", "databricks_sql_access", "allow_cluster_create", "allow_instance_pool_create")
 
 
 @dataclass(frozen=True)

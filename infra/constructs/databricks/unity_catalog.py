@@ -15,10 +15,10 @@ from typing import Mapping, Sequence
 from constructs import Construct
 
 from ...access import CatalogBinding
-from ...model.unity_catalog import MANAGED_LOCATION, ExternalLocation, RegisteredModel, Schema, Volume
+from ...model.unity_catalog import MANAGED_LOCATION, BindingMode, ExternalLocation, RegisteredModel, Schema, Volume
 from .directory import Directory
 
-BINDING_TYPES = {"read_only": "BINDING_TYPE_READ_ONLY", "read_write": "BINDING_TYPE_READ_WRITE"}
+BINDING_TYPES: dict[BindingMode, str] = {"read_only": "BINDING_TYPE_READ_ONLY", "read_write": "BINDING_TYPE_READ_WRITE"}
 
 
 @dataclass(frozen=True)

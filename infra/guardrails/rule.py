@@ -1,8 +1,9 @@
-"""The guardrail registry: one rule = one small pure function over the typed model, with its metadata.
+"""The form of a guardrail rule: one small pure function over the typed model, with its metadata.
 
 Like cdk-nag and checkov: an id `LG-<AREA>-<NNN>` (never reuse a retired one), a level, a one-line
 `info` (what is wrong; findings print as `LG-PROD-002[cluster=adhoc]`) and an `explanation` (why the
 rule exists). Rules read the model, never cdktn objects, so they survive any change of synth engine.
+`@rule(...)` makes a check a `Rule`; which rules run is listed by the packs (packs.py).
 """
 
 from __future__ import annotations
@@ -56,23 +57,12 @@ class Rule:
         return self.id.split("-")[1]
 
 
-RULES: dict[str, Rule] = {}
+def rule(id: str, level: Level, info: str, explanation: str, production_only: bool = False) -> Callable[[Check], Rule]:
+    """Make the decorated check a `Rule` with this metadata (a pack lists it to run it)."""
+    if id in RETIRED_IDS:
+        raise ValueError(f"rule id {id} is retired")
 
+    def make(check: Check) -> Rule:
+        return Rule(id, level, info, " ".join(explanation.split()), check, production_only)
 
-def rule(id: str, level: Level, info: str, explanation: str, production_only: bool = False):
-    """Register the decorated check under `id`."""
-
-    def register(check: Check) -> Check:
-        if id in RULES or id in RETIRED_IDS:
-            raise ValueError(f"rule id {id} is already used or retired")
-        RULES[id] = Rule(id, level, info, " ".join(explanation.split()), check, production_only)
-        return check
-
-    return register
-
-
-def all_rules() -> list[Rule]:
-    # Importing the rule modules registers their rules.
-    from . import rules_access, rules_azure, rules_ci, rules_databricks  # noqa: F401
-
-    return sorted(RULES.values(), key=lambda r: r.id)
+    return make
