@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from . import exit_codes
+from .failures import UsageParser, run_command
 
 
 def _common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
@@ -16,12 +18,13 @@ def _common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python main.py", description=__doc__,
+    parser = UsageParser(prog="python main.py", description=__doc__,
                                      epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in exit_codes.DESCRIPTIONS.items()))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     synth = commands.add_parser("synth", help="synthesize Terraform JSON into cdktf.out/ (the default)")
     _common(synth)
+    _lazy(synth, "synth_command", "cmd_synth")
     synth.add_argument("--env", action="append", help="only this environment (repeatable)")
     synth.add_argument("--out", default=None,
                        help="output folder (default: $CDKTF_OUTDIR when the cdktf CLI runs us, else cdktf.out); "
@@ -29,24 +32,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate definitions and run guardrails, without synthesizing")
     _common(check)
+    _lazy(check, "infra_commands", "cmd_check")
     check.add_argument("--env", action="append", help="only this environment's guardrails (repeatable)")
 
     report = commands.add_parser("report", help="reports for auditors")
     _common(report)
-    report.add_argument("kind", choices=["access", "diff", "rules", "history", "site", "evidence"])
+    _lazy(report, "report_commands", "cmd_report")
+    report.add_argument("kind", choices=["access", "diff", "rules", "history", "site", "evidence"],
+                        help="access matrix, environment diff, guardrail results, promotion history, the static site, "
+                             "or one promotion's evidence pack")
     report.add_argument("envs", nargs="*", help="diff: the two environments to compare; evidence: the model")
-    report.add_argument("--state-dir", default=".lakegate", help="local state (audit logs) folder")
+    from .registry_access import state_dir_option
     from .report_commands import add_report_options
+
+    state_dir_option(report, "the audit logs the history and evidence read")
 
     add_report_options(report)
 
     doctor = commands.add_parser("doctor", help="preflight one environment against Azure as its own principal "
                                                 "(subscription, providers, resource group, state, roles, Databricks account)")
     _common(doctor)
+    _lazy(doctor, "doctor_command", "cmd_doctor")
     doctor.add_argument("--env", required=True, metavar="ENV", help="the environment to check (its credentials are used)")
 
     docs = commands.add_parser("docs", help="regenerate (or --check) the README field reference and RULES.md")
     _common(docs)
+    _lazy(docs, "docs_commands", "cmd_docs")
     docs.add_argument("--check", action="store_true", help="exit 10 if the generated docs are stale")
 
     from .promotion_commands import add_promotion_commands
@@ -63,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lazy(parser: argparse.ArgumentParser, module: str, function: str) -> None:
+    # Imported when run: `synth` with nothing to do must not pay for the model and the reports.
+    parser.set_defaults(handler=lambda args: getattr(importlib.import_module(f"cli.{module}"), function)(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if (argv or ["synth"])[0] == "demo":
@@ -71,22 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         from infra.preload import preload_bindings
 
         preload_bindings()
-    parser = build_parser()
-    args = parser.parse_args(argv or ["synth"])
-    try:
-        return args.handler(args) if hasattr(args, "handler") else _dispatch_infra(args)
-    except KeyboardInterrupt:
-        from . import output
-
-        output.fail("interrupted")
-        return exit_codes.UNEXPECTED
-
-
-def _dispatch_infra(args) -> int:
-    import importlib
-
-    # Imported per command: `synth` with nothing to do must not pay for the model and the reports.
-    module, function = {"synth": ("synth_command", "cmd_synth"), "check": ("infra_commands", "cmd_check"),
-                        "docs": ("docs_commands", "cmd_docs"), "report": ("report_commands", "cmd_report"),
-                        "doctor": ("doctor_command", "cmd_doctor")}[args.command]
-    return getattr(importlib.import_module(f"cli.{module}"), function)(args)
+    args = build_parser().parse_args(argv or ["synth"])
+    if not hasattr(args, "handler"):  # `python main.py report` etc. without a kind is caught by argparse
+        build_parser().print_help()
+        return exit_codes.USAGE
+    return run_command(args.handler, args)

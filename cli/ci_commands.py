@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 from . import exit_codes, output
+from .presenters import print_ci_step, print_promotion
+from .registry_access import adapter_factory, audit_dir, serving_hook, state_dir_option, with_environments
 
 PLATFORM_CHOICES = ("github", "azure-devops", "all")
 
@@ -47,8 +49,7 @@ def add_ci_commands(commands, common) -> None:
                                                                     "refusal: refusals are entries too)")
     audit.add_argument("--env", required=True, metavar="ENV", help="the environment whose log it is (its credentials "
                                                                     "are used)")
-    audit.add_argument("--state-dir", default=".lakegate", metavar="DIR",
-                       help="local state folder; the log is in its audit/ (default: .lakegate)")
+    state_dir_option(audit, "the log is in its audit/")
     audit.set_defaults(handler=cmd_audit)
 
     promote = actions.add_parser("promote", help="promote into an environment that needs an approval: gates, then the "
@@ -60,8 +61,7 @@ def add_ci_commands(commands, common) -> None:
                          help="the CI platform whose environment approval of this run is recorded (through its API)")
     promote.add_argument("--registry", choices=["local", "databricks"], default="local",
                          help="local embedded registry (default) or Databricks Unity Catalog")
-    promote.add_argument("--state-dir", default=".lakegate", metavar="DIR",
-                         help="local state: registry, audit logs, locks (default: .lakegate)")
+    state_dir_option(promote)
     promote.set_defaults(handler=cmd_promote, command="ci")
 
 
@@ -154,7 +154,7 @@ def cmd_simulate(args) -> int:
         elif kind == "start":
             output.console.print(f"  [cyan]>[/cyan] {output.escape(item.name)}: {output.escape(' '.join(item.command))}")
         else:
-            _print_step(item)
+            print_ci_step(item)
 
     if not args.json:
         output.console.print(f"simulating {args.event} ({args.platform}): "
@@ -181,38 +181,14 @@ def cmd_simulate(args) -> int:
     return result.exit_code
 
 
-_MARKS = {"ran": "[green]ok[/green]", "expected": "[green]ok[/green]", "failed": "[red]FAILED[/red]",
-          "skipped": "[yellow]skipped[/yellow]", "note": "[dim]note[/dim]", "listed": "[blue]would run[/blue]"}
-
-
-def _print_step(step) -> None:
-    mark = _MARKS[step.status]
-    name = output.escape(step.name)
-    if step.status == "note":
-        output.console.print(f"  {mark} {output.escape(step.reason)}")
-        return
-    line = f"  {mark} {name}"
-    if step.seconds:
-        line += f" ({step.seconds:.1f} s)"
-    if step.reason:
-        line += f": {output.escape(step.reason)}"
-    if step.ci_command and (step.status == "skipped" or step.reason.startswith("local equivalent")):
-        line += f"\n      in CI: {output.escape(step.ci_command)}"
-    if step.status == "listed" and step.command:
-        line += f"\n      here:  {output.escape(' '.join(step.command))}"
-    output.console.print(line)
-
-
 def cmd_promote(args) -> int:
-    from .promotion_commands import _guarded
+    from .promotion_commands import check_request
 
-    return _guarded(_promote_with_ci_approval, args)
+    return with_environments(_promote_with_ci_approval, prepare=check_request)(args)
 
 
 def _promote_with_ci_approval(args, envs) -> int:
     from promotion.api import approve, promote
-
-    from .promotion_commands import adapter_factory, audit_dir, print_promotion, serving_hook
 
     factory = adapter_factory(args, envs)
     hook = serving_hook(args, factory)
@@ -244,8 +220,8 @@ def _promote_with_ci_approval(args, envs) -> int:
 
 
 def cmd_audit(args) -> int:
-    from ci.audit_store import BlobClient, StorageUnreachable, pull, push
-    from promotion.errors import PromotionError, failure_kind
+    from ci.audit_store import BlobClient, pull, push
+    from promotion.credentials import azure_credentials
     from promotion.state_dir import ensure_state_dir
 
     envs = _load(args)
@@ -255,28 +231,13 @@ def cmd_audit(args) -> int:
         output.fail(f"unknown environment '{args.env}' (known: {', '.join(envs.names)})")
         return exit_codes.INVALID_DEFINITIONS
     env = envs[args.env]
-    try:
-        from promotion.credentials import CredentialsError, azure_credentials
-
-        audit_dir = ensure_state_dir(args.state_dir) / "audit"
-        client = BlobClient(azure_credentials(pinned=env.credentials.strategy, tenant_id=env.azure.tenant_id))
-        result = (pull if args.direction == "pull" else push)(env, audit_dir, client)
-    except CredentialsError as error:
-        return _refusal(args, "CREDENTIALS", error)
-    except StorageUnreachable as error:
-        return _refusal(args, "REGISTRY_UNAVAILABLE", error)
-    except PromotionError as error:
-        return _refusal(args, failure_kind(error), error)
+    # CredentialsError (11), StorageUnreachable (9) and state-folder refusals (6) leave through cli/failures.py.
+    folder = ensure_state_dir(args.state_dir) / "audit"
+    client = BlobClient(azure_credentials(pinned=env.credentials.strategy, tenant_id=env.azure.tenant_id))
+    result = (pull if args.direction == "pull" else push)(env, folder, client)
     if args.json:
         output.emit_json({"ok": True, **result.as_dict()})
     else:
         output.console.print(f"{env.name} audit log {args.direction}: "
                              + ", ".join(f"{name} {what}" for name, what in result.files.items()))
     return exit_codes.OK
-
-
-def _refusal(args, kind: str, error: Exception) -> int:
-    if getattr(args, "json", False):
-        output.emit_json({"ok": False, "error": kind.lower(), "message": str(error)})
-    output.fail(str(error))
-    return getattr(exit_codes, kind)

@@ -26,7 +26,8 @@ from pathlib import Path
 from infra.guardrails.runner import check_environments
 
 from . import exit_codes, output
-from .infra_commands import print_guardrails, resource_counts
+from .infra_commands import resource_counts
+from .presenters import print_guardrails
 from .promotion_commands import copy_progress, print_promotion, status_table
 
 APPROVER = "head.of.ml@contoso.com"
@@ -55,6 +56,7 @@ def run_demo(args, envs) -> int:
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow resets its logger's level when imported
     from promotion.local.server import LocalRegistry
 
     walk = Walkthrough()
@@ -266,7 +268,7 @@ def forge_accuracy(registry, env, run_id: str, value: float) -> float:
 
     from pipelines.mlflow_login import acting_as
     from promotion.local import secret_file
-    from promotion.local.naming import workspace_for_catalog
+    from promotion.local.workspaces import workspace_for_catalog
 
     principal = env.service_principal
     with acting_as(registry.url, principal, secret_file.user_password(registry.state_dir, principal),

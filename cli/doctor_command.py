@@ -12,9 +12,7 @@ from infra.errors import Problem
 
 from . import exit_codes, output
 from .infra_commands import load_or_report
-
-STATUSES = ("passed", "failed", "warning", "skipped")
-
+from .presenters import print_doctor
 
 def cmd_doctor(args) -> int:
     envs = load_or_report(args)
@@ -29,7 +27,7 @@ def cmd_doctor(args) -> int:
         return exit_codes.INVALID_DEFINITIONS
 
     from infra.preflight import Unreachable, diagnose
-    from promotion.credentials import CredentialsError
+    from promotion.errors import CredentialsError
 
     # azure-identity logs every failed token request (a warning, multi-line); the failure is reported here once.
     logging.getLogger("azure").addHandler(logging.NullHandler())
@@ -44,25 +42,8 @@ def cmd_doctor(args) -> int:
     if args.json:
         output.emit_json([r.as_dict() for r in results])
     else:
-        _print_for_people(args.env, caller, results)
+        print_doctor(args.env, caller, results)
     return exit_codes.PREFLIGHT_FAILED if failed else exit_codes.OK
-
-
-def _print_for_people(env_name: str, caller, results) -> None:
-    table = output.table(f"doctor {env_name}: as {caller.strategy}, object id {caller.object_id}",
-                         ["id", "check", "status", "detail"], [[r.id, r.title, r.status, r.detail] for r in results])
-    for column in table.columns:     # scopes and URLs are long words: fold them, never crop them
-        column.overflow = "fold"
-    output.console.print(table)
-    # Fixes below the table, unwrapped, so that each command can be copied as one line.
-    for r in results:
-        if r.fix:
-            output.console.print(f"{r.id} ({r.status}) fix:", soft_wrap=True)
-            for line in r.fix.splitlines():
-                output.console.print(f"  {line}", soft_wrap=True, markup=False)
-    counts = ", ".join(f"{sum(r.status == s for r in results)} {'warning(s)' if s == 'warning' else s}"
-                       for s in STATUSES)
-    output.console.print(f"doctor {env_name}: {counts}", soft_wrap=True)
 
 
 def _refused(args, kind: str, message: str, code: int) -> int:

@@ -13,6 +13,7 @@ REGISTRY_UNAVAILABLE = 9
 STALE_DOCS = 10
 CREDENTIALS = 11
 PREFLIGHT_FAILED = 12
+USAGE = 64  # sysexits' EX_USAGE: the command line itself is wrong (argparse)
 
 DESCRIPTIONS = {
     OK: "success",
@@ -32,4 +33,5 @@ DESCRIPTIONS = {
     STALE_DOCS: "generated documentation (README reference, RULES.md) is out of date",
     CREDENTIALS: "no usable credentials (none or several strategies configured, or a required variable missing)",
     PREFLIGHT_FAILED: "a preflight check failed (doctor)",
+    USAGE: "the command line is wrong (unknown command or option, a missing or malformed argument): usage on stderr",
 }

@@ -10,6 +10,7 @@ from infra.guardrails.runner import GuardrailReport, check_environments
 from infra.loader import load_environments
 
 from . import exit_codes, output
+from .presenters import print_guardrails
 
 
 def load_or_report(args):
@@ -37,21 +38,6 @@ def _unknown_env(args, name, envs):
     from infra.errors import Problem
 
     return Problem(str(args.environments), 0, "--env", f"unknown environment '{name}' (known: {', '.join(envs.names)})")
-
-
-def guardrail_rows(report: GuardrailReport) -> list[list]:
-    return [[f.env, f.tag, f.status, f.info + (f" — waived: {f.waiver.reason}" if f.waiver else ""), f.location]
-            for f in report.findings]
-
-
-def print_guardrails(report: GuardrailReport) -> None:
-    summary = (f"{report.rules_run} rules: {len(report.violations)} violation(s), "
-               f"{len(report.waived)} waived, {len(report.warnings)} warning(s)")
-    if report.findings:
-        output.console.print(output.table("Guardrails", ["env", "finding", "status", "info", "where"],
-                                          guardrail_rows(report), caption=summary))
-    else:
-        output.console.print(f"Guardrails: {summary}")
 
 
 def load_selected(args):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def _guarded(handler, args) -> int:
     from .infra_commands import load_or_report
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow resets its logger's level when imported
     envs = load_or_report(args)
     if envs is None:
         return exit_codes.INVALID_DEFINITIONS
@@ -97,11 +99,12 @@ def cmd_run(args, envs) -> int:
     from pipelines.runner import resolve_job, run_job
 
     resolve_job(envs, args.env, args.job)  # an unknown job or environment is refused before anything runs
+    overrides = _parameters(args.param)
     people = not args.json
     if people:
         output.console.rule(f"[bold]run {args.job} --env {args.env}[/bold]" + (" (smoke)" if args.smoke else ""))
     run = run_job(envs, args.env, args.job, state_dir=Path(args.state_dir), smoke=args.smoke,
-                  overrides=_parameters(args.param), echo=people, on_task=_print_task if people else None)
+                  overrides=overrides, echo=people, on_task=_print_task if people else None)
     if args.json:
         output.emit_json(run.as_dict())
     else:
@@ -136,12 +139,16 @@ def _rows(run, prefix: str = "") -> list[list]:
 
 
 def cmd_serve(args, envs) -> int:
-    from pipelines.errors import UnknownJob
+    from pipelines.errors import PipelineError, UnknownJob
     from pipelines.runtime import LocalRuntime
     from pipelines.serving.server import ChampionServer
 
     if args.env not in envs:
         raise UnknownJob(f"unknown environment {args.env!r} (known: {', '.join(envs.names)})")
+    if not 0 <= args.port <= 65535:
+        raise PipelineError(f"--port {args.port}: a port is 0 (a free one) to 65535")
+    if args.refresh_seconds <= 0:
+        raise PipelineError(f"--refresh-seconds {args.refresh_seconds:g}: must be above 0")
     runtime = LocalRuntime(envs, args.env, Path(args.state_dir))
     runtime.echo = False
     server = ChampionServer(runtime, args.model, port=args.port, alias=args.alias,

@@ -1,27 +1,27 @@
-"""Promotion commands: local registry, promote, approve, rollback, status, audit, train, demo."""
+"""Promotion commands: local registry, train, promote, approve, rollback, status, audit verify."""
 
 from __future__ import annotations
 
-import logging
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import exit_codes, output
-
-DEFAULT_STATE_DIR = ".lakegate"
+from .presenters import print_promotion, status_table
+from .registry_access import adapter_factory, audit_dir, copy_progress, require_running, serving_hook, \
+    state_dir_option, with_environments
 
 
 def add_promotion_commands(commands, common) -> None:
     def command(name, handler, help):
         parser = commands.add_parser(name, help=help)
         common(parser)
-        parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="local state: registry, audit logs, locks")
-        parser.set_defaults(handler=lambda args: _guarded(handler, args))
+        state_dir_option(parser)
+        parser.set_defaults(handler=with_environments(handler, prepare=check_request))
         return parser
 
     local = command("local", cmd_local, "start, stop or inspect the local embedded registry")
-    local.add_argument("action", choices=["up", "down", "status"])
+    local.add_argument("action", choices=["up", "down", "status"], help="up: start (or re-provision) the server; down: "
+                       "stop it; status: whether it runs, and where")
 
     train = command("train", cmd_train, "run the training pipeline in dev and register dev.ml.churn (local registry; "
                                         "the same as `run train --env dev`)")
@@ -31,16 +31,17 @@ def add_promotion_commands(commands, common) -> None:
 
     promote = command("promote", cmd_promote, "promote a model into ENV from its promotion.from, through its gates")
     promote.add_argument("model", help="model name (churn) or full name (dev.ml.churn)")
-    promote.add_argument("--to", required=True, metavar="ENV")
+    promote.add_argument("--to", required=True, metavar="ENV", help="the target environment (its principal acts; it "
+                         "pulls from its promotion.from)")
     which = promote.add_mutually_exclusive_group()
-    which.add_argument("--version", help="source version number")
+    which.add_argument("--version", metavar="N", help="source version number")
     which.add_argument("--alias", help="source alias (default: the source's champion; latest in dev)")
     _registry_option(promote)
 
     approve = command("approve", cmd_approve, "sign (or confirm from CI) a person's approval of a version (required in prod)")
-    approve.add_argument("model")
-    approve.add_argument("--env", required=True)
-    approve.add_argument("--version", required=True)
+    approve.add_argument("model", help="model name (churn) or full name (prod.ml.churn)")
+    approve.add_argument("--env", required=True, metavar="ENV", help="the environment whose approval gate this is")
+    approve.add_argument("--version", required=True, metavar="N", help="the version in that environment")
     how = approve.add_mutually_exclusive_group()
     how.add_argument("--key", metavar="FILE", help="sign now with this SSH key (private key, or a .pub whose key is in "
                      "ssh-agent); its public half must be enrolled in promotion.approval.signers")
@@ -56,15 +57,16 @@ def add_promotion_commands(commands, common) -> None:
     _registry_option(approve)
 
     rollback = command("rollback", cmd_rollback, "move champion back to the previous champion in the audit log")
-    rollback.add_argument("model")
-    rollback.add_argument("--env", required=True)
+    rollback.add_argument("model", help="model name (churn) or full name (prod.ml.churn)")
+    rollback.add_argument("--env", required=True, metavar="ENV", help="the environment whose champion moves back")
     _registry_option(rollback)
 
     status = command("status", cmd_status, "champion, challenger, versions, lineage and gates per environment")
     _registry_option(status)
 
     audit = command("audit", cmd_audit, "verify every environment's audit log: chain, registry anchors, registry state")
-    audit.add_argument("action", choices=["verify"])
+    audit.add_argument("action", choices=["verify"], help="verify: the hash chain, its registry anchors, the registry "
+                       "state")
     audit.add_argument("--offline", action="store_true", help="file-only checks (hash chain, head): no anchors, no "
                        "registry state; truncation and full rewrites are only caught with the registry")
     _registry_option(audit)
@@ -72,7 +74,7 @@ def add_promotion_commands(commands, common) -> None:
     command("demo", cmd_demo, "synthesize, then walk a model dev -> staging -> prod on a fresh local registry")
 
 
-def _check_request(args) -> None:
+def check_request(args) -> None:
     """What can be refused before any registry call: --version, --alias, --state-dir (exit 6)."""
     from promotion.validation import check_alias, check_version
 
@@ -115,75 +117,6 @@ def _registry_option(parser) -> None:
                         help="local embedded registry (default) or Databricks Unity Catalog")
 
 
-def _guarded(handler, args) -> int:
-    """Run a command; map every refusal to its documented exit code with a one-line message."""
-    from infra.errors import DefinitionError
-    from promotion.api import failure_kind
-
-    from .infra_commands import load_or_report
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    envs = load_or_report(args)
-    if envs is None:
-        return exit_codes.INVALID_DEFINITIONS
-    try:
-        _check_request(args)
-        return handler(args, envs)
-    except DefinitionError as error:
-        output.problems(error.problems)
-        return exit_codes.INVALID_DEFINITIONS
-    except Exception as error:  # noqa: BLE001 - every failure gets its kind's exit code
-        # Looked up, not imported: importing databricks-sdk costs ~1 s, and unimported it raised nothing.
-        credentials = sys.modules.get("promotion.credentials")
-        kind = "CREDENTIALS" if credentials and isinstance(error, credentials.CredentialsError) else failure_kind(error)
-        if kind == "UNEXPECTED":
-            raise
-        if getattr(args, "json", False):
-            output.emit_json({"ok": False, "error": kind.lower(), "message": str(error)})
-        output.fail(str(error))
-        return getattr(exit_codes, kind)
-
-
-def adapter_factory(args, envs):
-    """`env name -> adapter` acting as that environment's service principal."""
-    if getattr(args, "registry", "local") == "databricks":
-        from promotion.databricks.factory import databricks_adapter_factory
-
-        return databricks_adapter_factory(envs)
-    from promotion.local.server import LocalRegistry, LocalRegistryError
-
-    registry = LocalRegistry(Path(args.state_dir))
-    if registry.status().state != "running":
-        raise LocalRegistryError(f"the local registry in {args.state_dir} is not running: run `python main.py local up`")
-    return lambda env_name: registry.adapter(envs[env_name].service_principal)
-
-
-def serving_hook(args, factory):
-    if getattr(args, "registry", "local") == "databricks":
-        from promotion.databricks.factory import databricks_serving_hook
-
-        return databricks_serving_hook(factory)
-    return None  # the local registry serves nothing
-
-
-def audit_dir(args) -> Path:
-    return Path(args.state_dir) / "audit"
-
-
-@contextmanager
-def copy_progress(enabled: bool):
-    """A progress bar for artifact copies (None when printing JSON)."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=output.console, transient=True) as bar:
-        task = bar.add_task("copying artifacts", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total or None)
-
-
 def cmd_local(args, envs) -> int:
     from promotion.local.server import LocalRegistry
     from promotion.local_access import derive_local_plan
@@ -209,11 +142,10 @@ def cmd_train(args, envs) -> int:
     principal (pipelines/training/train_churn.py); its feature refresh first when the feature table is missing."""
     from pipelines.runner import run_job
     from pipelines.runtime import LocalRuntime
-    from promotion.local.server import LocalRegistry, LocalRegistryError
+    from promotion.local.server import LocalRegistry
 
     registry = LocalRegistry(Path(args.state_dir))
-    if registry.status().state != "running":
-        raise LocalRegistryError(f"the local registry in {args.state_dir} is not running: run `python main.py local up`")
+    require_running(registry, args.state_dir)
     root = next(env for env in envs if env.promotion.from_env is None)
     job = next((j for j in root.workflows.jobs if j.purpose == "training"), None)
     if job is None:
@@ -265,13 +197,6 @@ def cmd_promote(args, envs) -> int:  # --version / --alias were checked before (
     return exit_codes.OK
 
 
-def print_promotion(result) -> None:
-    rows = [[g.gate_id, "passed" if g.passed else "FAILED", g.message] for g in result.gates]
-    title = (f"{result.source_model} v{result.source_version} -> {result.model} v{result.version}: {result.outcome}"
-             f"{' (reused earlier copy)' if result.reused else ''}, {result.seconds:.2f} s")
-    output.console.print(output.table(title, ["gate", "result", "details"], rows))
-
-
 def cmd_approve(args, envs) -> int:
     from promotion.api import approval_statement, approve
 
@@ -319,29 +244,6 @@ def cmd_status(args, envs) -> int:
         return exit_codes.OK
     output.console.print(status_table(data))
     return exit_codes.OK
-
-
-def status_table(data):
-    rows = []
-    for env in data["environments"]:
-        if env["error"]:
-            rows.append([env["env"], "-", "-", "-", "-", "-", env["error"]["message"]])
-        for model in env["models"]:
-            lineage = model.get("lineage") or {}
-            gates = model.get("last_gates") or {}
-            rows.append([env["env"], model["model"], model["champion"] or "-", model["challenger"] or "-",
-                         len(model["versions"]), (lineage.get("git_commit") or "")[:10] + " " + (lineage.get("promoted_from") or ""),
-                         _gates_summary(gates)])
-    return output.table("Models", ["env", "model", "champion", "challenger", "versions", "lineage", "last gates"], rows)
-
-
-def _gates_summary(gates: dict) -> str:
-    if not gates:
-        return "-"
-    results = gates.get("results") or []
-    failed = [r["gate_id"] for r in results if not r.get("passed")]
-    head = f"v{gates.get('version')}: " if gates.get("version") else ""
-    return head + (f"failed {', '.join(failed)}" if failed else f"{len(results)} passed")
 
 
 def cmd_audit(args, envs) -> int:

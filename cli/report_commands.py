@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 
 from . import exit_codes
+from .registry_access import DEFAULT_STATE_DIR
 
-DEFAULT_SITE_DIR = Path(".lakegate/report")
-DEFAULT_EVIDENCE_DIR = Path(".lakegate/evidence")
+DEFAULT_SITE_DIR = Path(DEFAULT_STATE_DIR) / "report"
+DEFAULT_EVIDENCE_DIR = Path(DEFAULT_STATE_DIR) / "evidence"
 
 
 def add_report_options(report) -> None:
@@ -87,7 +88,7 @@ def _rules(args, envs) -> int:
     from infra.guardrails.runner import check_environments
 
     from . import output
-    from .infra_commands import print_guardrails
+    from .presenters import print_guardrails
 
     report = check_environments(envs)
     if args.json:

@@ -25,14 +25,10 @@ def output_dir(args) -> Path:
 
 def cmd_synth(args) -> int:
     from infra.synth_inputs import raw_digest, read_state
-    from infra.synth_output import OutputRefused, check_output_dir
+    from infra.synth_output import check_output_dir
 
     out = output_dir(args)
-    try:
-        check_output_dir(out.absolute())
-    except OutputRefused as refused:
-        output.fail(str(refused))
-        return exit_codes.INVALID_DEFINITIONS
+    check_output_dir(out.absolute())  # OutputRefused: exit 6 (cli/failures.py), nothing touched
     definitions = Path(args.environments)
     digest = raw_digest(definitions) if definitions.is_dir() else None
     previous = read_state(out) if (out / "manifest.json").is_file() else {}
@@ -54,9 +50,10 @@ def _verdict_holds(verdict) -> bool:
 
 def _synthesize(args, out: Path, definitions: Path, digest: str | None) -> int:
     from infra.guardrails.runner import check_environments
-    from infra.synth import OutputRefused, synthesize
+    from infra.synth import synthesize
 
-    from .infra_commands import load_selected, print_guardrails, refuse, resource_counts
+    from .infra_commands import load_selected, refuse, resource_counts
+    from .presenters import print_guardrails
 
     loaded = load_selected(args)
     if loaded is None:
@@ -74,11 +71,7 @@ def _synthesize(args, out: Path, definitions: Path, digest: str | None) -> int:
                "warnings": len(report.warnings), "valid_through": _valid_through(envs)}
     # Only a synth of every environment makes the whole output current for these exact inputs.
     state = {"guardrails": verdict, "inputs": digest if not only else None}
-    try:
-        result = synthesize(envs, out, only=only, definitions=definitions, state=state)
-    except OutputRefused as refused:
-        output.fail(str(refused))
-        return exit_codes.INVALID_DEFINITIONS
+    result = synthesize(envs, out, only=only, definitions=definitions, state=state)
     summary = {name: dict(sorted(resource_counts(js).items())) for name, js in result.stacks.items()}
     if args.json:
         output.emit_json({"ok": True, "outdir": str(result.outdir), "changed": bool(result.rebuilt),

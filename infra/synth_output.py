@@ -15,6 +15,8 @@ _OUTPUT_ENTRIES = {"manifest.json", "stacks", STATE_FILE}
 class OutputRefused(Exception):
     """The output path holds something a synth did not write; it is left untouched."""
 
+    kind = "INVALID_REQUEST"  # the exit code's name (cli/exit_codes.py): the --out asked for is unusable
+
 
 def read_json(path: Path):
     try:

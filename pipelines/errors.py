@@ -21,3 +21,7 @@ class MissingTable(PipelineError):
 
 class MissingModel(PipelineError):
     """No version to load (no champion yet, unknown alias)."""
+
+
+class TaskArguments(PipelineError):
+    """A task was given arguments it cannot parse (a wrong `--param NAME=VALUE`, a job parameter of the wrong type)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from infra.constructs.databricks.job_plan import PlannedTask, job_parameters, local_props, planned_tasks
 
-from .errors import PipelineError, UnknownJob
+from .errors import PipelineError, TaskArguments, UnknownJob
 from .runtime import LocalRuntime, using
 
 _REFERENCE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
@@ -223,6 +223,10 @@ def _run_program(planned: PlannedTask, argv: list[str], rt: LocalRuntime) -> Non
     path = planned.python_file or planned.notebook
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
     with using(rt):
-        code = module.main(argv)
+        try:
+            code = module.main(argv)
+        except TaskArguments as error:
+            raise TaskArguments(f"task {planned.key} ({path}): {error} (its arguments are the job's parameters, and "
+                                "--param NAME=VALUE)") from None
     if code:
         raise PipelineError(f"task {planned.key} ({path}) exited {code}")

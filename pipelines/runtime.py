@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import MissingModel, UnknownJob
+from .errors import MissingModel, TaskArguments, UnknownJob
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAMPION = "champion"
@@ -113,7 +113,7 @@ class LocalRuntime(Runtime):
     @contextlib.contextmanager
     def mlflow(self) -> Iterator[None]:
         """MLflow's fluent API on the local registry, as this principal, in this environment's workspace."""
-        from promotion.local.naming import workspace_for_catalog
+        from promotion.local.workspaces import workspace_for_catalog
 
         from .mlflow_login import acting_as
 
@@ -123,9 +123,9 @@ class LocalRuntime(Runtime):
 
     def registered_name(self, full_name: str) -> str:
         """The name MLflow's fluent API registers under: `schema.model` in the catalog's workspace."""
-        from promotion.local.naming import split_full_name
+        from promotion.local.workspaces import mlflow_address
 
-        return split_full_name(full_name)[1]
+        return mlflow_address(full_name)[1]
 
     def resolve_version(self, full_name: str, alias: str | None = CHAMPION, version: str | None = None) -> str:
         """`version`, else the alias's version; in an environment without a promotion source (where models are
@@ -251,9 +251,16 @@ def flag(value: str | bool | None) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
+class _TaskParser(argparse.ArgumentParser):
+    """Refuses bad arguments with TaskArguments (the runner names the task; a file run prints one line)."""
+
+    def error(self, message: str):
+        raise TaskArguments(message)
+
+
 def task_parser(description: str) -> argparse.ArgumentParser:
     """A parser with the job parameters every job may pass (job_plan.job_parameters); tasks add their own."""
-    parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
+    parser = _TaskParser(description=description, allow_abbrev=False)
     parser.add_argument("--environment", required=True, help="environment the job belongs to")
     parser.add_argument("--catalog", help="the environment's catalog (default: the environment's)")
     parser.add_argument("--model_name", help="registered model, catalog.schema.model")
@@ -286,7 +293,17 @@ def notebook_argv() -> list[str]:
 def run_file(main: Callable[[list[str] | None], int]) -> None:
     """The bottom of every task file: run `main` with the job's arguments, wherever it was started."""
     in_notebook = on_databricks() and "__file__" not in sys.modules["__main__"].__dict__
-    code = main(notebook_argv() if in_notebook else None)
+    try:
+        code = main(notebook_argv() if in_notebook else None)
+    except Exception as error:  # noqa: BLE001 -- a refusal is one line and its exit code; a bug its traceback
+        from cli import exit_codes
+        from cli.pipeline_commands import exit_kind
+
+        kind = exit_kind(error)
+        if in_notebook or kind == "UNEXPECTED":
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        code = getattr(exit_codes, kind)
     if in_notebook:
         if code:
             raise RuntimeError(f"task failed with exit code {code}")

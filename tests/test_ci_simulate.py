@@ -120,7 +120,7 @@ class _Result:
 def test_ci_promote_records_the_runs_approval_only_when_it_is_all_that_is_missing(monkeypatch, capsys, outcomes,
                                                                                   approved, code):
     import promotion.api
-    from cli import promotion_commands
+    from cli import ci_commands, promotion_commands
 
     calls = []
     monkeypatch.setattr(promotion.api, "promote", lambda *a, **k: calls.append("promote") or _Result(outcomes[
@@ -137,9 +137,9 @@ def test_ci_promote_records_the_runs_approval_only_when_it_is_all_that_is_missin
         return Approval()
 
     monkeypatch.setattr(promotion.api, "approve", approve)
-    monkeypatch.setattr(promotion_commands, "adapter_factory", lambda args, envs: None)
-    monkeypatch.setattr(promotion_commands, "print_promotion", lambda result: None)
-    monkeypatch.setattr(promotion_commands, "_check_request", lambda args: None)
+    monkeypatch.setattr(ci_commands, "adapter_factory", lambda args, envs: None)
+    monkeypatch.setattr(ci_commands, "print_promotion", lambda result: None)
+    monkeypatch.setattr(promotion_commands, "check_request", lambda args: None)
     assert main(["ci", "promote", "churn", "--to", "prod", "--approval", "github"]) == code
     assert (("approve", "churn", "prod", "3", "github") in calls) is approved
     assert calls.count("promote") == len(outcomes)

@@ -138,3 +138,28 @@ def test_a_synth_that_fails_midway_leaves_the_previous_output(envs, tmp_path, mo
         synth.synthesize(envs, out)
     assert tree_digest(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out"]
+
+
+def _options_without_help(parser, path=()):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options_without_help(sub, (*path, name))
+        elif not isinstance(action, argparse._HelpAction) and not action.help:
+            yield " ".join(path) + " " + (action.option_strings[0] if action.option_strings else action.dest)
+
+
+def test_every_option_and_argument_has_help():
+    from cli.app import build_parser
+
+    assert list(_options_without_help(build_parser())) == []
+
+
+@pytest.mark.parametrize("args", [("check", "--bogus"), ("promote", "churn"), ("nosuch",), ("report",),
+                                  ("approve", "churn", "--env", "prod")])
+def test_usage_errors_have_their_own_exit_code_not_the_definitions_one(args):
+    result = run(*args)
+    assert result.returncode == 64, result.stderr
+    assert "usage:" in result.stderr and "Traceback" not in result.stderr

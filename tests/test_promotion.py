@@ -2,7 +2,7 @@
 
 Each test uses its own model name (declared in a copy of the example environments), so tests share the
 server without sharing state. Crash and race tests run promotions in subprocesses: kill -9 lands
-mid-copy deterministically through the copy pause hook (LAKEGATE_TEST_PAUSE_IN_COPY).
+mid-copy deterministically through a pausing progress callback.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from promotion.audit import AuditLog, verify
 from promotion.claim import copy_once
 from promotion.errors import ApprovalMissing, AuditTampered, GateFailed, InvalidRequest
 from promotion.local_access import derive_local_plan
-from promotion.promote import PAUSE_IN_COPY_ENV, check_path, copy_tags, promote
+from promotion.promote import check_path, copy_tags, promote
 from promotion.registry import NotFound, PermissionRefused
 from promotion.rollback import rollback
 from promotion.status import status
@@ -41,16 +41,27 @@ MODELS = ["churn", "flow", "lineage", "gates", "approval", "rollback", "idem", "
 # which gates run, and it keeps each subprocess from importing MLflow's model loaders.
 CHEAP_STAGING_GATES = "  gates:\n    - {type: required_tags, tags: [git_commit, git_repository, training_run]}\n"
 
+# A promotion in its own process. With a pause file, its progress callback pauses inside the artifact copy (at
+# the first partial report) so the test can kill -9 it mid-copy or let another promotion overtake it,
+# deterministically: the file is created when the pause begins; the copy resumes when `<file>.release` appears.
 RUNNER = """
-import json, sys
+import json, sys, time
 from pathlib import Path
 from infra.loader import load_environments
 from promotion.local.server import LocalRegistry
 from promotion.promote import promote
-env_dir, state, model, to_env, version, audit, locks = sys.argv[1:8]
+env_dir, state, model, to_env, version, audit, locks, pause = sys.argv[1:9]
+
+def pause_in_copy(done, total):
+    if pause and 0 < done < total and not Path(pause).exists():
+        Path(pause).write_text(f"{done}/{total}\\n")
+        release, deadline = Path(pause + ".release"), time.monotonic() + 120
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
 envs = load_environments(Path(env_dir))
 registry = LocalRegistry(Path(state))
-result = promote(envs, model, to_env, version=version, audit_dir=audit, lock_dir=locks,
+result = promote(envs, model, to_env, version=version, audit_dir=audit, lock_dir=locks, progress=pause_in_copy,
                  adapter_factory=lambda env: registry.adapter(envs[env].service_principal))
 print(json.dumps(result.as_dict(), default=str))
 """
@@ -95,11 +106,9 @@ class World:
 
     def run_promotion(self, model: str, version: str, audit: Path, locks: Path, pause: Path | None = None):
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        if pause is not None:
-            env[PAUSE_IN_COPY_ENV] = str(pause)
         return subprocess.Popen(
             [sys.executable, "-c", RUNNER, str(self.cheap_env_dir), str(self.registry.state_dir), model, "staging",
-             version, str(audit), str(locks)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+             version, str(audit), str(locks), str(pause or "")], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True)
 
 

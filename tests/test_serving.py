@@ -1,7 +1,8 @@
 """The serving API over HTTP (the layer `python main.py serve` runs over MLflow's scoring server), with correct
 and incorrect inputs, its payload log, a champion swap behind one URL, the serving_smoke gate; and, at the HTTP
 boundary against tests/databricks_stub.py, what the deployment job does on Databricks (first config from the
-YAML, version moves, rollout wait, a query)."""
+YAML, version moves, rollout wait, a query) and how the target's gates read its validation table there (a SQL
+warehouse)."""
 
 from __future__ import annotations
 
@@ -267,3 +268,64 @@ def test_waiting_for_a_rollout_fails_when_it_failed(stub):
     stub.endpoints["churn"]["state"]["config_update"] = "UPDATE_FAILED"
     with pytest.raises(RegistryError, match="the rollout of prod.ml.churn version 2 failed"):
         wait_until_served(workspace(stub), "churn", "prod.ml.churn", "2", timeout_seconds=1, poll_seconds=0.01)
+
+
+class WarehouseStub(ServingStub):
+    """Plus a SQL warehouse answering the Statement Execution API over `frame` (JSON_ARRAY: every value a string)."""
+
+    def __init__(self, frame):
+        super().__init__()
+        import re
+
+        self.frame = frame
+        self.routes += [("GET", re.compile("/api/2.0/sql/warehouses/?"), self._warehouses),
+                        ("POST", re.compile("/api/2.0/sql/statements/?"), self._statement)]
+
+    def _warehouses(self, principal, **_):
+        self._check(principal, "read", "staging")
+        return None, {"warehouses": [{"id": "wh-1", "name": "lakegate-staging"}]}
+
+    def _statement(self, principal, raw, **_):
+        self._check(principal, "read", "staging")
+        body = json.loads(raw)
+        statement = body["statement"]
+        if "staging.features.churn_validation" not in statement:
+            return body, {"statement_id": "s-1", "status": {"state": "FAILED", "error": {
+                "message": f"[TABLE_OR_VIEW_NOT_FOUND] The table or view `{statement.split()[-1]}` cannot be found."}}}
+        if statement.startswith("DESCRIBE HISTORY"):
+            columns, rows = [("version", "LONG")], [["4"]]
+        else:
+            import pandas as pd
+
+            columns = [(c, "DOUBLE" if pd.api.types.is_float_dtype(t) else "INT" if pd.api.types.is_integer_dtype(t)
+                        else "STRING") for c, t in self.frame.dtypes.items()]
+            rows = [[str(v) for v in row] for row in self.frame.itertuples(index=False)]
+        schema = {"columns": [{"name": n, "type_name": t, "position": i} for i, (n, t) in enumerate(columns)]}
+        return body, {"statement_id": "s-1", "status": {"state": "SUCCEEDED"}, "manifest": {"schema": schema},
+                      "result": {"data_array": rows}}
+
+
+def test_the_targets_gates_read_its_validation_table_through_its_sql_warehouse_on_databricks(envs, models):
+    """`--registry databricks`: the metric gates run outside a cluster and read the target's hold-out through the
+    environment's SQL warehouse, as the target's principal (pipelines/tables.py WarehouseTables)."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+
+    from pipelines.errors import MissingTable
+    from pipelines.evaluation import evaluate
+    from pipelines.tables import WarehouseTables
+
+    holdout = data.landing("staging", 400, "validation")
+    with WarehouseStub(holdout) as stub:
+        stub.add_token("tok-staging", "sp-lakegate-staging")
+        stub.grant("sp-lakegate-staging", "staging", "read")
+        client = WorkspaceClient(config=Config(host=stub.url, token="tok-staging"))
+        tables = WarehouseTables(client, envs["staging"], "sp-lakegate-staging")
+        frame = tables.read("features.churn_validation")
+        assert tables.version("features.churn_validation") == 4 and not tables.exists("features.nope")
+        with pytest.raises(MissingTable, match="TABLE_OR_VIEW_NOT_FOUND"):
+            tables.read("features.nope")
+        sent = stub.calls("POST", "/api/2.0/sql/statements")[0].body
+        assert sent["warehouse_id"] == "wh-1" and sent["statement"] == "SELECT * FROM staging.features.churn_validation"
+    assert frame.shape == holdout.shape and frame[data.FEATURES].dtypes.eq("float64").all()
+    assert evaluate(models[0], frame, data.LABEL)["accuracy"] > 0.8

@@ -44,7 +44,7 @@ def test_out_refuses_what_a_synth_did_not_write(tmp_path, target):
         (out / "keep" / "data.csv").write_text("1,2\n")
     before = digest(out)
     result = run("synth", "--environments", str(project / "environments"), "--out", str(out), cwd=project)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 6, result.stderr  # an unusable --out is an invalid request
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "refusing to replace it" in lines[0] and "Traceback" not in result.stderr
     assert digest(out) == before

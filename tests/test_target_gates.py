@@ -1,4 +1,4 @@
-"""Gates that evaluate in the target, against the REAL local registry (one server for the module): the figures
+"""Gates that evaluate in the target, against the REAL local registry (one server, shared with test_lifecycle.py): the figures
 are computed by the target, as its principal, on its own validation table, and recorded on the version; the
 source's logged metric is shown beside them and never decides. The forged-metric case of the issue ends with the
 poor model refused. And a promoted copy is self-contained: nothing in it points into the source, its input example
@@ -10,29 +10,21 @@ import shutil
 
 import pytest
 
-from infra.loader import load_environments
 from pipelines.mlflow_login import acting_as
 from pipelines.training.train_churn import train_and_register
 from promotion import aliases
 from promotion.local import secret_file
-from promotion.local_access import derive_local_plan
 from promotion.promote import promote
 
-from .helpers import copy_examples, edit
-from .local_registry_fixtures import running_local_registry, write_validation_tables
-
-MODELS = ["churn", "forged", "closed", "copied"]
+from .lifecycle_world import shared_world
+from .local_registry_fixtures import write_validation_tables
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    folder = copy_examples(tmp_path_factory.mktemp("environments"))
-    for name in ("dev", "staging", "prod"):
-        edit(folder / f"{name}.yaml", "models: [churn]", f"models: [{', '.join(MODELS)}]")
-    envs = load_environments(folder)
-    audit = tmp_path_factory.mktemp("audit")
-    with running_local_registry(tmp_path_factory.mktemp("state"), derive_local_plan(envs)) as registry:
-        yield envs, registry, audit
+def world(request, tmp_path_factory):
+    """The session's lifecycle registry (tests/lifecycle_world.py); these tests use its models forged, closed, copied."""
+    shared = shared_world(request, tmp_path_factory)
+    return shared.envs, shared.registry, tmp_path_factory.mktemp("audit")
 
 
 def train(world, model: str, quality: str = "good", seed: int = 7):

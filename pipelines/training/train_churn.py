@@ -272,15 +272,15 @@ class _LoginRuntime:
     @contextlib.contextmanager
     def mlflow(self):
         from pipelines.mlflow_login import acting_as
-        from promotion.local.naming import split_full_name
+        from promotion.local.workspaces import mlflow_address
 
-        with acting_as(self.url, self.principal, self._password, split_full_name(self.full_name)[0]):
+        with acting_as(self.url, self.principal, self._password, mlflow_address(self.full_name)[0]):
             yield
 
     def registered_name(self, full_name: str) -> str:
-        from promotion.local.naming import split_full_name
+        from promotion.local.workspaces import mlflow_address
 
-        return split_full_name(full_name)[1]
+        return mlflow_address(full_name)[1]
 
 
 if __name__ == "__main__":
