@@ -12,7 +12,7 @@ Writes are conditional (ETag): push replaces the blobs only if nobody changed th
 (`If-Match`), or creates them only if they still do not exist (`If-None-Match: *`). The jobs of one
 environment never overlap (their concurrency group / exclusive lock); if they did, the second push is
 refused instead of losing the first one's entries. Requests carry an Entra token for Azure Storage from
-the same credential chain as everything else (promotion/credentials.py).
+the same credential chain as everything else (promotion/credentials/).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class BlobClient:
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         from azure.core.exceptions import ClientAuthenticationError
 
-        from promotion.credentials import CredentialsError
+        from promotion.errors import CredentialsError
 
         try:
             token = self._credential.credential.get_token(STORAGE_SCOPE).token
@@ -103,7 +103,7 @@ class BlobClient:
 
 
 def _refused(response, what: str) -> Exception:
-    from promotion.credentials import CredentialsError
+    from promotion.errors import CredentialsError
 
     code = response.headers.get("x-ms-error-code", "")
     detail = f"HTTP {response.status_code}{' ' + code if code else ''}"

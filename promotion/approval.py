@@ -303,10 +303,11 @@ def approve(envs: Environments, model: str, env_name: str, version: str, *,
             adapter_factory: Callable[[str], RegistryAdapter], audit_dir: str | Path,
             key: str | os.PathLike | None = None, signature: str | os.PathLike | None = None,
             statement_file: str | os.PathLike | None = None, ci: str | None = None, by: str | None = None,
-            environ: Mapping[str, str] = os.environ) -> ApprovalResult:
+            environ: Mapping[str, str] = os.environ, repository: Path | None = ROOT) -> ApprovalResult:
     """Record a verified approval of one version: signed now with `key`, a signature made elsewhere
     over the printed statement (`signature`, `statement_file`), or given in CI (`ci`: github |
-    azure-devops). `by` only asserts who is expected; it is never the approval."""
+    azure-devops). `by` only asserts who is expected; it is never the approval. `repository` is the
+    git checkout asked who wrote the version's commit (the code's own, by default)."""
     env = naming.environment(envs, env_name)
     full = naming.full_name_in(env, model)
     version = check_version(version)
@@ -327,7 +328,8 @@ def approve(envs: Environments, model: str, env_name: str, version: str, *,
         if by is not None and normalise(by) != normalise(record.by):
             raise ApprovalMissing(f"approval refused: the approval is {record.by}'s, not {by}'s")
         promoters = promoters_of(log.entries_for(full), full, version)
-        problem = approval_problem(envs, env, approved, record, digest, promoters, environ=environ)
+        problem = approval_problem(envs, env, approved, record, digest, promoters, environ=environ,
+                                   repository=repository)
         if problem:
             raise ApprovalMissing(f"approval refused: {problem}")
     except ApprovalMissing as error:

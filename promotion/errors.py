@@ -45,6 +45,17 @@ class ServingUpdateFailed(PromotionError):
     kind = "REGISTRY_UNAVAILABLE"
 
 
+class CredentialsError(PromotionError):
+    """Credentials could not be resolved or used (promotion/credentials/). str() starts with the strategy
+    name, or `credentials` for the chain itself."""
+
+    kind = "CREDENTIALS"
+
+    def __init__(self, strategy: str, message: str):
+        self.strategy = strategy
+        super().__init__(f"{strategy}: {message}")
+
+
 def failure_kind(error: BaseException) -> str:
     """The exit-code name for any error promotion can raise."""
     if isinstance(error, PromotionError):

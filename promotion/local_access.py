@@ -1,7 +1,7 @@
 """The local registry's access plan, derived from the same grants the Databricks stacks deploy.
 
 Unity Catalog -> local MLflow:
-    catalog                                   -> workspace (promotion.local.naming.workspace_for_catalog)
+    catalog                                   -> workspace (promotion.local.workspaces.workspace_for_catalog)
     service principal                         -> user
     EXECUTE on a catalog/schema/model         -> READ  (read and load versions; the promotion source)
     CREATE MODEL (the SP registers its models)-> EDIT on the workspace (create models and versions, move
@@ -25,7 +25,7 @@ from __future__ import annotations
 from infra.access import effective_grants
 from infra.model import Environments
 
-from .local.naming import workspace_for_catalog
+from .local.workspaces import workspace_for_catalog
 from .local.provision import LocalAccessPlan
 
 _LEVELS = ("READ", "USE", "EDIT", "MANAGE")

@@ -5,14 +5,17 @@ from __future__ import annotations
 from infra.model import Environment, Environments
 
 from .errors import InvalidRequest
+from .registry import InvalidName, split_full_name
 
 
 def bare_name(model: str) -> str:
     """`dev.ml.churn` -> `churn`; `churn` -> `churn`."""
-    parts = model.split(".")
-    if len(parts) not in (1, 3) or not all(parts):
-        raise InvalidRequest(f"'{model}' is neither a model name (churn) nor a full name (catalog.schema.model)")
-    return parts[-1]
+    if model and "." not in model:
+        return model
+    try:
+        return split_full_name(model)[2]
+    except InvalidName:
+        raise InvalidRequest(f"'{model}' is neither a model name (churn) nor a full name (catalog.schema.model)") from None
 
 
 def environment(envs: Environments, name: str) -> Environment:

@@ -3,8 +3,9 @@
 The promotion engine (promotion/promote.py) talks only to this interface, so the same gated flow runs
 against the local embedded MLflow registry (promotion/local/) and against Databricks Unity Catalog
 (promotion/databricks/). Full model names are always Unity Catalog three-part names
-`catalog.schema.model`; an adapter maps them onto its own addressing (the local adapter: catalog ->
-MLflow workspace, `schema.model` -> registered model name).
+`catalog.schema.model` (`split_full_name`); an adapter maps them onto its own addressing (the local
+adapter: catalog -> MLflow workspace, `schema.model` -> registered model name). Both read a registry's
+`model_version` JSON with `version_from_json`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,35 @@ class ModelVersion:
     @property
     def catalog(self) -> str:
         return self.name.split(".", 1)[0]
+
+
+class InvalidName(RegistryError, ValueError):
+    """A name a registry cannot address: not a three-part name (or, locally, no MLflow workspace for it)."""
+
+
+def split_full_name(full_name: str) -> tuple[str, str, str]:
+    """`catalog.schema.model` -> (catalog, schema, model); anything else is an InvalidName."""
+    parts = full_name.split(".")
+    if len(parts) != 3 or not all(parts):
+        raise InvalidName(f"model name {full_name!r} is not a three-part name catalog.schema.model")
+    return parts[0], parts[1], parts[2]
+
+
+def version_from_json(data: dict[str, Any], name: str | None = None) -> ModelVersion:
+    """A registry's `model_version` JSON object (MLflow and Unity Catalog share the shape) -> ModelVersion.
+    `name` is the full name when the registry answers with its own (the local one says `schema.model`);
+    aliases come as names (MLflow) or as `{"alias": ...}` objects (Unity Catalog)."""
+    aliases = (entry["alias"] if isinstance(entry, dict) else entry for entry in data.get("aliases") or ())
+    return ModelVersion(
+        name=name or data["name"],
+        version=str(data["version"]),
+        source=data.get("source", "") or "",
+        run_id=data.get("run_id", "") or "",
+        tags={t["key"]: t.get("value", "") for t in data.get("tags") or []},
+        aliases=tuple(sorted(aliases)),
+        created_at_ms=int(data.get("creation_timestamp") or 0),
+        status=data.get("status", "READY") or "READY",
+    )
 
 
 # Called with (bytes_done, bytes_total) while artifacts are copied; drives the progress bar.

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Iterator
 
 from promotion.local import secret_file
-from promotion.local.artifacts import proxy_path, workspace_of
-from promotion.local.http import MlflowHttp
-from promotion.local.naming import split_full_name
+from promotion.local.transfer.artifacts import proxy_path, workspace_of
+from promotion.local.rest import MlflowHttp
+from promotion.local.workspaces import mlflow_address
 from promotion.local.provision import LocalAccessPlan
 from promotion.local.server import LocalRegistry
 from promotion.registry import ModelVersion
@@ -113,7 +113,7 @@ def register_sklearn_model(
     from pipelines.data import LABEL
 
     http = principal_http(registry, principal)
-    workspace, model_name = split_full_name(full_name)
+    workspace, model_name = mlflow_address(full_name)
     rng = np.random.default_rng(seed)
     holdout = validation_frame()
     features = holdout[TINY_COLUMNS]
@@ -162,7 +162,7 @@ def register_sklearn_model(
 
 
 def _experiment(http: MlflowHttp, workspace: str, name: str) -> str:
-    from promotion.local.errors import HttpFailure
+    from promotion.local.rest import HttpFailure
 
     try:
         return http.call("GET", "/api/2.0/mlflow/experiments/get-by-name", workspace=workspace,
@@ -175,7 +175,7 @@ def _experiment(http: MlflowHttp, workspace: str, name: str) -> str:
 
 
 def _ensure_model(http: MlflowHttp, workspace: str, name: str) -> None:
-    from promotion.local.errors import HttpFailure
+    from promotion.local.rest import HttpFailure
 
     try:
         http.call("POST", "/api/2.0/mlflow/registered-models/create", workspace=workspace, json={"name": name})

@@ -1,4 +1,4 @@
-"""Credential strategies and the chain (promotion/credentials.py).
+"""Credential strategies and the chain (promotion/credentials/).
 
 Environment is set with monkeypatch only. The OIDC token exchanges run for real through azure-identity
 against `EntraStub` below: an HTTPS server on 127.0.0.1 with a throwaway self-signed certificate
@@ -347,10 +347,20 @@ def test_secret_prints_as_stars():
     assert set(STRATEGY_NAMES) == {"azure-workload-identity", "azure-client-secret", "azure-cli", "local-password"}
 
 
+def test_the_yaml_model_accepts_exactly_the_strategies_of_the_chain():
+    from typing import get_args
+
+    from infra.model.promotion import Credentials
+
+    pinnable = {arg for arg in get_args(Credentials.model_fields["strategy"].annotation) if arg is not type(None)}
+    (literal,) = pinnable
+    assert get_args(literal) == STRATEGY_NAMES
+
+
 def test_the_databricks_factory_without_a_workspace_host_raises_the_credentials_error(env, monkeypatch):
     """Exit 11 (CREDENTIALS) in the CLI: tests/test_cli_promotion.py runs it end to end."""
     from infra.loader import load_environments
-    from promotion.credentials import CredentialsError
+    from promotion.errors import CredentialsError
     from promotion.databricks.factory import databricks_adapter_factory
 
     for name in ("LAKEGATE_PROD_DATABRICKS_HOST", "DATABRICKS_HOST", "DATABRICKS_HOST_PROD", "DATABRICKS_CONFIG_PROFILE"):

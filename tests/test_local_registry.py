@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from promotion.local import process, secret_file
-from promotion.local.http import ARTIFACTS_PATH
-from promotion.local.naming import InvalidName, split_full_name, workspace_for_catalog
+from promotion.local.rest import ARTIFACTS_PATH
+from promotion.local.workspaces import mlflow_address, workspace_for_catalog
+from promotion.registry import InvalidName
 from promotion.local.provision import LocalAccessPlan
 from promotion.local.server import LocalRegistry
 from promotion.registry import NotFound, PermissionRefused, RegistryError
@@ -210,17 +211,17 @@ def test_down_stops_a_worker_orphaned_by_a_killed_server(tmp_path):
 
 
 def test_unity_catalog_names_map_to_workspace_and_model():
-    assert split_full_name("dev.ml.churn") == ("dev", "ml.churn")
+    assert mlflow_address("dev.ml.churn") == ("dev", "ml.churn")
     assert workspace_for_catalog("ML_Dev") == "ml-dev"
     for bad in ("dev.churn", "dev.ml.churn.x", "dev.ml/x.churn"):
         with pytest.raises(InvalidName):
-            split_full_name(bad)
+            mlflow_address(bad)
     with pytest.raises(InvalidName):
         workspace_for_catalog("api")
 
 
 def test_refusals_wrapped_in_a_server_error_are_unwrapped():
-    from promotion.local.errors import HttpFailure, classify
+    from promotion.local.rest import HttpFailure, classify
 
     wrapped = HttpFailure(500, json.dumps({"error_code": "INTERNAL_ERROR",
                                            "message": "403 Client Error: FORBIDDEN: Permission denied"}),
@@ -388,7 +389,7 @@ class _Downloads:
 
 
 def test_a_copied_version_is_loaded_from_the_copy_cache_until_a_file_changes(registry, dev_version, monkeypatch):
-    from promotion.local import stream_copy
+    from promotion.local.transfer import stream_copy
 
     monkeypatch.setattr(stream_copy, "CHUNK", 64 * 1024)  # the 256 KiB padding streams as several chunks
     monkeypatch.setattr(stream_copy, "QUEUE_DEPTH", 2)
@@ -443,7 +444,7 @@ def test_the_copy_cache_never_serves_a_different_version_with_the_same_number(re
 @pytest.mark.parametrize("cached", [True, False], ids=["relayed-through-the-cache", "pipelined"])
 def test_a_download_failing_mid_copy_registers_nothing_and_leaves_no_files(registry, dev_version, monkeypatch,
                                                                            cached):
-    from promotion.local import stream_copy
+    from promotion.local.transfer import stream_copy
     from promotion.local.adapter import LocalRegistryAdapter
 
     monkeypatch.setattr(stream_copy, "CHUNK", 64 * 1024)
@@ -498,7 +499,7 @@ class _BadSink:
 
 
 def _with_bad_sinks(monkeypatch, fault: str) -> None:
-    from promotion.local import copy_cache, stream_copy
+    from promotion.local.transfer import copy_cache, stream_copy
 
     monkeypatch.setattr(stream_copy, "CHUNK", 64 * 1024)  # the 256 KiB padding is relayed through its sink
     real_sink = copy_cache.StagedCopy.sink
@@ -543,7 +544,7 @@ def test_delete_version_needs_the_right_and_then_the_version_is_gone(registry, d
 
 
 def test_folders_left_by_killed_processes_are_swept_and_live_ones_kept(tmp_path):
-    from promotion.local import private_tmp
+    from promotion.local.transfer import private_tmp
 
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True, check=True)

@@ -220,6 +220,8 @@ class Promotion(Strict):
 
 
 class Credentials(Strict):
+    # The names of promotion/credentials/chain.py's STRATEGY_NAMES (spelled out: the model does not import
+    # promotion); tests/test_credentials.py fails when the two disagree.
     strategy: Literal["azure-workload-identity", "azure-client-secret", "azure-cli", "local-password"] | None = Field(
         None, description="Pin one credential strategy; omit to pick the single one configured."
     )

@@ -1,6 +1,6 @@
 """Preflight (`python main.py doctor --env ENV`): is this environment ready to deploy, as its own principal?
 
-    identity.py  the environment's credentials (promotion/credentials.py's chain) as an ARM TokenCredential
+    identity.py  the environment's credentials (the chain of promotion/credentials/) as an ARM TokenCredential
     arm.py       the ARM reads, thin (azure-mgmt-resource, azure-mgmt-authorization)
     checks.py    one small function per check, each with an id, a title and the fix
 

@@ -121,7 +121,7 @@ def check(id: str, title: str, needs: tuple[str, ...] = ()):
 def run_checks(ctx: Context, checks: list[Check] | None = None) -> list[CheckResult]:
     """Every check in order. `Unreachable` and `CredentialsError` end the run (the caller maps them to exit
     codes); any other exception inside a check fails that check (fail closed) and the run goes on."""
-    from promotion.credentials import CredentialsError
+    from promotion.errors import CredentialsError
 
     from .arm import Unreachable
 

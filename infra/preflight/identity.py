@@ -1,6 +1,6 @@
 """Who runs the preflight: the environment's own Azure credentials, as an ARM TokenCredential.
 
-The credentials resolve exactly as promotion/credentials.py resolves them for Databricks (the same
+The credentials resolve exactly as promotion/credentials/ resolves them for Databricks (the same
 strategies and rules: the environment's pinned strategy, or the single one configured; errors start
 with the strategy name). `ArmToken` adapts the chosen azure-identity credential for ARM: it turns token
 failures into the chain's `CredentialsError` (exit 11) or `Unreachable` (exit 9), and fetches one token
@@ -52,7 +52,7 @@ class ArmToken:
     def get_token(self, *scopes: str, **kwargs):
         from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
-        from promotion.credentials import CredentialsError
+        from promotion.errors import CredentialsError
 
         cached = self._tokens.get(scopes)
         if cached is not None and cached.expires_on - 300 > time.time():

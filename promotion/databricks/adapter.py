@@ -34,35 +34,14 @@ from databricks.sdk.errors import ResourceAlreadyExists
 
 from promotion.databricks import model_files
 from promotion.databricks.errors import mapped_errors
-from promotion.local.model_files import parse_mlmodel, run_metrics
+from promotion.mlmodel import parse_mlmodel, run_metrics
 from promotion.registry import (ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError,
-                                artifacts_digest)
+                                artifacts_digest, split_full_name, version_from_json)
 
 log = logging.getLogger("lakegate.databricks")
 
 UC_REGISTRY_API = "/api/2.0/mlflow/unity-catalog"
 PENDING = "PENDING_REGISTRATION"
-
-
-def _split(full_name: str) -> tuple[str, str, str]:
-    parts = full_name.split(".")
-    if len(parts) != 3 or not all(parts):
-        raise RegistryError(f"{full_name!r} is not a three-part Unity Catalog name catalog.schema.model")
-    return parts[0], parts[1], parts[2]
-
-
-def _model_version(data: dict[str, Any]) -> ModelVersion:
-    """A UC registry `model_version` JSON object -> ModelVersion."""
-    return ModelVersion(
-        name=data["name"],
-        version=str(data["version"]),
-        source=data.get("source", ""),
-        run_id=data.get("run_id", ""),
-        tags={t["key"]: t.get("value", "") for t in data.get("tags", [])},
-        aliases=tuple(a["alias"] for a in data.get("aliases", [])),
-        created_at_ms=int(data.get("creation_timestamp", 0)),
-        status=data.get("status", "READY"),
-    )
 
 
 class UnityCatalogAdapter:
@@ -87,23 +66,23 @@ class UnityCatalogAdapter:
     # ----------------------------------------------------------------------------------------- reads
 
     def get_version(self, name: str, version: str) -> ModelVersion:
-        _split(name)
+        split_full_name(name)
         response = self._uc_registry("GET", "model-versions/get", query={"name": name, "version": str(version)},
                                      action="read model version", target=f"{name} version {version}")
-        return _model_version(response["model_version"])
+        return version_from_json(response["model_version"])
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
-        _split(name)
+        split_full_name(name)
         try:
             response = self._uc_registry("GET", "registered-models/alias", query={"name": name, "alias": alias},
                                          action="read model version", target=f"{name}@{alias}")
         except NotFound:
             return None
-        return _model_version(response["model_version"])
+        return version_from_json(response["model_version"])
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         """Every version with tags and aliases (the listing carries neither, so one get per version)."""
-        _split(name)
+        split_full_name(name)
         try:
             with self._mapped("list model versions", name):
                 numbers = [str(info.version) for info in self.client.model_versions.list(name)]
@@ -142,7 +121,7 @@ class UnityCatalogAdapter:
                     "tags": [{"key": k, "value": v} for k, v in tags.items()],
                 },
             )
-            new = _model_version(created["model_version"])
+            new = version_from_json(created["model_version"])
         else:
             log.info("resuming the copy into %s version %s left pending by an earlier run", target_name,
                      new.version)
@@ -154,10 +133,10 @@ class UnityCatalogAdapter:
                                       body={"name": target_name, "version": new.version})
         log.info("copied %s version %s -> %s version %s (%d bytes)", source.name, source.version, target_name,
                  new.version, copied)
-        return _model_version(finalized["model_version"])
+        return version_from_json(finalized["model_version"])
 
     def _ensure_registered_model(self, full_name: str) -> None:
-        catalog, schema, model = _split(full_name)
+        catalog, schema, model = split_full_name(full_name)
         try:
             with self._mapped("read registered model", full_name):
                 self.client.registered_models.get(full_name)
@@ -200,12 +179,12 @@ class UnityCatalogAdapter:
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
         """A tag on the registered model (the audit anchor); only its owner may set it."""
-        _split(name)
+        split_full_name(name)
         self._uc_registry("POST", "registered-models/set-tag", action=f"set tag {key}", target=name,
                           body={"name": name, "key": key, "value": value})
 
     def get_model_tag(self, name: str, key: str) -> str | None:
-        _split(name)
+        split_full_name(name)
         response = self._uc_registry("GET", "registered-models/get", query={"name": name},
                                      action="read registered model", target=name)
         tags = {t["key"]: t.get("value", "") for t in (response.get("registered_model") or {}).get("tags", [])}
@@ -244,7 +223,7 @@ class UnityCatalogAdapter:
         return model
 
     def model_info(self, name: str, version: str) -> dict[str, Any]:
-        """The same shape as the local adapter's (promotion/local/model_files.parse_mlmodel): decoded
+        """The same shape as the local adapter's (promotion/mlmodel.parse_mlmodel): decoded
         signature, input example as logged (JSON), input_example_info, flavors, training-run metrics.
         Reads only MLmodel and the example file, never the model weights."""
         mv = self.get_version(name, version)

@@ -16,7 +16,7 @@ variables and profiles a CI job or a person already has serve lakegate too:
 
 A host that two of these name differently is refused, and so is a host whose workspace id
 (`adb-<id>.<n>.azuredatabricks.net`) is not the environment's `workspace.id`. Credentials come from the
-environment's pinned strategy, or the single one configured (promotion/credentials.py), for the
+environment's pinned strategy, or the single one configured (promotion/credentials/), for the
 environment's tenant. Errors start with `databricks:` (exit 11).
 """
 

@@ -1,26 +1,13 @@
 """The local embedded registry: one MLflow server on 127.0.0.1 provisioned from the environments.
 
-    LocalRegistry(state_dir).up(plan) / .status() / .down()      server.py
-    LocalAccessPlan, apply_plan                                   provision.py
-    LocalRegistryAdapter(url, principal, password)                adapter.py
-        .copy_version (copying.py -> artifacts.copy_tree -> stream_copy.py), files kept for the
-        gates in the adapter's copy cache (copy_cache.py, private_tmp.py)
-    workspace_for_catalog, split_full_name                        naming.py
+    server.py        LocalRegistry(state_dir).up(plan) / .status() / .down(); .adapter(principal) signs in
+                     through the `local-password` credential strategy (promotion/credentials/)
+    process.py       the detached server process;  secret_file.py  its mode-0600 credentials file
+    provision.py     LocalAccessPlan, apply_plan: workspaces, users, workspace-scoped roles
+    adapter.py       LocalRegistryAdapter: the RegistryAdapter, acting as one principal
+    version_copy.py  VersionCopy: the copy of a version into another workspace (the adapter's collaborator)
+    rest.py          the REST client (MlflowHttp, RegistryRest) and what its failures mean
+    transfer/        the files: walk, stream-copy, hash, download; the copy cache; private temp folders
+    workspaces.py    catalog -> MLflow workspace, `catalog.schema.model` -> (workspace, `schema.model`)
+    relocate.py      a copy's MLmodel points into the target;  uc_uri.py  `models:/catalog.schema.model` URIs
 """
-
-from promotion.local.adapter import LocalRegistryAdapter
-from promotion.local.naming import split_full_name, workspace_for_catalog
-from promotion.local.provision import LocalAccessPlan, apply_plan
-from promotion.local.server import DEFAULT_STATE_DIR, LocalRegistry, LocalRegistryError, LocalRegistryStatus
-
-__all__ = [
-    "DEFAULT_STATE_DIR",
-    "LocalAccessPlan",
-    "LocalRegistry",
-    "LocalRegistryAdapter",
-    "LocalRegistryError",
-    "LocalRegistryStatus",
-    "apply_plan",
-    "split_full_name",
-    "workspace_for_catalog",
-]

@@ -1,13 +1,13 @@
 """`RegistryAdapter` over the local MLflow server, acting as one principal.
 
-Addressing (see naming.py): `catalog.schema.model` -> workspace `catalog`, registered model
+Addressing (see workspaces.py): `catalog.schema.model` -> workspace `catalog`, registered model
 `schema.model`. Each adapter holds its own credentials and sends the workspace as a header on each
 call, so adapters for several principals can live in one process and be used from many threads.
 
 Errors: a refusal (403, or a 5xx whose body says permission denied) becomes
 `PermissionRefused(principal, action, target)`; a missing model, version or file becomes
-`NotFound`. MLflow answers 403 for a model that does not exist too, so a 403 is double-checked:
-when the principal can see the workspace but the model is not there, it is `NotFound`.
+`NotFound` (rest.py). Copies are made by a `VersionCopy` (version_copy.py) sharing the adapter's REST
+client and copy cache; the reads below take a version this adapter has just copied from that cache.
 """
 
 from __future__ import annotations
@@ -24,21 +24,22 @@ from typing import Any, Callable, TypeVar
 
 import yaml
 
-from promotion.local import artifacts, private_tmp, relocate
-from promotion.local.copy_cache import DEFAULT_MAX_BYTES, CopyCache
-from promotion.local.copying import VersionCopier
-from promotion.local.errors import HttpFailure, classify
-from promotion.local.http import MlflowHttp
-from promotion.local.naming import split_full_name
-from promotion.local.model_files import parse_mlmodel, run_metrics
-from promotion.local.rest import MODELS, READ, RUNS, VERSIONS, is_unknown_alias, quote, to_version
-from promotion.registry import ModelVersion, NotFound, PermissionRefused, RegistryError, artifacts_digest
+from promotion.local import relocate
+from promotion.local.rest import (MODELS, READ, RUNS, VERSIONS, WORKSPACES, HttpFailure, MlflowHttp, RegistryRest,
+                                  is_unknown_alias, quote)
+from promotion.local.transfer import artifacts, private_tmp
+from promotion.local.transfer.copy_cache import DEFAULT_MAX_BYTES, CopyCache
+from promotion.local.version_copy import VersionCopy
+from promotion.local.workspaces import mlflow_address
+from promotion.mlmodel import parse_mlmodel, run_metrics
+from promotion.registry import (ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError,
+                                artifacts_digest, version_from_json)
 
 T = TypeVar("T")
 _SAFE_FILTER_VALUE = re.compile(r"^[\w.\-:/@+= ]*$")
 
 
-class LocalRegistryAdapter(VersionCopier):
+class LocalRegistryAdapter:
     def __init__(self, url: str, principal: str, password: str, *, timeout: float = 120.0,
                  race_retries: int = 6, copy_cache_bytes: int = DEFAULT_MAX_BYTES, state_dir: Path | None = None):
         self.principal = principal
@@ -47,31 +48,27 @@ class LocalRegistryAdapter(VersionCopier):
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.url = url.rstrip("/")
         self._http = MlflowHttp(self.url, principal, password, timeout=timeout)
+        self._rest = RegistryRest(self._http, principal)
         self._race_retries = race_retries
         self._copies = CopyCache(max_bytes=copy_cache_bytes)
-        # Registered models seen to exist by this adapter: a copy into one skips the existence check
-        # (copy_once has just listed its versions); should it be gone, _create_version recreates it.
-        self._known_models: set[str] = set()
+        self._copier = VersionCopy(self._rest, self._copies)
 
     def __repr__(self) -> str:
         return f"LocalRegistryAdapter(url={self.url!r}, principal={self.principal!r})"
 
     @property
     def copy_cache(self) -> CopyCache:
-        """The local copies of the versions this adapter copied (copy_cache.py); `close()` frees them."""
+        """The local copies of the versions this adapter copied (transfer/copy_cache.py); `close()` frees them."""
         return self._copies
 
     # -- reads ----------------------------------------------------------------------------------
 
     def get_version(self, name: str, version: str) -> ModelVersion:
-        workspace, model = split_full_name(name)
-        body = self._call(READ, name, "GET", f"{VERSIONS}/get", workspace,
-                          params={"name": model, "version": str(version)})
-        return to_version(name, body["model_version"])
+        return self._rest.get_version(name, version)
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
         """None when no version carries the alias, or the model does not exist yet."""
-        workspace, model = split_full_name(name)
+        workspace, model = mlflow_address(name)
         try:
             body = self._call(READ, name, "GET", f"{MODELS}/alias", workspace,
                               params={"name": model, "alias": alias})
@@ -81,13 +78,13 @@ class LocalRegistryAdapter(VersionCopier):
             if is_unknown_alias(exc):
                 return None
             raise
-        return to_version(name, body["model_version"])
+        return version_from_json(body["model_version"], name)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
-        return self._search_versions(name, f"name = '{quote(split_full_name(name)[1])}'")
+        return self._search_versions(name, f"name = '{quote(mlflow_address(name)[1])}'")
 
     def find_version_by_tag(self, name: str, key: str, value: str) -> ModelVersion | None:
-        model = split_full_name(name)[1]
+        model = mlflow_address(name)[1]
         if _SAFE_FILTER_VALUE.match(key) and _SAFE_FILTER_VALUE.match(value):
             query = f"name = '{quote(model)}' AND tags.`{key}` = '{value}'"
         else:  # no quoting games with odd characters: filter on our side
@@ -100,17 +97,17 @@ class LocalRegistryAdapter(VersionCopier):
         'input_example': <decoded JSON as logged> | None, 'input_example_info': {...} | None,
         'metrics': {name: latest value}, 'flavors': [...]}. For the example as the model's own
         type (DataFrame, ndarray...) use `load_pyfunc(...).input_example`.
-        A version this adapter has just copied is read from its local copy (copy_cache.py)."""
+        A version this adapter has just copied is read from its local copy (transfer/copy_cache.py)."""
         mv = self.get_version(name, version)
         cached = self._copies.lookup(name, mv.version, mv.source, mv.run_id)
-        root = None if cached is not None else self._artifact_root(name, version, mv)
+        root = None if cached is not None else artifacts.version_root(self._rest, name, version, mv)
 
         def read(relpath: str) -> str:
             nonlocal cached, root
             if cached is not None and self._copies.verified(cached, [relpath]):
                 return cached.path(relpath).read_text(encoding="utf-8")
             cached = None
-            root = root or self._artifact_root(name, version, mv)
+            root = root or artifacts.version_root(self._rest, name, version, mv)
             return self._guard(READ, name, lambda: artifacts.read_text(self._http, root, relpath))
 
         info = parse_mlmodel(yaml.safe_load(read("MLmodel")))
@@ -127,7 +124,7 @@ class LocalRegistryAdapter(VersionCopier):
 
         local = self._cached_files(name, version)
         if local is None:
-            root = self._artifact_root(name, version)
+            root = artifacts.version_root(self._rest, name, version)
             files = self._guard(READ, name, lambda: artifacts.walk(self._http, root))
             local = private_tmp.make(private_tmp.MODEL)
             try:
@@ -146,12 +143,12 @@ class LocalRegistryAdapter(VersionCopier):
     def artifact_digest(self, name: str, version: str) -> str:
         """The digest of the version's files (promotion.registry.artifacts_digest), hashed while
         streaming them from the server as this principal; a version this adapter has just copied is
-        taken from the hashes of the copy (the bytes streamed and verified on upload, copy_cache.py)."""
+        taken from the hashes of the copy (the bytes streamed and verified on upload, transfer/copy_cache.py)."""
         mv = self.get_version(name, version)
         cached = self._copies.lookup(name, mv.version, mv.source, mv.run_id)
         if cached is not None and self._copies.verified(cached):
             return artifacts_digest((f.relpath, f.size, f.sha256) for f in cached.files.values())
-        root = self._artifact_root(name, version, mv)
+        root = artifacts.version_root(self._rest, name, version, mv)
         files = self._guard(READ, name, lambda: artifacts.walk(self._http, root))
         if not files:
             raise NotFound(f"{name} version {version} has no artifacts")
@@ -167,7 +164,7 @@ class LocalRegistryAdapter(VersionCopier):
             mlmodel = cached.path(relocate.MLMODEL).read_text(encoding="utf-8") \
                 if relocate.MLMODEL in cached.files else None
         else:
-            root = self._artifact_root(name, version, mv)
+            root = artifacts.version_root(self._rest, name, version, mv)
             files = self._guard(READ, name, lambda: artifacts.walk(self._http, root))
             if not files:
                 raise NotFound(f"{name} version {version} has no artifacts")
@@ -181,28 +178,35 @@ class LocalRegistryAdapter(VersionCopier):
         return artifacts_digest(hashed)
 
     def get_model_tag(self, name: str, key: str) -> str | None:
-        workspace, model = split_full_name(name)
+        workspace, model = mlflow_address(name)
         body = self._call(READ, name, "GET", f"{MODELS}/get", workspace, params={"name": model})
         tags = {t["key"]: t.get("value", "") for t in body["registered_model"].get("tags") or []}
         return tags.get(key)
 
     # -- writes ---------------------------------------------------------------------------------
 
+    def copy_version(self, source: ModelVersion, target_name: str, tags: dict[str, str],
+                     progress: ProgressCallback | None = None) -> ModelVersion:
+        """Copy the source version's files into a new version of `target_name` (version_copy.py); the
+        copied files stay in this adapter's copy cache, so loading the new version (smoke gate) does
+        not download them again."""
+        return self._copier.copy(source, target_name, tags, progress)
+
     def set_model_tag(self, name: str, key: str, value: str) -> None:
-        workspace, model = split_full_name(name)
+        workspace, model = mlflow_address(name)
         self._retry_races(lambda: self._call(
             f"tag registered model with {key}", name, "POST", f"{MODELS}/set-tag", workspace,
             json={"name": model, "key": key, "value": str(value)}))
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
-        workspace, model = split_full_name(name)
+        workspace, model = mlflow_address(name)
         self._retry_races(lambda: self._call(
             f"set alias {alias}", name, "POST", f"{MODELS}/alias", workspace,
             json={"name": model, "alias": alias, "version": str(version)}))
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Idempotent: deleting an alias that is not set is not an error."""
-        workspace, model = split_full_name(name)
+        workspace, model = mlflow_address(name)
         try:
             self._call(f"delete alias {alias}", name, "DELETE", f"{MODELS}/alias", workspace,
                        json={"name": model, "alias": alias})
@@ -211,7 +215,7 @@ class LocalRegistryAdapter(VersionCopier):
                 raise
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
-        workspace, model = split_full_name(name)
+        workspace, model = mlflow_address(name)
         self._retry_races(lambda: self._call(
             f"tag version {version}", name, "POST", f"{VERSIONS}/set-tag", workspace,
             json={"name": model, "version": str(version), "key": key, "value": str(value)}))
@@ -219,7 +223,7 @@ class LocalRegistryAdapter(VersionCopier):
     def delete_version(self, name: str, version: str) -> None:
         """Delete one version of the model (its aliases go with it). The copy's run and files stay
         in the promotion experiment, like those of any deleted version."""
-        workspace, model = split_full_name(name)
+        workspace, model = mlflow_address(name)
         self._copies.drop(name, str(version))
         self._call(f"delete version {version}", name, "DELETE", f"{VERSIONS}/delete", workspace,
                    json={"name": model, "version": str(version)})
@@ -227,56 +231,32 @@ class LocalRegistryAdapter(VersionCopier):
     # -- helpers --------------------------------------------------------------------------------
 
     def _call(self, action: str, target: str, method: str, path: str, workspace: str, **kwargs: Any) -> dict:
-        return self._guard(action, target, lambda: self._http.call(method, path, workspace=workspace, **kwargs))
+        return self._rest.call(action, target, method, path, workspace, **kwargs)
 
     def _guard(self, action: str, target: str, fn: Callable[[], T]) -> T:
-        """Run fn, turning HTTP failures into registry errors for this principal/action/target."""
-        try:
-            return fn()
-        except HttpFailure as failure:
-            raise self._error(failure, action, target) from failure
-
-    def _error(self, failure: HttpFailure, action: str, target: str) -> RegistryError:
-        error = classify(failure, self.principal, action, target)
-        if failure.is_refusal and self._model_is_missing(target):
-            error = NotFound(f"{target} not found (or not visible to principal {self.principal})")
-        return error
-
-    def _model_is_missing(self, full_name: str) -> bool:
-        """After a 403: True when the principal can see the workspace but the model is not there
-        (MLflow answers 403, not 404, for a registered model that does not exist)."""
-        try:
-            workspace, model = split_full_name(full_name)
-            visible = {w["name"] for w in self._http.call("GET", "/api/3.0/mlflow/workspaces").get("workspaces", [])}
-            if workspace not in visible:
-                return False
-            found = self._http.call("GET", f"{MODELS}/search", workspace=workspace,
-                                    params={"filter": f"name = '{quote(model)}'", "max_results": 1})
-            return not found.get("registered_models")
-        except (HttpFailure, RegistryError):
-            return False
+        return self._rest.guard(action, target, fn)
 
     def _search_versions(self, name: str, query: str) -> list[ModelVersion]:
-        workspace = split_full_name(name)[0]
+        workspace = mlflow_address(name)[0]
         versions: list[ModelVersion] = []
         token = None
         while True:
             params = {"filter": query, "max_results": 10000, **({"page_token": token} if token else {})}
             body = self._call(READ, name, "GET", f"{VERSIONS}/search", workspace, params=params)
-            versions += [to_version(name, mv) for mv in body.get("model_versions", [])]
+            versions += [version_from_json(mv, name) for mv in body.get("model_versions", [])]
             token = body.get("next_page_token")
             if not token:
                 break
         if not versions:
             self._check_workspace_visible(name)  # search is filtered, so silence may mean refusal
             return []
-        self._known_models.add(name)
+        self._copier.known_models.add(name)
         aliases = self._aliases(name)  # search results leave the aliases out
         versions = [replace(v, aliases=tuple(sorted(aliases.get(v.version, ())))) for v in versions]
         return sorted(versions, key=lambda v: int(v.version))
 
     def _aliases(self, name: str) -> dict[str, list[str]]:
-        workspace, model = split_full_name(name)
+        workspace, model = mlflow_address(name)
         body = self._call(READ, name, "GET", f"{MODELS}/get", workspace, params={"name": model})
         by_version: dict[str, list[str]] = {}
         for entry in body["registered_model"].get("aliases") or []:
@@ -284,25 +264,14 @@ class LocalRegistryAdapter(VersionCopier):
         return by_version
 
     def _check_workspace_visible(self, name: str) -> None:
-        workspace = split_full_name(name)[0]
-        listed = self._call(READ, name, "GET", "/api/3.0/mlflow/workspaces", "").get("workspaces", [])
+        workspace = mlflow_address(name)[0]
+        listed = self._call(READ, name, "GET", WORKSPACES, "").get("workspaces", [])
         if workspace not in {w["name"] for w in listed}:
             raise PermissionRefused(self.principal, READ, name, detail=f"no role in workspace {workspace}")
 
-    def _artifact_root(self, name: str, version: str, known: ModelVersion | None = None) -> str:
-        """The proxy path of the version's files. A version registered from an artifact location
-        (every copy) is downloaded from its `source` as is (MLflow's download URI is the source
-        then); only `models:/...` sources need the registry to resolve them."""
-        if known is not None and known.source.startswith(f"{artifacts.SCHEME}:"):
-            return artifacts.proxy_path(known.source)
-        workspace, model = split_full_name(name)
-        body = self._call(READ, name, "GET", f"{VERSIONS}/get-download-uri", workspace,
-                          params={"name": model, "version": str(version)})
-        return artifacts.proxy_path(body["artifact_uri"])
-
     def _cached_files(self, name: str, version: str) -> Path | None:
         """A private folder holding the version's files from the copy cache, when this adapter
-        copied that very version and its files are still the sealed ones (copy_cache.py)."""
+        copied that very version and its files are still the sealed ones (transfer/copy_cache.py)."""
         entry = self._copies.get(name, version)
         if entry is None:
             return None
@@ -318,7 +287,7 @@ class LocalRegistryAdapter(VersionCopier):
         if not run_id:
             return {}
         try:
-            run = self._call(READ, name, "GET", f"{RUNS}/get", split_full_name(name)[0], params={"run_id": run_id})
+            run = self._call(READ, name, "GET", f"{RUNS}/get", mlflow_address(name)[0], params={"run_id": run_id})
         except NotFound:
             return {}
         return run_metrics(run["run"])

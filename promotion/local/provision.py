@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 from promotion.local import secret_file
-from promotion.local.errors import HttpFailure
-from promotion.local.http import MlflowHttp
-from promotion.local.naming import InvalidName, workspace_for_catalog
+from promotion.local.rest import HttpFailure, MlflowHttp
+from promotion.local.workspaces import workspace_for_catalog
+from promotion.registry import InvalidName
 
 Role = Literal["READ", "USE", "EDIT", "MANAGE"]
 ROLE_PREFIX = "lakegate-"

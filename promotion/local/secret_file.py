@@ -32,13 +32,16 @@ def credentials_path(state_dir: Path) -> Path:
 
 
 def read_secrets(state_dir: Path) -> dict[str, Any]:
-    """The stored secrets, or {} when none were written yet. Refuses a group/world-readable file."""
+    """The stored secrets, or {} when none were written yet."""
     path = credentials_path(state_dir)
-    if not path.exists():
-        return {}
+    return load(path) if path.exists() else {}
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The one parser of the credentials file. Refuses a group/world-readable file."""
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise SecretFileError(f"{path}: mode {oct(mode)} lets other users read secrets; expected 0600")
+        raise SecretFileError(f"{path} is readable by other users (mode {mode:04o}); expected 0600")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -46,6 +49,12 @@ def read_secrets(state_dir: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SecretFileError(f"{path}: expected a JSON object")
     return data
+
+
+def password_of(secrets_data: dict[str, Any], username: str) -> str | None:
+    """The generated password of a provisioned user in the parsed file, None when it has none."""
+    password = (secrets_data.get("users") or {}).get(username)
+    return password if isinstance(password, str) and password else None
 
 
 def write_secrets(state_dir: Path, data: dict[str, Any]) -> None:
@@ -95,7 +104,7 @@ def admin_credentials(state_dir: Path) -> tuple[str, str]:
 
 def user_password(state_dir: Path, username: str) -> str:
     """The generated password of a provisioned user (a service principal)."""
-    password = (read_secrets(state_dir).get("users") or {}).get(username)
+    password = password_of(read_secrets(state_dir), username)
     if not password:
         raise SecretFileError(
             f"{credentials_path(state_dir)}: no password for user {username!r} (is it in the access plan?)"

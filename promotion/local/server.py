@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Iterator, Literal
 import requests
 
 from promotion.local import process, secret_file
-from promotion.local.http import MlflowHttp
+from promotion.local.rest import MlflowHttp
 from promotion.registry import RegistryError
 
 if TYPE_CHECKING:
@@ -152,11 +152,13 @@ class LocalRegistry:
         return MlflowHttp(self.url, username, password)
 
     def adapter(self, principal: str) -> LocalRegistryAdapter:
-        """A registry adapter acting as `principal` with its generated password."""
+        """A registry adapter acting as `principal`, signed in with its generated password (the
+        `local-password` credential strategy reads it from the credentials file)."""
+        from promotion.credentials.chain import local_login
         from promotion.local.adapter import LocalRegistryAdapter
 
-        return LocalRegistryAdapter(self.url, principal, secret_file.user_password(self.state_dir, principal),
-                                    state_dir=self.state_dir)
+        login = local_login(secret_file.credentials_path(self.state_dir), principal)
+        return LocalRegistryAdapter(self.url, principal, login.password.reveal(), state_dir=self.state_dir)
 
     def _stop_orphans(self, pgid: int) -> None:
         """The recorded `mlflow server` died but its uvicorn worker may still hold the port and the

@@ -26,7 +26,7 @@ import contextlib
 import re
 from urllib.parse import urlparse
 
-from promotion.local.naming import split_full_name, workspace_for_catalog
+from promotion.local.workspaces import mlflow_address, workspace_for_catalog
 
 SCHEME = "lakegate"
 ARTIFACT_SCHEME = "lakegate-artifacts"
@@ -83,7 +83,7 @@ def _store_class():
             super().__init__(lambda: get_default_host_creds(self.base))
 
         def _local(self, name: str) -> tuple[str, str]:
-            return split_full_name(name)
+            return mlflow_address(name)
 
         def _named(self, entity, full: str):
             if entity is not None and hasattr(entity, "_name"):

@@ -4,7 +4,7 @@ Every byte goes through the server as the acting principal, with the workspace h
 side it touches, so the server's own authorization decides what may be read and written.
 A copy streams each file from the source download straight into the target upload (see
 stream_copy.py: download and upload overlap, memory bounded by a few chunks), with a known
-Content-Length.
+Content-Length. `version_root` says where a version's files are.
 """
 
 from __future__ import annotations
@@ -15,13 +15,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 from urllib.parse import urlparse
 
-from promotion.local.copy_cache import StagedCopy
-from promotion.local.http import MlflowHttp
-from promotion.local.stream_copy import CopiedFile, copy_file
-from promotion.registry import RegistryError
+from promotion.local.rest import READ, VERSIONS, MlflowHttp, RegistryRest
+from promotion.local.workspaces import mlflow_address
+from promotion.registry import ModelVersion, RegistryError
+
+from .stream_copy import CopiedFile, copy_file
+
+if TYPE_CHECKING:
+    from .copy_cache import StagedCopy
 
 SCHEME = "mlflow-artifacts"
 T = TypeVar("T")
@@ -43,6 +47,18 @@ def proxy_path(artifact_uri: str) -> str:
             f"artifact location {artifact_uri!r} is not served by the local registry's artifact proxy"
         )
     return parsed.path.strip("/")
+
+
+def version_root(rest: RegistryRest, name: str, version: str, known: ModelVersion | None = None) -> str:
+    """The proxy path of the version's files. A version registered from an artifact location
+    (every copy) is downloaded from its `source` as is (MLflow's download URI is the source
+    then); only `models:/...` sources need the registry to resolve them."""
+    if known is not None and known.source.startswith(f"{SCHEME}:"):
+        return proxy_path(known.source)
+    workspace, model = mlflow_address(name)
+    body = rest.call(READ, name, "GET", f"{VERSIONS}/get-download-uri", workspace,
+                     params={"name": model, "version": str(version)})
+    return proxy_path(body["artifact_uri"])
 
 
 def workspace_of(path: str) -> str | None:

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
 
-from promotion.local.http import MlflowHttp
+from promotion.local.rest import MlflowHttp
 from promotion.registry import RegistryError
 
 CHUNK = 4 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""Read what a logged model says about itself (the MLmodel file) and its training run's metrics."""
+"""What a logged model says about itself (its MLmodel file) and its run's metrics: the shape both adapters return."""
 
 from __future__ import annotations
 

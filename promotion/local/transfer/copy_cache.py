@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-from promotion.local import private_tmp
-from promotion.local.stream_copy import CopiedFile
+from . import private_tmp
+from .stream_copy import CopiedFile
 
 MAX_VERSIONS = 2
 DEFAULT_MAX_BYTES = 4 * 1024 ** 3
@@ -96,7 +96,7 @@ class StagedCopy:
             self.identities[copied.relpath] = identity
 
     def replace(self, copied: CopiedFile, data: bytes) -> None:
-        """`copied.relpath` was rewritten after its copy (relocate.py): keep `data` instead, sealed anew."""
+        """`copied.relpath` was rewritten after its copy (promotion/local/relocate.py): keep `data` instead, sealed anew."""
         path = self.folder.joinpath(*copied.relpath.split("/"))
         try:
             path.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""How Unity Catalog three-part names map onto the local MLflow registry.
+"""Where a Unity Catalog name lives in the local MLflow registry: catalog -> workspace, `schema.model` -> model.
 
     catalog.schema.model  ->  workspace = workspace_for_catalog(catalog)
                               registered model name = "schema.model"
@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import re
 
-from promotion.registry import RegistryError
+from promotion.registry import InvalidName, split_full_name
 
 _WORKSPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _RESERVED = {"workspaces", "api", "ajax-api", "static-files", "default"}
-
-
-class InvalidName(RegistryError, ValueError):
-    """A name that cannot be addressed in the local registry."""
 
 
 def workspace_for_catalog(catalog: str) -> str:
@@ -34,10 +30,9 @@ def workspace_for_catalog(catalog: str) -> str:
     return workspace
 
 
-def split_full_name(full_name: str) -> tuple[str, str]:
+def mlflow_address(full_name: str) -> tuple[str, str]:
     """`catalog.schema.model` -> (workspace, registered model name `schema.model`)."""
-    parts = full_name.split(".")
-    if len(parts) != 3 or not all(parts) or any(c in full_name for c in "/:"):
+    if any(c in full_name for c in "/:"):
         raise InvalidName(f"model name {full_name!r} is not a three-part name catalog.schema.model")
-    catalog, schema, model = parts
+    catalog, schema, model = split_full_name(full_name)
     return workspace_for_catalog(catalog), f"{schema}.{model}"
