@@ -51,6 +51,8 @@ check: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/synth.py
 	$(PY) benchmarks/promotion.py
+	$(PY) benchmarks/pipelines.py
+	$(PY) benchmarks/report.py
 
 docs: $(VENV)/.installed
 	$(PY) main.py docs

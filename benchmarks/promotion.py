@@ -114,6 +114,20 @@ def refresh_features(envs, registry, env: str) -> None:
         raise SystemExit(f"{env}'s feature-refresh job failed: {result.error}")
 
 
+def call_latencies(dev, version: str, samples: int = 50) -> dict:
+    """Median milliseconds of single registry calls as dev's principal (a read and an alias write)."""
+    figures = {}
+    for label, call in (("get_version", lambda: dev.get_version("dev.ml.churn", version)),
+                        ("set_alias", lambda: dev.set_alias("dev.ml.churn", "latency", version))):
+        times = []
+        for _ in range(samples):
+            began = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - began)
+        figures[label] = round(statistics.median(times) * 1000, 1)
+    return figures
+
+
 def measure(repeat: int, megabytes: int) -> dict:
     from infra.loader import load_environments
     from promotion.local.server import LocalRegistry
@@ -134,6 +148,7 @@ def measure(repeat: int, megabytes: int) -> dict:
         promoted, result = bench.promote(big)
         raw.append(bench.raw_transfer(big))
         return {
+            "call_latency_ms": call_latencies(bench.adapter("dev"), versions[0]),
             "server_ready_s": ready,
             "small": {"first_s": first, "runs_s": small, "median_s": statistics.median(small),
                       "target_s": SMALL_TARGET_S, "gates": [g.gate_id for g in result.gates]},
@@ -157,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"local registry ready in {figures['server_ready_s']:.1f} s")
+    print(f"local registry ready in {figures['server_ready_s']:.1f} s; one call as dev (median of 50): "
+          + ", ".join(f"{call} {ms} ms" for call, ms in figures["call_latency_ms"].items()))
     print(f"small model dev -> staging ({len(small['gates'])} gates): median {small['median_s']:.2f} s over "
           f"{len(small['runs_s'])} runs (min {min(small['runs_s']):.2f}, max {max(small['runs_s']):.2f}; first "
           f"of the session {small['first_s']:.2f} s)  target <= {SMALL_TARGET_S} s  "

@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .pipeline_commands import add_pipeline_commands
 
     add_pipeline_commands(commands, _common)
+
+    from .demo import add_demo_command
+
+    add_demo_command(commands, _common)
     return parser
 
 

@@ -23,14 +23,25 @@ import subprocess
 import time
 from pathlib import Path
 
-from infra.guardrails.runner import check_environments
-
 from . import exit_codes, output
-from .infra_commands import resource_counts
-from .presenters import print_guardrails
-from .promotion_commands import copy_progress, print_promotion, status_table
+from .presenters import print_guardrails, print_promotion, status_table
+from .registry_access import copy_progress, state_dir_option, with_environments
 
 APPROVER = "head.of.ml@contoso.com"
+
+
+def add_demo_command(commands, common) -> None:
+    demo = commands.add_parser("demo", help="synthesize, then walk a model through its whole lifecycle on a fresh local "
+                                            "registry (the README's main job)")
+    common(demo)
+    state_dir_option(demo, "the demo's registry, lakehouse and audit logs live in its demo/")
+    demo.set_defaults(handler=with_environments(run_demo, prepare=_private_state_dir))
+
+
+def _private_state_dir(args) -> None:
+    from promotion.state_dir import ensure_state_dir
+
+    ensure_state_dir(Path(args.state_dir))  # created private (0700) or refused (exit 6)
 
 
 class Walkthrough:
@@ -80,7 +91,10 @@ def run_demo(args, envs) -> int:
 
 
 def synthesize_all(walk: Walkthrough, envs) -> None:
+    from infra.guardrails.runner import check_environments
     from infra.synth import synthesize
+
+    from .infra_commands import resource_counts
 
     report = check_environments(envs)
     print_guardrails(report)
@@ -193,9 +207,9 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
     promote_to(prod, expected="approval_missing")
     prod_version = _challenger(factory(prod), prod_full)
     # A tag naming the approver, written by prod's own principal, is not an approval: the gate refuses it.
-    from promotion import aliases
+    from promotion import registry_tags
 
-    factory(prod).set_version_tag(prod_full, prod_version, aliases.APPROVED_BY, APPROVER)
+    factory(prod).set_version_tag(prod_full, prod_version, registry_tags.APPROVED_BY, APPROVER)
     promote_to(prod, expected="approval_missing")
     sign(prod_version)
     promote_to(prod)
@@ -310,9 +324,9 @@ def _drifted_traffic(url: str, rows: int = 300, batch: int = 10) -> int:
 
 
 def _challenger(adapter, full_name: str) -> str:
-    from promotion import aliases
+    from promotion import registry_tags
 
-    version = adapter.get_version_by_alias(full_name, aliases.CHALLENGER)
+    version = adapter.get_version_by_alias(full_name, registry_tags.CHALLENGER)
     if version is None:
         raise DemoFailed(f"{full_name} has no challenger to approve")
     return version.version

@@ -2,7 +2,8 @@
 kind's exit code (cli/exit_codes.py) and a one-line message (JSON on stdout too with --json).
 
 An error states its kind itself (a `kind` class attribute naming an exit code: PromotionError, PipelineError,
-CliRefusal, ...); registry and network errors that cannot carry one are mapped by promotion.errors.failure_kind.
+CliRefusal, ...); an OSError is a path the user named that cannot be used (6); registry and network errors that
+cannot carry a kind are mapped by promotion.errors.failure_kind.
 An error of no known kind is a bug and keeps its traceback.
 """
 
@@ -35,6 +36,8 @@ def kind_of(error: BaseException) -> str | None:
     kind = getattr(error, "kind", None)
     if isinstance(kind, str) and kind != "UNEXPECTED" and isinstance(getattr(exit_codes, kind, None), int):
         return kind
+    if isinstance(error, OSError) and not isinstance(error, ConnectionError):
+        return "INVALID_REQUEST"  # a path the user named cannot be read, written or served on
     from promotion.errors import failure_kind
 
     found = failure_kind(error)

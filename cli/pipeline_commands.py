@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from pathlib import Path
 
 from . import exit_codes, output
-
-DEFAULT_STATE_DIR = ".lakegate"
+from .failures import kind_of
+from .presenters import print_task, task_rows
+from .registry_access import state_dir_option, with_environments
 
 
 def add_pipeline_commands(commands, common) -> None:
@@ -22,8 +21,8 @@ def add_pipeline_commands(commands, common) -> None:
                                                           "epoch, nothing registered); only jobs with a smoke_test")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="override (or add) a job parameter, as `run-now --job-parameters` does (repeatable)")
-    run.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="local state: registry, lakehouse, audit logs")
-    run.set_defaults(handler=lambda args: _guarded(cmd_run, args))
+    state_dir_option(run, "registry, lakehouse, audit logs")
+    run.set_defaults(handler=with_environments(cmd_run, prepare=_check_state_dir))
 
     serve = commands.add_parser("serve", help="serve the environment's champion over REST on 127.0.0.1 (follows the "
                                               "alias: the URL stays when the champion changes; requests are logged)")
@@ -34,47 +33,8 @@ def add_pipeline_commands(commands, common) -> None:
     serve.add_argument("--alias", default="champion", help="alias served (default champion)")
     serve.add_argument("--refresh-seconds", type=float, default=2.0, help="how often the alias is checked (default 2)")
     serve.add_argument("--no-log", action="store_true", help="do not log requests to the payload table")
-    serve.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="local state: registry, lakehouse")
-    serve.set_defaults(handler=lambda args: _guarded(cmd_serve, args))
-
-
-def exit_kind(error: BaseException) -> str:
-    """The exit-code name of a refusal of `run` / `serve` (UNEXPECTED for a bug)."""
-    from pipelines.errors import PipelineError
-    from promotion.errors import failure_kind
-
-    if isinstance(error, PipelineError):
-        return error.kind
-    if isinstance(error, SystemExit):
-        return "INVALID_REQUEST"
-    if isinstance(error, OSError) and not isinstance(error, ConnectionError):
-        return "INVALID_REQUEST"
-    return failure_kind(error)
-
-
-def _guarded(handler, args) -> int:
-    from .infra_commands import load_or_report
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow resets its logger's level when imported
-    envs = load_or_report(args)
-    if envs is None:
-        return exit_codes.INVALID_DEFINITIONS
-    try:
-        _check_state_dir(args)
-        return handler(args, envs)
-    except Exception as error:  # noqa: BLE001 -- every refusal gets its kind's exit code, a bug its traceback
-        kind = exit_kind(error)
-        if kind == "UNEXPECTED":
-            raise
-        return _refused(args, kind, str(error))
-
-
-def _refused(args, kind: str, message: str) -> int:
-    if getattr(args, "json", False):
-        output.emit_json({"ok": False, "error": kind.lower(), "message": message})
-    output.fail(message)
-    return getattr(exit_codes, kind)
+    state_dir_option(serve, "registry, lakehouse")
+    serve.set_defaults(handler=with_environments(cmd_serve, prepare=_check_state_dir))
 
 
 def _check_state_dir(args) -> None:
@@ -104,38 +64,21 @@ def cmd_run(args, envs) -> int:
     if people:
         output.console.rule(f"[bold]run {args.job} --env {args.env}[/bold]" + (" (smoke)" if args.smoke else ""))
     run = run_job(envs, args.env, args.job, state_dir=Path(args.state_dir), smoke=args.smoke,
-                  overrides=overrides, echo=people, on_task=_print_task if people else None)
+                  overrides=overrides, echo=people, on_task=print_task if people else None)
     if args.json:
         output.emit_json(run.as_dict())
     else:
         output.console.print(output.table(f"{args.env}-{args.job}: {'succeeded' if run.ok else 'failed'} in "
                                           f"{run.seconds:.1f} s", ["task", "kind", "status", "seconds", "task values"],
-                                          _rows(run)))
+                                          task_rows(run)))
     if run.error is not None:
-        kind = exit_kind(run.error)
+        kind = kind_of(run.error)
+        if kind is None:
+            raise run.error
         if not args.json:
             output.fail(str(run.error))
         return getattr(exit_codes, kind)
     return exit_codes.OK
-
-
-def _print_task(run, task) -> None:
-    detail = task.reason if task.status != "succeeded" else (
-        f"outcome {task.outcome}" if task.outcome else ", ".join(f"{k}={v}" for k, v in task.values.items()))
-    mark = {"succeeded": "[green]ok[/green]", "failed": "[red]failed[/red]", "excluded": "[yellow]excluded[/yellow]"}
-    output.console.print(f"{run.env}-{run.job} / {task.key}: {mark.get(task.status, task.status)} "
-                         f"({task.seconds:.2f} s){' — ' + output.escape(detail) if detail else ''}")
-
-
-def _rows(run, prefix: str = "") -> list[list]:
-    rows = []
-    for task in run.tasks:
-        values = f"outcome {task.outcome}" if task.outcome else ", ".join(f"{k}={v}" for k, v in task.values.items())
-        rows.append([prefix + task.key, task.kind, task.status if task.status != "excluded" else f"excluded ({task.reason})",
-                     f"{task.seconds:.2f}", values])
-        if task.job_run is not None:
-            rows += _rows(task.job_run, prefix + f"{task.key} > {task.job_run.job} / ")
-    return rows
 
 
 def cmd_serve(args, envs) -> int:

@@ -95,3 +95,22 @@ def print_ci_step(step) -> None:
     if step.status == "listed" and step.command:
         line += f"\n      here:  {output.escape(' '.join(step.command))}"
     output.console.print(line)
+
+
+def print_task(run, task) -> None:
+    detail = task.reason if task.status != "succeeded" else (
+        f"outcome {task.outcome}" if task.outcome else ", ".join(f"{k}={v}" for k, v in task.values.items()))
+    mark = {"succeeded": "[green]ok[/green]", "failed": "[red]failed[/red]", "excluded": "[yellow]excluded[/yellow]"}
+    output.console.print(f"{run.env}-{run.job} / {task.key}: {mark.get(task.status, task.status)} "
+                         f"({task.seconds:.2f} s){' — ' + output.escape(detail) if detail else ''}")
+
+
+def task_rows(run, prefix: str = "") -> list[list]:
+    rows = []
+    for task in run.tasks:
+        values = f"outcome {task.outcome}" if task.outcome else ", ".join(f"{k}={v}" for k, v in task.values.items())
+        rows.append([prefix + task.key, task.kind, task.status if task.status != "excluded" else f"excluded ({task.reason})",
+                     f"{task.seconds:.2f}", values])
+        if task.job_run is not None:
+            rows += task_rows(task.job_run, prefix + f"{task.key} > {task.job_run.job} / ")
+    return rows

@@ -71,7 +71,6 @@ def add_promotion_commands(commands, common) -> None:
                        "registry state; truncation and full rewrites are only caught with the registry")
     _registry_option(audit)
 
-    command("demo", cmd_demo, "synthesize, then walk a model dev -> staging -> prod on a fresh local registry")
 
 
 def check_request(args) -> None:
@@ -270,9 +269,3 @@ def cmd_audit(args, envs) -> int:
     for problem in result.problems:
         output.fail(str(problem))
     return exit_codes.OK if result.ok else exit_codes.AUDIT_TAMPERED
-
-
-def cmd_demo(args, envs) -> int:
-    from .demo import run_demo
-
-    return run_demo(args, envs)

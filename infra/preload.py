@@ -8,7 +8,9 @@ here fails again, with its real error, where the synth imports for good.
 The jsii runtime (the JavaScript half of the bridge) is extracted once per jsii version into a folder of
 ours and handed to jsii as JSII_RUNTIME. Left to itself, jsii extracts it into a new /tmp folder on every
 run and removes it at exit; when the CLI exits (invalid YAML) while the preload is still extracting, that
-removal races the extraction ("OSError: Directory not empty") and leaves `/tmp/tmp*/lib` behind.
+removal races the extraction ("OSError: Directory not empty") and leaves `/tmp/tmp*/lib` behind. jsii
+1.x also extracts that temp copy when JSII_RUNTIME is set (`environ.get("JSII_RUNTIME", self._jsii_runtime())`
+evaluates its default first), so the extraction is turned off for a set JSII_RUNTIME as well.
 """
 
 from __future__ import annotations
@@ -42,13 +44,17 @@ def _runtime_folder(version: str) -> str:
 def use_persistent_jsii_runtime() -> None:
     """Point JSII_RUNTIME at a runtime extracted once; extraction goes to a temp folder then one rename, so
     an interrupted run leaves nothing half-written that a later run would use."""
+    import jsii
+    from jsii._kernel.providers import process
+
+    # The temp copy is only the default of a variable we set: never make it (see the module docstring).
+    process._NodeProcess._jsii_runtime = lambda self: os.environ["JSII_RUNTIME"]
     if "JSII_RUNTIME" in os.environ:
         return
     import shutil
     import tempfile
     from importlib import resources
 
-    import jsii
     import jsii._embedded.jsii as embedded
 
     folder = _runtime_folder(jsii.__jsii_runtime_version__)

@@ -65,7 +65,12 @@ def _privileges(envs: Environments, principal: str, catalog: str, schema: str, t
 
 
 def _groups_of(envs: Environments, principal: str) -> set[str]:
-    return {name for env in envs for name, group in env.principals.groups.items() if principal in group.members}
+    """The groups `principal` is a member of. A "group" named like a service principal or a person (an e-mail) is
+    not one: a grant to that name is the principal's or the person's own, never its members' (otherwise dev.yaml
+    could declare a group `sp-lakegate-prod` holding sp-lakegate-dev and so lend dev prod's grants)."""
+    identities = {env.service_principal for env in envs}
+    return {name for env in envs for name, group in env.principals.groups.items()
+            if principal in group.members and name not in identities and "@" not in name}
 
 
 @lru_cache(maxsize=8)

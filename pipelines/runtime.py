@@ -296,11 +296,12 @@ def run_file(main: Callable[[list[str] | None], int]) -> None:
     try:
         code = main(notebook_argv() if in_notebook else None)
     except Exception as error:  # noqa: BLE001 -- a refusal is one line and its exit code; a bug its traceback
+        # A task file is an entry point like main.py: its refusals leave through the CLI's one mapping.
         from cli import exit_codes
-        from cli.pipeline_commands import exit_kind
+        from cli.failures import kind_of
 
-        kind = exit_kind(error)
-        if in_notebook or kind == "UNEXPECTED":
+        kind = kind_of(error)
+        if in_notebook or kind is None:
             raise
         print(f"error: {error}", file=sys.stderr)
         code = getattr(exit_codes, kind)

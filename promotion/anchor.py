@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from infra.model import Environment
 
-from . import aliases
+from . import registry_tags
 from .registry import NotFound, RegistryAdapter
 
 _VALUE = re.compile(r"([0-9]{1,12}):([0-9a-f]{64})")
@@ -65,13 +65,13 @@ class Anchor:
         """The model's anchor; None when the model is not registered or carries none.
         MalformedAnchor when the tag is there but not an anchor."""
         try:
-            return parse(self.registry.get_model_tag(model, aliases.AUDIT_ANCHOR))
+            return parse(self.registry.get_model_tag(model, registry_tags.AUDIT_ANCHOR))
         except NotFound:
             return None
 
     def registered(self, model: str) -> bool:
         try:
-            self.registry.get_model_tag(model, aliases.AUDIT_ANCHOR)
+            self.registry.get_model_tag(model, registry_tags.AUDIT_ANCHOR)
             return True
         except NotFound:
             return False
@@ -79,7 +79,7 @@ class Anchor:
     def write(self, model: str, seq: int, entry_hash: str) -> bool:
         """Move the model's anchor to this entry; False when the model is not registered (yet)."""
         try:
-            self.registry.set_model_tag(model, aliases.AUDIT_ANCHOR, str(AnchorValue(seq, entry_hash)))
+            self.registry.set_model_tag(model, registry_tags.AUDIT_ANCHOR, str(AnchorValue(seq, entry_hash)))
             return True
         except NotFound:
             return False

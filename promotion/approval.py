@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from infra.model import Environment, Environments
 
-from . import aliases, ci_approvals, naming, signing
+from . import ci_approvals, naming, registry_tags, signing
 from .anchor import Anchor
 from .audit import AuditLog, current_actor
 from .errors import ApprovalMissing, InvalidRequest
@@ -109,20 +109,20 @@ class ApprovalRecord:
 def record_tags(record: ApprovalRecord) -> dict[str, str]:
     text = record.to_json()
     chunks = [text[i:i + _CHUNK] for i in range(0, len(text), _CHUNK)]
-    tags = {f"{aliases.APPROVAL_RECORD}.{n}": chunk for n, chunk in enumerate(chunks, start=1)}
-    tags[f"{aliases.APPROVAL_RECORD}.n"] = str(len(chunks))
+    tags = {f"{registry_tags.APPROVAL_RECORD}.{n}": chunk for n, chunk in enumerate(chunks, start=1)}
+    tags[f"{registry_tags.APPROVAL_RECORD}.n"] = str(len(chunks))
     return tags
 
 
 def read_record(tags: Mapping[str, str]) -> ApprovalRecord | None:
     """The approval record a version carries; None when there is none; ValueError when unreadable."""
-    count = tags.get(f"{aliases.APPROVAL_RECORD}.n")
+    count = tags.get(f"{registry_tags.APPROVAL_RECORD}.n")
     if count is None:
         return None
     if not count.isdigit() or not 0 < int(count) < 100:
         raise ValueError("its chunk count is not a number")
     try:
-        text = "".join(tags[f"{aliases.APPROVAL_RECORD}.{n}"] for n in range(1, int(count) + 1))
+        text = "".join(tags[f"{registry_tags.APPROVAL_RECORD}.{n}"] for n in range(1, int(count) + 1))
     except KeyError as missing:
         raise ValueError(f"tag {missing} is missing") from None
     try:
@@ -133,13 +133,13 @@ def read_record(tags: Mapping[str, str]) -> ApprovalRecord | None:
 
 def write_record(registry: RegistryAdapter, name: str, version: str, record: ApprovalRecord) -> None:
     tags = record_tags(record)
-    count_key = f"{aliases.APPROVAL_RECORD}.n"
+    count_key = f"{registry_tags.APPROVAL_RECORD}.n"
     for key, value in tags.items():  # the count last: a half-written record is unreadable, not mixed
         if key != count_key:
             registry.set_version_tag(name, version, key, value)
     registry.set_version_tag(name, version, count_key, tags[count_key])
-    registry.set_version_tag(name, version, aliases.APPROVED_BY, record.by)
-    registry.set_version_tag(name, version, aliases.APPROVED_AT, record.at)
+    registry.set_version_tag(name, version, registry_tags.APPROVED_BY, record.by)
+    registry.set_version_tag(name, version, registry_tags.APPROVED_AT, record.at)
 
 
 # --------------------------------------------------------------------------- who may approve
@@ -188,8 +188,8 @@ def promoters_of(entries: Iterable[dict[str, Any]], model: str, version: str) ->
 def commit_authors(version: ModelVersion, repository: Path | None = ROOT) -> tuple[set[str], str | None]:
     """(authors of the commit that built the version, problem). The `git_author` tag is a claim of the
     training principal; git itself is asked too when the commit is in `repository`."""
-    commit = version.tags.get(aliases.GIT_COMMIT, "").strip()
-    claimed = version.tags.get(aliases.GIT_AUTHOR, "").strip()
+    commit = version.tags.get(registry_tags.GIT_COMMIT, "").strip()
+    claimed = version.tags.get(registry_tags.GIT_AUTHOR, "").strip()
     actual = _git_author(repository, commit) if repository is not None and commit else ""
     if actual and claimed and normalise(actual) != normalise(claimed):
         return {actual, claimed}, (f"the git_author tag says {claimed} but commit {commit[:12]} in this repository "
@@ -215,7 +215,7 @@ def _git_author(repository: Path, commit: str) -> str:
 def four_eyes_problem(env: Environment, version: ModelVersion, approver: str, promoters: Iterable[str],
                       repository: Path | None = ROOT) -> str | None:
     signers = env.promotion.approval.signers
-    for promoter in sorted({p for p in promoters if p} | {version.tags.get(aliases.PROMOTER, "")} - {""}):
+    for promoter in sorted({p for p in promoters if p} | {version.tags.get(registry_tags.PROMOTER, "")} - {""}):
         if same_person(approver, promoter, signers):
             return f"{approver} promoted {version.name} v{version.version} (as {promoter}); the approver must be someone else"
     authors, problem = commit_authors(version, repository)
@@ -223,7 +223,7 @@ def four_eyes_problem(env: Environment, version: ModelVersion, approver: str, pr
         return problem
     for author in sorted(authors):
         if same_person(approver, author, signers):
-            return (f"{approver} wrote commit {version.tags.get(aliases.GIT_COMMIT, '')[:12]} that built "
+            return (f"{approver} wrote commit {version.tags.get(registry_tags.GIT_COMMIT, '')[:12]} that built "
                     f"v{version.version}; the approver must be someone else")
     return None
 
@@ -338,7 +338,7 @@ def approve(envs: Environments, model: str, env_name: str, version: str, *,
         raise
     write_record(registry, full, version, record)
     entry = log.append("approve", model=full, version=version, actor=current_actor(), principal=registry.principal,
-                       git_commit=approved.tags.get(aliases.GIT_COMMIT),
+                       git_commit=approved.tags.get(registry_tags.GIT_COMMIT),
                        details={"approved_by": record.by, "kind": record.kind, "artifacts_sha256": digest,
                                 "record": json.loads(record.to_json())})
     return ApprovalResult(env.name, full, version, record.by, record.at, record.kind, digest, entry["seq"])

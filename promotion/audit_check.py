@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from infra.model import Environment, Environments
 
-from . import aliases
+from . import registry_tags
 from .anchor import Anchor, MalformedAnchor
 from .audit import AuditLog, AuditProblem, VerifyResult, log_names, verify_log
 from .claim import DUPLICATE_OF
@@ -151,13 +151,13 @@ def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapt
                                 "in the registry (deleted)"), notes
         recorded = {str(e.get("version")) for e in promotes}
         for version in versions:
-            if version.tags.get(aliases.IDEMPOTENCY_KEY) and not version.tags.get(DUPLICATE_OF) \
+            if version.tags.get(registry_tags.IDEMPOTENCY_KEY) and not version.tags.get(DUPLICATE_OF) \
                     and version.version not in recorded:
                 return _problem(log, len(entries) + 1, None,
                                 f"{model} v{version.version} carries lakegate's promotion tags but no promote entry "
                                 "records it (a promotion hidden from the log, or one that never finished: re-run it)"), notes
         history = champion_history(entries, model)
-        champion = next((v for v in versions if aliases.CHAMPION in v.aliases), None)
+        champion = next((v for v in versions if registry_tags.CHAMPION in v.aliases), None)
         expected = history[-1] if history else None
         if (champion.version if champion else None) != expected:
             return _problem(log, len(entries) + 1, None,
@@ -180,7 +180,7 @@ def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapt
 
 def _registered(registry: RegistryAdapter, model: str) -> bool:
     try:
-        registry.get_model_tag(model, aliases.AUDIT_ANCHOR)
+        registry.get_model_tag(model, registry_tags.AUDIT_ANCHOR)
         return True
     except NotFound:
         return False

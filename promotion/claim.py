@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from . import aliases
+from . import registry_tags
 from .errors import PromotionError
 from .registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryAdapter, RegistryError
 
@@ -80,7 +80,7 @@ def live_versions(registry: RegistryAdapter, target_name: str) -> list[ModelVers
 
 
 def with_key(versions: list[ModelVersion], key: str) -> list[ModelVersion]:
-    return [v for v in versions if v.tags.get(aliases.IDEMPOTENCY_KEY) == key]
+    return [v for v in versions if v.tags.get(registry_tags.IDEMPOTENCY_KEY) == key]
 
 
 def copy_once(registry: RegistryAdapter, source: ModelVersion, target_name: str, tags: dict[str, str],
@@ -89,7 +89,7 @@ def copy_once(registry: RegistryAdapter, source: ModelVersion, target_name: str,
 
     A copy left unfinished by a crash (Unity Catalog: a version still PENDING_REGISTRATION) is handed
     back to `copy_version`, whose contract is to resume a pending copy carrying the same tags."""
-    key = tags[aliases.IDEMPOTENCY_KEY]
+    key = tags[registry_tags.IDEMPOTENCY_KEY]
     listing = live_versions(registry, target_name)
     reused = any(v.status == READY for v in with_key(listing, key))
     if not reused:
@@ -99,7 +99,7 @@ def copy_once(registry: RegistryAdapter, source: ModelVersion, target_name: str,
     if winner.status != READY:
         raise RegistryError(f"{target_name} version {winner.version} (an earlier copy of {source.name} "
                             f"v{source.version}) is still {winner.status}; re-run once its copy has finished")
-    champion = next((v for v in listing if aliases.CHAMPION in v.aliases), None)
+    champion = next((v for v in listing if registry_tags.CHAMPION in v.aliases), None)
     return Copy(winner, reused, champion)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from infra.model import Environment, Environments
 
-from . import aliases, naming
+from . import naming, registry_tags
 from .anchor import Anchor
 from .approval import promoters_of
 from .audit import AuditLog, current_actor
@@ -125,7 +125,7 @@ def _promote_locked(envs, target, registry, source, target_name, log, progress, 
 def _judge(envs, target, registry, candidate, champion, base, source, log, serving_hook, entries) -> PromotionResult:
     """challenger -> the target's gates (figures computed by the target) -> record -> champion if all passed."""
     # The candidate's tags are fresh: the caller listed them a moment ago (approvals included).
-    registry.set_alias(candidate.name, aliases.CHALLENGER, candidate.version)
+    registry.set_alias(candidate.name, registry_tags.CHALLENGER, candidate.version)
     gates = gates_for(target)
     promoters = frozenset(promoters_of(entries, candidate.name, candidate.version) | {current_actor()})
     context = GateContext(envs, target, registry, candidate, champion, promoters=promoters)
@@ -162,11 +162,11 @@ def judge_in_place(envs: Environments, env_name: str, model: str, version: str, 
         entries = log.entries_for(full)
         candidate = registry.get_version(full, version)
         check_lineage(candidate)
-        if candidate.tags.get(aliases.PROMOTED_FROM):
-            raise InvalidRequest(f"{full} v{version} was promoted from {candidate.tags[aliases.PROMOTED_FROM]}: "
+        if candidate.tags.get(registry_tags.PROMOTED_FROM):
+            raise InvalidRequest(f"{full} v{version} was promoted from {candidate.tags[registry_tags.PROMOTED_FROM]}: "
                                  f"promote it again (promote {naming.bare_name(full)} --to {target.name})")
         with local_lock(lock_dir or Path(audit_dir).parent / "locks", full):
-            champion = registry.get_version_by_alias(full, aliases.CHAMPION)
+            champion = registry.get_version_by_alias(full, registry_tags.CHAMPION)
             base = dict(env=target.name, model=full, version=candidate.version, source_model=full,
                         source_version=candidate.version, reused=False)
             if champion is not None and champion.version == candidate.version:
@@ -214,7 +214,7 @@ def resolve_source(registry: RegistryAdapter, source_env: Environment, name: str
     try:
         if version is not None:
             return registry.get_version(name, str(version))
-        found = registry.get_version_by_alias(name, alias or aliases.CHAMPION)
+        found = registry.get_version_by_alias(name, alias or registry_tags.CHAMPION)
     except NotFound as error:
         raise InvalidRequest(f"{name}: {error}") from None
     if found is not None:
@@ -258,7 +258,7 @@ def check_source_passed(source_env: Environment, source: ModelVersion, target: E
     version whose gates failed is refused, exit 5): only what its environment accepted is promoted on."""
     if source_env.promotion.from_env is None or not gates_for(source_env):
         return  # where models are trained nothing has judged them yet: the target's gates do
-    summary = source.tags.get(aliases.GATES_SUMMARY, "")
+    summary = source.tags.get(registry_tags.GATES_SUMMARY, "")
     if summary != "passed":
         verdict = summary or "no recorded gate results"
         raise GateFailed(f"{source.name} v{source.version} did not pass {source_env.name}'s gates ({verdict}); only a "
@@ -266,7 +266,7 @@ def check_source_passed(source_env: Environment, source: ModelVersion, target: E
 
 
 def check_lineage(source: ModelVersion) -> None:
-    missing = [tag for tag in aliases.LINEAGE_TAGS if not source.tags.get(tag, "").strip()]
+    missing = [tag for tag in registry_tags.LINEAGE_TAGS if not source.tags.get(tag, "").strip()]
     if missing:
         raise InvalidRequest(f"{source.name} v{source.version} lacks lineage tag(s) {', '.join(missing)}: "
                              "only a model built from code (commit, repository, training run) may be promoted")
@@ -275,9 +275,9 @@ def check_lineage(source: ModelVersion) -> None:
 def copy_tags(registry: RegistryAdapter, source: ModelVersion, target_name: str) -> dict[str, str]:
     """The copy's tags: the source's own (not its bookkeeping or approvals), lineage and the key."""
     carried = {k: v for k, v in source.tags.items() if not k.startswith("lakegate.")}
-    return {**carried, aliases.PROMOTED_FROM: source.name, aliases.SOURCE_VERSION: source.version,
-            aliases.PROMOTED_BY: registry.principal, aliases.PROMOTER: aliases.fit_tag_value(current_actor()),
-            aliases.IDEMPOTENCY_KEY: aliases.idempotency_key(source.name, source.version, target_name)}
+    return {**carried, registry_tags.PROMOTED_FROM: source.name, registry_tags.SOURCE_VERSION: source.version,
+            registry_tags.PROMOTED_BY: registry.principal, registry_tags.PROMOTER: registry_tags.fit_tag_value(current_actor()),
+            registry_tags.IDEMPOTENCY_KEY: registry_tags.idempotency_key(source.name, source.version, target_name)}
 
 
 def record_gate_results(registry: RegistryAdapter, version: ModelVersion, results: list[GateResult],
@@ -285,12 +285,12 @@ def record_gate_results(registry: RegistryAdapter, version: ModelVersion, result
     """One tag per gate and a summary, so the version itself says why it is (not) champion, and the figures the
     target computed on it (`lakegate.eval.*`). Written concurrently: each is an independent registry round trip."""
     failed = [r.gate_id for r in results if not r.passed]
-    tags = {aliases.gate_tag(r.gate_id): f"{'passed' if r.passed else 'failed'}: {r.message}" for r in results}
+    tags = {registry_tags.gate_tag(r.gate_id): f"{'passed' if r.passed else 'failed'}: {r.message}" for r in results}
     tags.update(evaluation or {})
-    tags[aliases.GATES_SUMMARY] = "passed" if not failed else "failed: " + ", ".join(failed)
-    tags[aliases.GATES_AT] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    tags[registry_tags.GATES_SUMMARY] = "passed" if not failed else "failed: " + ", ".join(failed)
+    tags[registry_tags.GATES_AT] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakegate-tags") as pool:
-        futures = [pool.submit(registry.set_version_tag, version.name, version.version, key, aliases.fit_tag_value(value))
+        futures = [pool.submit(registry.set_version_tag, version.name, version.version, key, registry_tags.fit_tag_value(value))
                    for key, value in tags.items()]
         for future in futures:
             future.result()
@@ -299,9 +299,9 @@ def record_gate_results(registry: RegistryAdapter, version: ModelVersion, result
 def recorded_gates(version: ModelVersion, gate_ids: list[str] | tuple[str, ...] = ()) -> list[GateResult]:
     """The gate results a version carries, in the order of `gate_ids` (the environment's gates, whose
     ids the tag keys spell with `.` for `:`), then any others."""
-    recorded = {key[len(aliases.GATE_PREFIX):]: value for key, value in version.tags.items()
-                if key.startswith(aliases.GATE_PREFIX)}
-    by_tag = {aliases.gate_tag(gate_id)[len(aliases.GATE_PREFIX):]: gate_id for gate_id in gate_ids}
+    recorded = {key[len(registry_tags.GATE_PREFIX):]: value for key, value in version.tags.items()
+                if key.startswith(registry_tags.GATE_PREFIX)}
+    by_tag = {registry_tags.gate_tag(gate_id)[len(registry_tags.GATE_PREFIX):]: gate_id for gate_id in gate_ids}
     order = [t for t in by_tag if t in recorded] + sorted(t for t in recorded if t not in by_tag)
     results = []
     for tag in order:
@@ -311,9 +311,9 @@ def recorded_gates(version: ModelVersion, gate_ids: list[str] | tuple[str, ...] 
 
 
 def move_champion(registry: RegistryAdapter, name: str, version: str) -> None:
-    registry.set_alias(name, aliases.CHAMPION, version)
+    registry.set_alias(name, registry_tags.CHAMPION, version)
     try:
-        registry.delete_alias(name, aliases.CHALLENGER)  # the challenger won: it is no longer "under evaluation"
+        registry.delete_alias(name, registry_tags.CHALLENGER)  # the challenger won: it is no longer "under evaluation"
     except NotFound:
         pass
 
@@ -353,7 +353,7 @@ def _audit_promotion(log: AuditLog, registry: RegistryAdapter, source: ModelVers
                      serving_error: str | None, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
     return log.append(
         "promote", model=result.model, version=result.version, actor=current_actor(), principal=registry.principal,
-        git_commit=source.tags.get(aliases.GIT_COMMIT), gates=[g.as_dict() for g in result.gates],
+        git_commit=source.tags.get(registry_tags.GIT_COMMIT), gates=[g.as_dict() for g in result.gates],
         passed=result.passed, previous_champion=result.previous_champion, champion=result.champion,
         source={"model": source.name, "version": source.version},
         details={"outcome": result.outcome, "reused": result.reused, "champion_moved": result.outcome == "champion",

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 from infra.model import Environment, Environments
 
-from . import aliases
+from . import registry_tags
 from .approval import promoters_of
 from .gates import GateContext, gates_for, run_gate
 from .promote import recorded_gates
@@ -75,7 +75,7 @@ def recheck(envs: Environments, env: Environment, registry: RegistryAdapter, ver
 
 def _copy_problems(registry: RegistryAdapter, version: ModelVersion,
                    digests: dict[tuple[str, str], str]) -> list[RecheckProblem]:
-    source, number = version.tags.get(aliases.PROMOTED_FROM), version.tags.get(aliases.SOURCE_VERSION)
+    source, number = version.tags.get(registry_tags.PROMOTED_FROM), version.tags.get(registry_tags.SOURCE_VERSION)
     if not (source and number):
         return []
     try:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from infra.model import Environments
 
-from . import aliases, naming
+from . import naming, registry_tags
 from .anchor import Anchor
 from .audit import AuditLog, current_actor
 from .claim import local_lock
@@ -73,10 +73,10 @@ def rollback(envs: Environments, model: str, env_name: str, *, adapter_factory: 
             log.append("rollback_refused", model=full, version=previous, actor=current_actor(),
                        principal=registry.principal, passed=False, details={"reason": reason})
             raise kind(f"refusing to roll back {full} to v{previous}: {reason}")
-        registry.set_alias(full, aliases.CHAMPION, previous)
+        registry.set_alias(full, registry_tags.CHAMPION, previous)
         serving_error = update_serving(serving_hook, env, full, previous)
         entry = log.append("rollback", model=full, version=previous, actor=current_actor(), principal=registry.principal,
-                           git_commit=target.tags.get(aliases.GIT_COMMIT), previous_champion=current,
+                           git_commit=target.tags.get(registry_tags.GIT_COMMIT), previous_champion=current,
                            champion=previous, passed=True,
                            details={"serving_error": serving_error})
     if serving_error:
@@ -85,7 +85,7 @@ def rollback(envs: Environments, model: str, env_name: str, *, adapter_factory: 
 
 
 def _current_and_previous(registry, log: AuditLog, full: str) -> tuple[str, str, list[dict[str, Any]]]:
-    champion = registry.get_version_by_alias(full, aliases.CHAMPION)
+    champion = registry.get_version_by_alias(full, registry_tags.CHAMPION)
     if champion is None:
         raise InvalidRequest(f"{full} has no champion to roll back")
     entries = log.entries_for(full)  # chain intact, and the model's registry anchor names its last entry

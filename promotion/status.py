@@ -11,7 +11,7 @@ from typing import Any
 
 from infra.model import Environment, Environments
 
-from . import aliases
+from . import registry_tags
 from .errors import failure_kind
 from .gates import gates_for
 from .claim import DUPLICATE_OF
@@ -43,33 +43,33 @@ def model_status(registry: RegistryAdapter, name: str, gate_ids: list[str] = ())
         return {"model": name, "registered": False, "champion": None, "challenger": None, "versions": [],
                 "lineage": {}, "last_gates": None}
     by_alias = {alias: v for v in versions for alias in v.aliases}
-    champion, challenger = by_alias.get(aliases.CHAMPION), by_alias.get(aliases.CHALLENGER)
+    champion, challenger = by_alias.get(registry_tags.CHAMPION), by_alias.get(registry_tags.CHALLENGER)
     return {
         "model": name, "registered": True,
         "champion": champion.version if champion else None,
         "challenger": challenger.version if challenger else None,
         "versions": [version_status(v) for v in versions],
-        "lineage": aliases.lineage_of((champion or (versions[-1] if versions else None) or _EMPTY).tags),
+        "lineage": registry_tags.lineage_of((champion or (versions[-1] if versions else None) or _EMPTY).tags),
         "last_gates": last_gates(versions, gate_ids),
     }
 
 
 def version_status(version: ModelVersion) -> dict[str, Any]:
     return {"version": version.version, "aliases": list(version.aliases), "status": version.status,
-            "created_at_ms": version.created_at_ms, "lineage": aliases.lineage_of(version.tags),
-            "gates": version.tags.get(aliases.GATES_SUMMARY),
-            "approved_by": version.tags.get(aliases.APPROVED_BY),
+            "created_at_ms": version.created_at_ms, "lineage": registry_tags.lineage_of(version.tags),
+            "gates": version.tags.get(registry_tags.GATES_SUMMARY),
+            "approved_by": version.tags.get(registry_tags.APPROVED_BY),
             "duplicate_of": version.tags.get(DUPLICATE_OF)}
 
 
 def last_gates(versions: list[ModelVersion], gate_ids: list[str] = ()) -> dict[str, Any] | None:
     """The gate results of the version whose gates ran last."""
-    gated = [v for v in versions if v.tags.get(aliases.GATES_AT)]
+    gated = [v for v in versions if v.tags.get(registry_tags.GATES_AT)]
     if not gated:
         return None
-    latest = max(gated, key=lambda v: (v.tags[aliases.GATES_AT], int(v.version)))
-    return {"version": latest.version, "at": latest.tags[aliases.GATES_AT],
-            "summary": latest.tags.get(aliases.GATES_SUMMARY),
+    latest = max(gated, key=lambda v: (v.tags[registry_tags.GATES_AT], int(v.version)))
+    return {"version": latest.version, "at": latest.tags[registry_tags.GATES_AT],
+            "summary": latest.tags.get(registry_tags.GATES_SUMMARY),
             "results": [g.as_dict() for g in recorded_gates(latest, gate_ids)]}
 
 

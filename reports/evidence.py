@@ -21,9 +21,12 @@ a hash-chained entry whose head is anchored in the registry: editing the pack in
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -39,7 +42,8 @@ JSON_NAME, HTML_NAME = "evidence.json", "evidence.html"
 CHECKED = ["the pack's SHA-256 (canonical JSON) equals `evidence_sha256` in the promote entry",
            "the promote entry's own hash matches its content, and it is named by the file",
            "the hash chain of the environment's audit log up to and including that entry (seq, prev_hash, head file)",
-           "evidence.html is exactly the rendering of evidence.json"]
+           "evidence.html is exactly the rendering of evidence.json",
+           "the entry's line and the version's other promotions the file shows are the log's"]
 NOT_CHECKED = ["the registry's anchor of the log (a log rewritten whole with its head file): `python main.py audit verify`",
                "that the registry still holds these versions and files: `audit verify` rechecks the champion"]
 
@@ -60,7 +64,7 @@ def build_pack(*, envs: Environments, target: Environment, registry: Any, candid
                source: Any, gates: list, results: list, context: Any, entries: list[dict[str, Any]], result: Any,
                today: date | None = None) -> dict[str, Any]:
     """The evidence of one promotion decision (see the module docstring); plain JSON data."""
-    from promotion import aliases
+    from promotion import registry_tags
 
     results_by_id = {r.gate_id: r for r in results}
     pack = {
@@ -71,14 +75,14 @@ def build_pack(*, envs: Environments, target: Environment, registry: Any, candid
         "actor": current_actor(), "principal": getattr(registry, "principal", None),
         "outcome": result.outcome, "champion_moved": result.outcome == "champion",
         "previous_champion": result.previous_champion, "champion": result.champion, "reused_copy": result.reused,
-        "lineage": _lineage(envs, target, candidate, source, aliases),
+        "lineage": _lineage(envs, target, candidate, source, registry_tags),
         "definition": {"file": target.locate(), "sha256": hashlib.sha256(canonical(
             target.model_dump(mode="json", by_alias=True))).hexdigest(),
             "promotion_from": target.promotion.from_env, "promotion_from_at": target.locate("promotion", "from")},
         "gates": [_gate(target, index, gate, results_by_id.get(gate.gate_id)) for index, gate in enumerate(gates)],
         "evaluation": {"candidate": _evaluation(context, candidate), "champion": _evaluation(context, champion)},
         "champion_compared": None if champion is None else {
-            "model": champion.name, "version": champion.version, "lineage": aliases.lineage_of(champion.tags)},
+            "model": champion.name, "version": champion.version, "lineage": registry_tags.lineage_of(champion.tags)},
         "signature": _signature(context, candidate, champion),
         "approval": _approval(target, candidate, gates, results_by_id, entries),
         "access": access_in_force(envs, target),
@@ -87,18 +91,18 @@ def build_pack(*, envs: Environments, target: Environment, registry: Any, candid
     return normalised(pack)
 
 
-def _lineage(envs, target, candidate, source, aliases) -> dict[str, Any]:
+def _lineage(envs, target, candidate, source, registry_tags) -> dict[str, Any]:
     tags = dict(source.tags)
     tags.update({k: v for k, v in candidate.tags.items() if k not in tags})
     versions = [{"env": target.name, "model": candidate.name, "version": str(candidate.version), "role": "candidate"}]
     if (source.name, str(source.version)) != (candidate.name, str(candidate.version)):
         versions.insert(0, {"env": _env_of(envs, source.name), "model": source.name, "version": str(source.version),
                             "role": "source"})
-    upstream, number = source.tags.get(aliases.PROMOTED_FROM), source.tags.get(aliases.SOURCE_VERSION)
+    upstream, number = source.tags.get(registry_tags.PROMOTED_FROM), source.tags.get(registry_tags.SOURCE_VERSION)
     if upstream and number and (upstream, number) != (source.name, str(source.version)):
         versions.insert(0, {"env": _env_of(envs, upstream), "model": upstream, "version": str(number), "role": "origin"})
-    return {"git_commit": tags.get(aliases.GIT_COMMIT), "git_repository": tags.get(aliases.GIT_REPOSITORY),
-            "training_run": tags.get(aliases.TRAINING_RUN), "git_author": tags.get(aliases.GIT_AUTHOR),
+    return {"git_commit": tags.get(registry_tags.GIT_COMMIT), "git_repository": tags.get(registry_tags.GIT_REPOSITORY),
+            "training_run": tags.get(registry_tags.TRAINING_RUN), "git_author": tags.get(registry_tags.GIT_AUTHOR),
             "versions": versions}
 
 
@@ -293,9 +297,28 @@ def render_evidence(document: dict[str, Any]) -> str:
 
 
 def default_dir(root: str | Path, pack_or_doc: dict[str, Any]) -> Path:
+    """`root/<env>/<model>-v<version>`, each part made a plain name: they come from the audit log, which whoever
+    can write the audit folder can edit (an `env` of `../../../home/me` must not pick the folder written)."""
     pack = pack_or_doc.get("pack", pack_or_doc)
     bare = str(pack["model"]).split(".")[-1]
-    return Path(root) / str(pack["env"]) / f"{bare}-v{pack['version']}"
+    return Path(root) / plain_name(str(pack["env"])) / plain_name(f"{bare}-v{pack['version']}")
+
+
+def plain_name(text: str) -> str:
+    """One path component: letters, digits, `-`, `_` and `.` (not leading), anything else `_`."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip(".") or "_"
+
+
+def folder_under(out: Path, relative: str | Path) -> Path:
+    """`out/relative`, created one folder at a time, refusing any folder on the way below `out` that is a symbolic
+    link: a previous report folder may hold a link someone planted (`evidence -> ~`) to send the files elsewhere."""
+    path = Path(out)
+    for part in Path(relative).parts:
+        path = path / part
+        if path.is_symlink():
+            raise OSError(errno.ELOOP, f"{path} is a symbolic link; nothing is written through it")
+        path.mkdir(exist_ok=True)
+    return path
 
 
 def write_evidence(document: dict[str, Any], out: str | Path) -> list[Path]:
@@ -304,14 +327,24 @@ def write_evidence(document: dict[str, Any], out: str | Path) -> list[Path]:
     written = []
     for name, text in ((JSON_NAME, json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"),
                        (HTML_NAME, render_evidence(document))):
-        written.append(_write_atomic(out / name, text))
+        written.append(write_atomic(out / name, text))
     return written
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+def write_atomic(path: Path, text: str) -> Path:
+    """Write beside, then rename: a reader never sees half a report. The file beside is new (O_EXCL, a random
+    name): a fixed name could be a symbolic link someone planted in the folder, and writing it would overwrite
+    whatever it points at. The rename replaces a link at `path` itself, never its target."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     return path
 
 
@@ -375,6 +408,15 @@ def verify_dir(directory: str | Path, audit_dir: str | Path) -> PackCheck:
             message = f"entry seq {seq} is a promote entry whose hash matches its content, as the file names it"
         checks.append({"check": "entry", "ok": hash_ok and not named and entry.get("action") == "promote",
                        "message": message})
+        # What the page shows beside the pack, outside its digest: the entry's line and the version's other
+        # promotions must be the log's too (an edited file could otherwise hide a second promotion).
+        others = [e.get("seq") for _, e in promote_entries(log, str(entry.get("model")), str(entry.get("version")))
+                  if e.get("seq") != seq]
+        context_ok = document.get("other_promotions") == others and where.get("line") == line
+        checks.append({"check": "context", "ok": context_ok,
+                       "message": f"the entry's line {line} and the other promotions of this version ({others or 'none'}) "
+                                  f"{'are' if context_ok else 'are not'} what the file says"
+                                  + ("" if context_ok else " (edited)")})
         problem = verify_log(log)
         broken_here = problem is not None and (problem.file != str(log.path) or problem.line <= line)
         checks.append({"check": "chain", "ok": not broken_here,

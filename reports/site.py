@@ -348,19 +348,12 @@ def render_site(document: dict[str, Any]) -> str:
 def write_site(document: dict[str, Any], evidence: dict[str, dict[str, Any]], out: str | Path) -> list[Path]:
     """index.html and site.json into `out` (created), and each evidence pack under out/evidence/. Other files in
     `out` are left alone; each file is replaced whole (written aside, then renamed)."""
-    from .evidence import write_evidence
+    from .evidence import folder_under, write_atomic, write_evidence
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = [_write(out / "site.json", json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n"),
-               _write(out / "index.html", render_site(document))]
+    written = [write_atomic(out / "site.json", json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n"),
+               write_atomic(out / "index.html", render_site(document))]
     for folder, pack in evidence.items():
-        written += write_evidence(pack, out / folder)
+        written += write_evidence(pack, folder_under(out, folder))
     return written
-
-
-def _write(path: Path, text: str) -> Path:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path

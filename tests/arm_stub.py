@@ -47,8 +47,7 @@ ROLE_IDS = {name: guid for guid, name in BUILT_IN_ROLES.items()}
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for 127.0.0.1 (it is its own CA; point REQUESTS_CA_BUNDLE at it).
-    The same as tests/test_credentials.py's."""
+    """A throwaway certificate for 127.0.0.1 (it is its own CA; point REQUESTS_CA_BUNDLE at it)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

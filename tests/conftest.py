@@ -63,6 +63,15 @@ def lineage(tmp_path_factory) -> Lineage:
             os.environ[name] = value
 
 
+@pytest.fixture
+def defs(tmp_path, monkeypatch):
+    """A copy of the example environments to edit, with the working directory beside it."""
+    from .helpers import copy_examples
+
+    monkeypatch.chdir(tmp_path)
+    return copy_examples(tmp_path / "environments")
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

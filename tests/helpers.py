@@ -49,3 +49,16 @@ def variant(envs, name: str, **updates):
     changed = Environment.model_validate(data)
     changed._source = env._source
     return Environments([changed if e.name == name else e for e in envs])
+
+
+def problems_of(directory) -> list[str]:
+    """The located problems loading `directory` raises. Only DefinitionError: anything else (TypeError,
+    RecursionError, ...) propagates and fails the test."""
+    import pytest
+
+    from infra.errors import DefinitionError
+    from infra.loader import load_environments
+
+    with pytest.raises(DefinitionError) as caught:
+        load_environments(directory)
+    return [str(p) for p in caught.value.problems]

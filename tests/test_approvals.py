@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from infra.loader import load_environments
-from promotion import aliases
+from promotion import registry_tags
 from promotion.approval import approval_statement, approve, record_tags, read_record
 from promotion.audit import AuditLog
 from promotion.errors import ApprovalMissing
@@ -53,10 +53,10 @@ class World:
         to prod, where it waits for an approval. Skipping dev keeps the module fast: approvals concern prod."""
         lineage = {"git_commit": self.lineage.commit, "git_repository": self.lineage.url,
                    "training_run": f"run-{model}-{seed}", "git_author": self.lineage.author,
-                   aliases.GATES_SUMMARY: "passed", **tags}
+                   registry_tags.GATES_SUMMARY: "passed", **tags}
         staged = register_sklearn_model(self.registry, self.envs["staging"].service_principal, f"staging.ml.{model}",
                                         tags=lineage, seed=seed)
-        self.adapter("staging").set_alias(f"staging.ml.{model}", aliases.CHAMPION, staged.version)
+        self.adapter("staging").set_alias(f"staging.ml.{model}", registry_tags.CHAMPION, staged.version)
         waiting = promote(self.envs, model, "prod", adapter_factory=self.adapter, audit_dir=audit)
         assert waiting.outcome == "approval_missing", [g.message for g in waiting.failed_gates]
         return waiting.version
@@ -108,8 +108,8 @@ def test_a_tag_written_by_prods_own_principal_is_not_an_approval_and_the_cli_say
     audit = world.state / "audit"  # the CLI uses <state>/audit: this test owns model `forged`
     version = world.to_prod("forged", audit)
     prod = world.adapter("prod")
-    prod.set_version_tag("prod.ml.forged", version, aliases.APPROVED_BY, HEAD)
-    prod.set_version_tag("prod.ml.forged", version, aliases.APPROVED_AT, "2026-01-01T00:00:00Z")
+    prod.set_version_tag("prod.ml.forged", version, registry_tags.APPROVED_BY, HEAD)
+    prod.set_version_tag("prod.ml.forged", version, registry_tags.APPROVED_AT, "2026-01-01T00:00:00Z")
     refused = cli(world, world.state, "promote", "forged", "--to", "prod")
     assert refused.returncode == 7, refused.stderr
     assert (f"approval: no approval recorded for v{version}; a lakegate.approved_by tag naming {HEAD} is not an "
@@ -120,7 +120,7 @@ def test_a_tag_written_by_prods_own_principal_is_not_an_approval_and_the_cli_say
     stranger, _ = new_ssh_key(tmp_path, "stranger")
     with pytest.raises(ApprovalMissing, match=f"the key {stranger} is not enrolled for prod"):
         world.approve("forged", version, audit, key=stranger)
-    assert world.adapter("prod").get_version_by_alias("prod.ml.forged", aliases.CHAMPION) is None
+    assert world.adapter("prod").get_version_by_alias("prod.ml.forged", registry_tags.CHAMPION) is None
     signed = cli(world, world.state, "approve", "forged", "--env", "prod", "--version", version, "--key",
                  str(world.keys[HEAD]), "--json")
     assert signed.returncode == 0, signed.stderr
@@ -146,7 +146,7 @@ def test_a_signature_replayed_onto_other_files_fails(world, tmp_path):
     assert replayed.outcome == "approval_missing"
     assert f"approval by {HEAD} does not count: the approval is for artifacts {record.digest[:12]}…, but v{second.version}'s " \
            "files are" in replayed.failed_gates[0].message
-    assert prod.get_version_by_alias("prod.ml.replay", aliases.CHAMPION).version == first
+    assert prod.get_version_by_alias("prod.ml.replay", registry_tags.CHAMPION).version == first
 
 
 def test_the_approval_is_printed_signed_elsewhere_and_then_recorded(world, tmp_path):
@@ -179,7 +179,7 @@ def test_the_promoter_cannot_approve_and_the_approver_cannot_promote(world, tmp_
     monkeypatch.setenv("LAKEGATE_ACTOR", "head.of.ml")
     version = world.to_prod("selfprom", tmp_path)
     monkeypatch.delenv("LAKEGATE_ACTOR")
-    assert world.adapter("prod").get_version("prod.ml.selfprom", version).tags[aliases.PROMOTER] == "head.of.ml"
+    assert world.adapter("prod").get_version("prod.ml.selfprom", version).tags[registry_tags.PROMOTER] == "head.of.ml"
     with pytest.raises(ApprovalMissing, match=rf"{HEAD} promoted prod.ml.selfprom v{version} \(as head.of.ml\); "
                                               "the approver must be someone else"):
         world.approve("selfprom", version, tmp_path, key=world.keys[HEAD])
@@ -205,8 +205,8 @@ def test_the_commit_author_cannot_approve_and_a_forged_author_tag_is_caught(worl
     # The training principal claims someone else wrote a commit that git (the code's repository) knows better.
     head, real = world.lineage.commit, world.lineage.author
     prod = world.adapter("prod")
-    prod.set_version_tag("prod.ml.author", version, aliases.GIT_COMMIT, head)
-    prod.set_version_tag("prod.ml.author", version, aliases.GIT_AUTHOR, "nobody@contoso.com")
+    prod.set_version_tag("prod.ml.author", version, registry_tags.GIT_COMMIT, head)
+    prod.set_version_tag("prod.ml.author", version, registry_tags.GIT_AUTHOR, "nobody@contoso.com")
     with pytest.raises(ApprovalMissing, match=f"the git_author tag says nobody@contoso.com but commit {head[:12]} in this "
                                               f"repository is by {real}"):
         world.approve("author", version, tmp_path, key=world.keys[HEAD], repository=world.lineage.repository)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from infra.loader import load_environments
-from promotion import aliases
+from promotion import registry_tags
 from promotion.anchor import AnchorValue
 from promotion.approval import approve
 from promotion.audit import GENESIS, AuditLog, canonical, entry_hash, verify
@@ -62,7 +62,7 @@ class World:
         return promote(self.envs, model, to, adapter_factory=self.adapter, audit_dir=audit or self.audit, **kwargs)
 
     def champion(self, full: str) -> str | None:
-        found = self.adapter(full.split(".")[0]).get_version_by_alias(full, aliases.CHAMPION)
+        found = self.adapter(full.split(".")[0]).get_version_by_alias(full, registry_tags.CHAMPION)
         return found.version if found else None
 
     def verify(self, audit: Path):
@@ -271,10 +271,10 @@ def test_rollback_onto_a_gate_failed_version_through_a_forged_history_is_refused
             rollback(world.envs, "rb", "staging", adapter_factory=world.adapter, audit_dir=audit)
         assert world.champion(full) == "3"
         # (b) plus staging's own password: the anchor and v2's gate tags rewritten too; the recheck still refuses
-        staging.set_model_tag(full, aliases.AUDIT_ANCHOR, str(AnchorValue(mine[-1]["seq"], mine[-1]["hash"])))
+        staging.set_model_tag(full, registry_tags.AUDIT_ANCHOR, str(AnchorValue(mine[-1]["seq"], mine[-1]["hash"])))
         for tag in ("lakegate.gate.signature", "lakegate.gate.required_tags"):
             staging.set_version_tag(full, "2", tag, "passed: forged")
-        staging.set_version_tag(full, "2", aliases.GATES_SUMMARY, "passed")
+        staging.set_version_tag(full, "2", registry_tags.GATES_SUMMARY, "passed")
         with pytest.raises(GateFailed) as refused:
             rollback(world.envs, "rb", "staging", adapter_factory=world.adapter, audit_dir=audit)
         assert str(refused.value) == ("refusing to roll back staging.ml.rb to v2: signature fails now: the candidate has "
@@ -283,7 +283,7 @@ def test_rollback_onto_a_gate_failed_version_through_a_forged_history_is_refused
         assert AuditLog(audit, "staging").entries()[-1]["action"] == "rollback_refused"
         assert last["seq"] == len(entries)
     finally:
-        staging.set_model_tag(full, aliases.AUDIT_ANCHOR, str(genuine))
+        staging.set_model_tag(full, registry_tags.AUDIT_ANCHOR, str(genuine))
     assert world.verify(world.audit).ok
 
 
@@ -294,7 +294,7 @@ def test_with_the_targets_password_a_gate_failed_or_unapproved_champion_or_a_hid
     audit = world.copy(tmp_path)
     staging, prod = world.adapter("staging"), world.adapter("prod")
     try:
-        staging.set_alias("staging.ml.chain", aliases.CHAMPION, "2")  # the gate-failed version, behind lakegate's back
+        staging.set_alias("staging.ml.chain", registry_tags.CHAMPION, "2")  # the gate-failed version, behind lakegate's back
         assert problem_of(world.verify(audit)).endswith(
             "staging.ml.chain: the registry's champion is v2 but the audit log's is v3 (moved outside lakegate)")
         # ... and the log and anchor forged to agree: the champion's recheck still fails
@@ -302,16 +302,16 @@ def test_with_the_targets_password_a_gate_failed_or_unapproved_champion_or_a_hid
         forged = {**entries[1], "passed": True, "champion": "2", "details": {**entries[1]["details"], "champion_moved": True}}
         last = forge(audit, "staging", [*entries, forged])
         for model in ("staging.ml.chain", "staging.ml.prodm"):
-            staging.set_model_tag(model, aliases.AUDIT_ANCHOR, str(AnchorValue(last["seq"], last["hash"])))
+            staging.set_model_tag(model, registry_tags.AUDIT_ANCHOR, str(AnchorValue(last["seq"], last["hash"])))
         message = problem_of(world.verify(audit))
         assert "staging.ml.chain: champion v2 does not pass its recheck: gate signature failed when v2 was promoted" \
             in message and "signature fails now: the candidate has no signature" in message
     finally:
-        staging.set_alias("staging.ml.chain", aliases.CHAMPION, "3")
+        staging.set_alias("staging.ml.chain", registry_tags.CHAMPION, "3")
         genuine = [json.loads(row) for row in lines(world.audit / "staging.jsonl")]
         for model in ("staging.ml.chain", "staging.ml.prodm"):
             newest = max(e["seq"] for e in genuine if e["model"] == model)
-            staging.set_model_tag(model, aliases.AUDIT_ANCHOR, str(AnchorValue(newest, genuine[newest - 1]["hash"])))
+            staging.set_model_tag(model, registry_tags.AUDIT_ANCHOR, str(AnchorValue(newest, genuine[newest - 1]["hash"])))
     assert world.verify(world.audit).ok
 
     # prod: the unapproved challenger made champion, with a name in the approval tag, log and anchor forged
@@ -322,17 +322,17 @@ def test_with_the_targets_password_a_gate_failed_or_unapproved_champion_or_a_hid
     last = forge(audit, "prod", [*entries, {**waiting, "passed": True, "champion": waiting["version"],
                                             "details": {**waiting["details"], "champion_moved": True}}])
     try:
-        prod.set_model_tag("prod.ml.prodm", aliases.AUDIT_ANCHOR, str(AnchorValue(last["seq"], last["hash"])))
-        prod.set_alias("prod.ml.prodm", aliases.CHAMPION, waiting["version"])
-        prod.set_version_tag("prod.ml.prodm", waiting["version"], aliases.APPROVED_BY, HEAD)
+        prod.set_model_tag("prod.ml.prodm", registry_tags.AUDIT_ANCHOR, str(AnchorValue(last["seq"], last["hash"])))
+        prod.set_alias("prod.ml.prodm", registry_tags.CHAMPION, waiting["version"])
+        prod.set_version_tag("prod.ml.prodm", waiting["version"], registry_tags.APPROVED_BY, HEAD)
         message = problem_of(world.verify(audit))
         assert f"prod.ml.prodm: champion v{waiting['version']} does not pass its recheck" in message
         assert f"approval fails now: no approval recorded for v{waiting['version']}; a lakegate.approved_by tag naming " \
                f"{HEAD} is not an approval" in message
     finally:
-        prod.set_alias("prod.ml.prodm", aliases.CHAMPION, "1")
+        prod.set_alias("prod.ml.prodm", registry_tags.CHAMPION, "1")
         genuine = [json.loads(row) for row in lines(world.audit / "prod.jsonl")]
-        prod.set_model_tag("prod.ml.prodm", aliases.AUDIT_ANCHOR, str(AnchorValue(genuine[-1]["seq"], genuine[-1]["hash"])))
+        prod.set_model_tag("prod.ml.prodm", registry_tags.AUDIT_ANCHOR, str(AnchorValue(genuine[-1]["seq"], genuine[-1]["hash"])))
     assert world.verify(world.audit).ok
 
 
@@ -343,7 +343,7 @@ def test_a_promotion_hidden_by_deleting_its_version_or_its_entry_is_reported(wor
     staging = world.adapter("staging")
     # A copy made behind lakegate's back carries the promotion tags but has no promote entry.
     source = staging.get_version("dev.ml.hide", "1")
-    extra = staging.copy_version(source, "staging.ml.hide", {aliases.IDEMPOTENCY_KEY: "f" * 32})
+    extra = staging.copy_version(source, "staging.ml.hide", {registry_tags.IDEMPOTENCY_KEY: "f" * 32})
     assert problem_of(world.verify(world.audit)).endswith(
         f"staging.ml.hide v{extra.version} carries lakegate's promotion tags but no promote entry records it (a promotion "
         "hidden from the log, or one that never finished: re-run it)")

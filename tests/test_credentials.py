@@ -10,54 +10,27 @@ The Azure CLI strategy runs a stand-in `az` executable placed on PATH.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import logging
 import os
 import re
-import sys
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from databricks_stub import DatabricksStub, StubError, StubServer  # noqa: E402
-
-from promotion.credentials import (  # noqa: E402
+from promotion.credentials import (
     AZURE_DATABRICKS_SCOPE, STRATEGY_NAMES, AzureCredentials, CredentialsError, Secret, azure_strategies,
     databricks_config, local_login, resolve_credentials,
 )
-from promotion.databricks import UnityCatalogAdapter  # noqa: E402
+from promotion.databricks import UnityCatalogAdapter
+
+from .arm_stub import self_signed_certificate
+from .databricks_stub import DatabricksStub, StubError, StubServer
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "5f0b1c2d-0000-4000-8000-00000000a11c"
 
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for 127.0.0.1 (it is its own CA; point REQUESTS_CA_BUNDLE at it)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(hours=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "stub-cert.pem", directory / "stub-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 class EntraStub(StubServer):

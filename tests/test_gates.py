@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from infra.model.promotion import Promotion
-from promotion import aliases
+from promotion import registry_tags
 from promotion.gates import GATES, GateContext, GateResult, gates_for, run_gate, run_gates
 from promotion.gates.signature import incompatibilities
 from promotion.registry import ModelVersion
@@ -317,7 +317,7 @@ def test_prod_approval_is_a_verified_signature_by_an_enrolled_member_of_the_appr
 
     assert "no approval recorded for v2" in judge({}).message
     # A tag naming the approver, written by any principal, is not an approval.
-    forged = judge({aliases.APPROVED_BY: "head.of.ml@contoso.com"})
+    forged = judge({registry_tags.APPROVED_BY: "head.of.ml@contoso.com"})
     assert not forged.passed and "a lakegate.approved_by tag naming head.of.ml@contoso.com is not an approval" in forged.message
     good = judge(signed_tags("head.of.ml@contoso.com", keys))
     assert good.passed and good.message == "approved by head.of.ml@contoso.com (signature verified)"
@@ -352,7 +352,7 @@ def test_four_eyes_the_approver_is_neither_the_promoter_nor_the_commit_author(si
     tags = signed_tags("head.of.ml@contoso.com", keys)
     by_promoter = run_gate(approval, approval_ctx(signed_envs, tags, promoters=["Head.Of.ML"]))
     assert not by_promoter.passed and "head.of.ml@contoso.com promoted staging.ml.churn v2 (as Head.Of.ML)" in by_promoter.message
-    tagged = run_gate(approval, approval_ctx(signed_envs, {**tags, aliases.PROMOTER: "head.of.ml@contoso.com"}))
+    tagged = run_gate(approval, approval_ctx(signed_envs, {**tags, registry_tags.PROMOTER: "head.of.ml@contoso.com"}))
     assert not tagged.passed and "the approver must be someone else" in tagged.message
     by_author = run_gate(approval, approval_ctx(signed_envs, {**tags, "git_author": "head.of.ml@contoso.com"}))
     assert not by_author.passed and "head.of.ml@contoso.com wrote commit abc123" in by_author.message

@@ -6,22 +6,9 @@ import os
 
 import pytest
 
-from infra.errors import DefinitionError
-from infra.loader import load_environments
-
-from .helpers import copy_examples, edit, line_of
+from .helpers import copy_examples, edit, line_of, problems_of
 
 
-@pytest.fixture
-def defs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return copy_examples(tmp_path / "environments")
-
-
-def problems_of(directory) -> list[str]:
-    with pytest.raises(DefinitionError) as caught:
-        load_environments(directory)
-    return [str(p) for p in caught.value.problems]
 
 
 def test_examples_load_in_promotion_order(envs):

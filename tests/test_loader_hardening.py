@@ -16,23 +16,12 @@ from infra.errors import DefinitionError
 from infra.loader import load_environments
 from infra.yaml_source import MAX_DEPTH, MAX_FILE_BYTES
 
-from .helpers import copy_examples, edit, line_of
+from .helpers import copy_examples, edit, line_of, problems_of
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_ENV = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CHECKPOINT_DISABLE": "1"}
 
 
-@pytest.fixture
-def defs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return copy_examples(tmp_path / "environments")
-
-
-def problems_of(directory) -> list[str]:
-    # Only DefinitionError: anything else (TypeError, RecursionError, ...) propagates and fails the test.
-    with pytest.raises(DefinitionError) as caught:
-        load_environments(directory)
-    return [str(p) for p in caught.value.problems]
 
 
 def cli_check(directory: Path, cwd: Path, preexec_fn=None) -> subprocess.CompletedProcess:

@@ -20,7 +20,7 @@ import pytest
 
 from pipelines.training.train_churn import train_and_register
 from infra.loader import load_environments
-from promotion import aliases
+from promotion import registry_tags
 from promotion.approval import approve
 from promotion.audit import AuditLog, verify
 from promotion.claim import copy_once
@@ -101,7 +101,7 @@ class World:
             return []
 
     def champion(self, full_name: str):
-        found = self.adapter(full_name.split(".")[0]).get_version_by_alias(full_name, aliases.CHAMPION)
+        found = self.adapter(full_name.split(".")[0]).get_version_by_alias(full_name, registry_tags.CHAMPION)
         return found.version if found else None
 
     def run_promotion(self, model: str, version: str, audit: Path, locks: Path, pause: Path | None = None):
@@ -169,7 +169,7 @@ def test_dev_to_staging_copies_for_real_sets_lineage_runs_gates_and_moves_champi
     assert {k: copy.tags[k] for k in ("promoted_from", "source_version", "git_commit", "git_repository", "training_run")} \
         == {"promoted_from": "dev.ml.flow", "source_version": trained.version, "git_commit": trained.git_commit,
             "git_repository": trained.git_repository, "training_run": trained.run_id}
-    assert copy.tags[aliases.GATES_SUMMARY] == "passed"
+    assert copy.tags[registry_tags.GATES_SUMMARY] == "passed"
     # The figure is staging's own, computed on its validation table as its principal (recorded on the copy).
     assert copy.tags["lakegate.gate.metric_threshold.accuracy"].startswith("passed: accuracy 0.9")
     assert "staging.features.churn_validation v0, 2000 rows, computed by sp-lakegate-staging" in \
@@ -191,7 +191,7 @@ def test_training_script_registers_a_code_built_model_as_devs_principal(world):
     poor = world.train("churn", quality="poor")
     assert good.metrics["accuracy"] >= 0.85 > 0.80 > poor.metrics["accuracy"]
     version = world.adapter("dev").get_version("dev.ml.churn", good.version)
-    assert all(version.tags.get(tag) for tag in aliases.LINEAGE_TAGS)
+    assert all(version.tags.get(tag) for tag in registry_tags.LINEAGE_TAGS)
     info = world.adapter("dev").model_info("dev.ml.churn", good.version)
     assert info["signature"]["inputs"] and info["input_example"] and info["metrics"]["accuracy"] == good.metrics["accuracy"]
     # Staging's principal may read dev's model but not register in dev.
@@ -257,7 +257,7 @@ def test_forbidden_actions_name_principal_action_and_target(world, tmp_path):
         world.adapter("prod").get_version("dev.ml.forbid", trained.version)
     assert str(read_refused.value).startswith("principal sp-lakegate-prod may not read on dev.ml.forbid")
     with pytest.raises(PermissionRefused) as write_refused:
-        world.adapter("dev").set_alias("staging.ml.flow", aliases.CHAMPION, "1")
+        world.adapter("dev").set_alias("staging.ml.flow", registry_tags.CHAMPION, "1")
     assert str(write_refused.value) == "principal sp-lakegate-dev may not set alias champion on staging.ml.flow"
     # A promotion run with dev's credentials (a misconfigured pipeline) cannot write staging.
     with pytest.raises(PermissionRefused, match="principal sp-lakegate-dev may not .* on staging.ml.forbid"):
@@ -282,7 +282,7 @@ def test_a_failing_gate_leaves_champion_untouched_and_says_which_and_why(world, 
     assert world.champion("staging.ml.gates") == "1"
     rejected = world.adapter("staging").get_version("staging.ml.gates", result.version)
     assert rejected.aliases == ("challenger",)
-    assert rejected.tags[aliases.GATES_SUMMARY] == "failed: metric_threshold:accuracy, no_regression:accuracy"
+    assert rejected.tags[registry_tags.GATES_SUMMARY] == "failed: metric_threshold:accuracy, no_regression:accuracy"
     assert rejected.tags["lakegate.gate.no_regression.accuracy"].startswith("failed: accuracy 0.6")
     entry = AuditLog(tmp_path, "staging").entries()[-1]
     assert (entry["passed"], entry["champion"], entry["previous_champion"]) == (False, "1", "1")
@@ -315,14 +315,14 @@ def test_prod_needs_an_approval_by_a_person_from_the_approver_group(world, tmp_p
     with pytest.raises(ApprovalMissing, match="sam.okafor@contoso.com is not a member of the approver group.s. ml-approvers"):
         ask(key=world.keys["sam.okafor@contoso.com"])
     # prod's own principal writes the approval tags by hand: the gate is not fooled
-    world.adapter("prod").set_version_tag("prod.ml.approval", waiting.version, aliases.APPROVED_BY, "head.of.ml@contoso.com")
+    world.adapter("prod").set_version_tag("prod.ml.approval", waiting.version, registry_tags.APPROVED_BY, "head.of.ml@contoso.com")
     still = world.promote("approval", "prod", tmp_path)
     assert still.outcome == "approval_missing" and "is not an approval" in still.failed_gates[0].message
     recorded = ask(key=world.keys["head.of.ml@contoso.com"])
     assert (recorded.approved_by, recorded.kind) == ("head.of.ml@contoso.com", "ssh")
     copy = world.adapter("prod").get_version("prod.ml.approval", waiting.version)
     assert recorded.artifacts_sha256 == world.adapter("prod").artifact_digest("prod.ml.approval", waiting.version)
-    assert copy.tags[aliases.APPROVED_BY] == "head.of.ml@contoso.com" and copy.tags["lakegate.approval.n"] in ("2", "3")
+    assert copy.tags[registry_tags.APPROVED_BY] == "head.of.ml@contoso.com" and copy.tags["lakegate.approval.n"] in ("2", "3")
 
     done = world.promote("approval", "prod", tmp_path)
     assert (done.outcome, done.reused, done.version) == ("champion", True, waiting.version)
@@ -374,7 +374,7 @@ def test_a_run_that_died_after_the_copy_is_completed_by_the_rerun_without_a_seco
     staging = world.adapter("staging")
     source = staging.get_version("dev.ml.resume", trained.version)
     left = copy_once(staging, source, "staging.ml.resume", copy_tags(staging, source, "staging.ml.resume")).version
-    assert left.aliases == () and aliases.GATES_SUMMARY not in left.tags  # what a run killed here leaves
+    assert left.aliases == () and registry_tags.GATES_SUMMARY not in left.tags  # what a run killed here leaves
 
     result = world.promote("resume", "staging", tmp_path, version=trained.version)
     assert (result.outcome, result.reused, result.version) == ("champion", True, left.version)
@@ -396,7 +396,7 @@ def test_kill_9_during_the_artifact_copy_then_rerun_gives_exactly_one_new_versio
     assert result["outcome"] == "champion" and result["reused"] is False
     [version] = world.versions("staging.ml.kill")
     assert version.version == result["version"] and world.champion("staging.ml.kill") == version.version
-    assert version.tags[aliases.IDEMPOTENCY_KEY] == aliases.idempotency_key("dev.ml.kill", trained.version, "staging.ml.kill")
+    assert version.tags[registry_tags.IDEMPOTENCY_KEY] == registry_tags.idempotency_key("dev.ml.kill", trained.version, "staging.ml.kill")
     assert verify(tmp_path / "audit").ok
 
 
@@ -431,8 +431,8 @@ def test_promotions_on_one_machine_queue_behind_the_same_lock(world, tmp_path):
     results = [finished(first), finished(second)]
     assert sorted(r["outcome"] for r in results) == ["already_champion", "champion"]
     assert results[0]["version"] == results[1]["version"]
-    key = aliases.idempotency_key("dev.ml.queue", trained.version, "staging.ml.queue")
-    assert len([v for v in world.versions("staging.ml.queue") if v.tags.get(aliases.IDEMPOTENCY_KEY) == key]) == 1
+    key = registry_tags.idempotency_key("dev.ml.queue", trained.version, "staging.ml.queue")
+    assert len([v for v in world.versions("staging.ml.queue") if v.tags.get(registry_tags.IDEMPOTENCY_KEY) == key]) == 1
 
 
 # -- secrets ------------------------------------------------------------------------------------------
@@ -490,9 +490,9 @@ def test_the_environment_principal_owns_the_models_it_creates_as_in_unity_catalo
     result = world.promote("owned", "staging", tmp_path, version=trained.version)
     staging, dev = world.adapter("staging"), world.adapter("dev")
     [entry] = AuditLog(tmp_path, "staging").entries()
-    assert staging.get_model_tag("staging.ml.owned", aliases.AUDIT_ANCHOR) == f"{entry['seq']}:{entry['hash']}"
+    assert staging.get_model_tag("staging.ml.owned", registry_tags.AUDIT_ANCHOR) == f"{entry['seq']}:{entry['hash']}"
     with pytest.raises(PermissionRefused, match="principal sp-lakegate-dev may not tag registered model"):
-        dev.set_model_tag("staging.ml.owned", aliases.AUDIT_ANCHOR, "1:" + "0" * 64)
+        dev.set_model_tag("staging.ml.owned", registry_tags.AUDIT_ANCHOR, "1:" + "0" * 64)
     with pytest.raises(PermissionRefused, match="principal sp-lakegate-staging may not delete version"):
         staging.delete_version("dev.ml.owned", trained.version)
     staging.delete_version("staging.ml.owned", result.version)  # its own: allowed, as for a UC owner

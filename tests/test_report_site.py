@@ -18,7 +18,7 @@ import pytest
 
 from cli.app import main
 from infra.loader import load_environments
-from promotion import aliases
+from promotion import registry_tags
 from promotion.approval import ApprovalRecord, record_tags
 from promotion.audit import AuditLog
 from promotion.gates import GateResult, gates_for
@@ -77,13 +77,13 @@ def promote_entry(log: AuditLog, envs, env_name: str, version: str, source_versi
     target = envs[env_name]
     source_env = envs[target.promotion.from_env]
     model, source_model = target.unity_catalog.model_full_name("churn"), source_env.unity_catalog.model_full_name("churn")
-    lineage = {aliases.GIT_COMMIT: "b5f5b1bc75e741b57cfa9bf9d65e50c7d20c64b4",
-               aliases.GIT_REPOSITORY: "https://github.com/contoso/lakegate-ml", aliases.TRAINING_RUN: "run-" + version * 8}
+    lineage = {registry_tags.GIT_COMMIT: "b5f5b1bc75e741b57cfa9bf9d65e50c7d20c64b4",
+               registry_tags.GIT_REPOSITORY: "https://github.com/contoso/lakegate-ml", registry_tags.TRAINING_RUN: "run-" + version * 8}
     source_tags = dict(lineage)
     if source_env.promotion.from_env:
-        source_tags.update({aliases.PROMOTED_FROM: envs[source_env.promotion.from_env].unity_catalog.model_full_name("churn"),
-                            aliases.SOURCE_VERSION: str(int(source_version) + 2)})
-    candidate_tags = {**lineage, aliases.PROMOTED_FROM: source_model, aliases.SOURCE_VERSION: source_version}
+        source_tags.update({registry_tags.PROMOTED_FROM: envs[source_env.promotion.from_env].unity_catalog.model_full_name("churn"),
+                            registry_tags.SOURCE_VERSION: str(int(source_version) + 2)})
+    candidate_tags = {**lineage, registry_tags.PROMOTED_FROM: source_model, registry_tags.SOURCE_VERSION: source_version}
     if approved_by:
         candidate_tags.update(record_tags(ApprovalRecord("ssh", approved_by, "2026-12-01T09:30:00Z", "ab" * 32, "U1NIU0lH")))
     candidate = ModelVersion(model, version, tags=candidate_tags)
@@ -104,7 +104,7 @@ def promote_entry(log: AuditLog, envs, env_name: str, version: str, source_versi
                       context=StubContext({version: SIGNATURE_V2 if champion else SIGNATURE, champion: SIGNATURE}),
                       entries=list(entries), result=result)
     return log.append("promote", model=model, version=version, actor=actor, principal=target.service_principal,
-                      git_commit=lineage[aliases.GIT_COMMIT], gates=[r.as_dict() for r in results],
+                      git_commit=lineage[registry_tags.GIT_COMMIT], gates=[r.as_dict() for r in results],
                       passed=result.passed, previous_champion=champion, champion=result.champion,
                       source={"model": source_model, "version": source_version},
                       details={"outcome": outcome, "reused": False, "champion_moved": outcome == "champion",

@@ -7,16 +7,14 @@ warehouse)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).parent))
-from databricks_stub import DatabricksStub, StubError  # noqa: E402
+from pipelines import data
 
-from pipelines import data  # noqa: E402
+from .databricks_stub import DatabricksStub, StubError
 
 ROW = {"tenure_months": 12.0, "monthly_charges": 95.5, "support_calls": 3.0, "contract_monthly": 1.0, "num_products": 1.0}
 

@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.mlflow_login import acting_as
 from pipelines.training.train_churn import train_and_register
-from promotion import aliases
+from promotion import registry_tags
 from promotion.local import secret_file
 from promotion.promote import promote
 
@@ -63,8 +63,8 @@ def test_a_poor_model_whose_logged_accuracy_dev_forged_is_refused_and_a_genuine_
     assert threshold.details["table"] == "staging.features.churn_validation"
     assert "the training run claims 0.97" in threshold.message
     copy = registry.adapter("sp-lakegate-staging").get_version("staging.ml.forged", refused.version)
-    assert float(copy.tags[aliases.EVAL_PREFIX + "accuracy"]) < 0.7       # the target's figure, on the version
-    assert copy.tags[aliases.EVAL_PREFIX + "by"] == "sp-lakegate-staging" and "champion" not in copy.aliases
+    assert float(copy.tags[registry_tags.EVAL_PREFIX + "accuracy"]) < 0.7       # the target's figure, on the version
+    assert copy.tags[registry_tags.EVAL_PREFIX + "by"] == "sp-lakegate-staging" and "champion" not in copy.aliases
 
     genuine = train(world, "forged", seed=13)
     passed = to_staging(world, "forged", genuine.version)

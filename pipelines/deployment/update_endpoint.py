@@ -46,7 +46,10 @@ def deploy_locally(rt, endpoint: str, full_name: str, version: str, timeout: flo
     with requests.Session() as session:
         session.trust_env = False
         while time.monotonic() < deadline:
-            served = session.get(base, timeout=5).json()["config"]["served_entities"][0]["entity_version"]
+            entity = session.get(base, timeout=5).json()["config"]["served_entities"][0]
+            # The model too, not only the number: staging.ml.churn v3 is not prod.ml.churn v3.
+            served = entity["entity_version"] if entity.get("entity_name") == full_name else \
+                f"{entity.get('entity_version')} of {entity.get('entity_name')}"
             if served == version:
                 break
             time.sleep(0.25)

@@ -21,6 +21,9 @@ import json
 from pipelines import data, runtime
 
 
+RESERVED = ("prediction", "model_version", "timestamp", "request_id")
+
+
 def request_frame(body: str):
     """The input rows of one scoring request (dataframe_split, dataframe_records, instances or inputs)."""
     import pandas as pd
@@ -46,8 +49,11 @@ def unpack(payload, done: set[str] | frozenset = frozenset(), label: str = data.
         try:
             inputs = request_frame(record.request)
             predictions = json.loads(record.response)["predictions"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue  # an answered request we cannot read is skipped, not fatal
+        # The columns this job writes are its own, never the client's: MLflow answers a request that also sends
+        # `churned` (or `prediction`, `model_version`, ...) and ignores it, so a consumer could forge ground truth.
+        inputs = inputs.drop(columns=[c for c in (label, *RESERVED) if c in inputs.columns])
         if len(predictions) != len(inputs):
             continue
         metadata = record.request_metadata if isinstance(record.request_metadata, dict) else {}

@@ -28,6 +28,9 @@ JSON = "application/json"
 SUPPORTED = ("application/json", "text/csv", "application/vnd.apache.parquet")
 VERSION_HEADER = b"x-lakegate-model-version"
 _MAX_MESSAGE = 400
+# Databricks Model Serving refuses a request body above 16 MB; so does this layer, before reading more of it
+# (a 1 GB body would otherwise be held in memory, parsed into frames and written whole to the payload table).
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,14 @@ class ServingApp:
     async def _invoke(self, scope, receive, send):
         started = time.perf_counter()
         served = self.current
-        body = await _read_body(receive)
         content_type = _header(scope, b"content-type")
+        body = await _read_body(receive, _declared_length(scope))
+        if body is None:
+            payload = {"error_code": "PAYLOAD_TOO_LARGE",
+                       "message": f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB: send fewer rows "
+                                  "per request"}
+            await _json(send, 413, payload)
+            return self._logged(scope, b"", 413, json.dumps(payload), served, started)
         refusal = _precheck(body, content_type)
         if refusal is not None:
             status, payload = refusal
@@ -129,7 +138,11 @@ class ServingApp:
             captured["status"], captured["body"] = 500, [json.dumps({"message": type(error).__name__}).encode()]
         answer = b"".join(captured["body"])
         if captured["status"] >= 400:
-            status, payload = explain(captured["status"], answer, body, content_type, served)
+            try:
+                status, payload = explain(captured["status"], answer, body, content_type, served)
+            except RecursionError:  # json's parser gives up on deep nesting: a clean 400, not uvicorn's 500
+                status, payload = 400, {"error_code": "MALFORMED_REQUEST",
+                                        "message": "the body is nested too deeply to be a scoring request"}
             await _json(send, status, payload)
             return self._logged(scope, body, status, json.dumps(payload), served, started)
         return self._logged(scope, body, captured["status"], answer.decode("utf-8", "replace"), served, started)
@@ -237,13 +250,27 @@ def _frame_problem(payload: Any, served: Served) -> str | None:
     return None
 
 
-async def _read_body(receive) -> bytes:
-    chunks, more = [], True
+def _declared_length(scope) -> int | None:
+    try:
+        return int(_header(scope, b"content-length") or "")
+    except ValueError:
+        return None
+
+
+async def _read_body(receive, declared: int | None = None) -> bytes | None:
+    """The whole body, or None once it is (or says it is) larger than MAX_BODY_BYTES: the rest is not read."""
+    if declared is not None and declared > MAX_BODY_BYTES:
+        return None
+    chunks, more, size = [], True, 0
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
 

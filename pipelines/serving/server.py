@@ -14,10 +14,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Iterator
+
+from pipelines.errors import PipelineError
 
 from .app import Served, ServingApp
 from .payload_log import PayloadLog
@@ -34,7 +37,15 @@ def endpoint_of(env, model: str) -> tuple[str, str]:
     return model, f"{monitoring}.{model.replace('-', '_')}_payload"
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
 def record_path(state_dir: Path, env_name: str, endpoint: str) -> Path:
+    """`<state-dir>/serving/<env>-<endpoint>.json`; a name that is not plain (`../x`, a slash) is refused: the
+    endpoint is a job parameter (`--param endpoint=...`), and must never name a file elsewhere."""
+    for name in (env_name, endpoint):
+        if not _PLAIN_NAME.match(str(name)):
+            raise PipelineError(f"{name!r} is not an endpoint or environment name (letters, digits, - and _)")
     return Path(state_dir) / "serving" / f"{env_name}-{endpoint}.json"
 
 
@@ -94,6 +105,12 @@ class ChampionServer:
                  log_requests: bool = True, log_interval: float = 1.0):
         self.rt, self.alias, self.refresh_seconds = runtime, alias, refresh_seconds
         self.full_name = runtime.model_full_name(model)
+        catalog = getattr(getattr(runtime, "env", None), "unity_catalog", None)
+        if catalog is not None and self.full_name.split(".")[0] != catalog.catalog:
+            # prod's endpoint serves prod's models: another catalog's (staging.ml.churn, which prod's principal may
+            # read) would answer under prod's endpoint name, log to prod's payload table and satisfy prod's deployment.
+            raise PipelineError(f"{self.full_name} is not a model of {runtime.environment} (catalog {catalog.catalog}): "
+                                f"an environment's endpoint serves only its own models")
         self.endpoint, self.payload_table = endpoint_of(runtime.env, self.full_name.split(".")[-1])
         self.port = port
         version = runtime.resolve_version(self.full_name, alias)

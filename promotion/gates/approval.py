@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra.model.promotion import ApprovalGate
 
-from .. import aliases
+from .. import registry_tags
 from ..approval import approval_problem, read_record
 from .base import GateContext, GateResult
 
@@ -23,8 +23,8 @@ def check(gate: ApprovalGate, ctx: GateContext) -> GateResult:
         return GateResult(gate.gate_id, False, f"the approval record on v{version.version} is unreadable ({error}); "
                           "approve again", {"approved_by": None})
     if record is None:
-        claimed = version.tags.get(aliases.APPROVED_BY, "").strip()
-        hint = f"; a {aliases.APPROVED_BY} tag naming {claimed} is not an approval" if claimed else ""
+        claimed = version.tags.get(registry_tags.APPROVED_BY, "").strip()
+        hint = f"; a {registry_tags.APPROVED_BY} tag naming {claimed} is not an approval" if claimed else ""
         return GateResult(gate.gate_id, False, f"no approval recorded for v{version.version}{hint} (run: approve "
                           f"{model} --env {env} --version {version.version} --key ~/.ssh/id_ed25519)",
                           {"approved_by": None, "claimed": claimed or None})

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from infra.model import Environment, Environments
 
-from .. import aliases
+from .. import registry_tags
 from ..registry import ModelVersion, RegistryAdapter
 
 
@@ -118,10 +118,10 @@ class GateContext:
         evaluation = self._evaluations.get((version.name, version.version))
         if evaluation is None:
             return {}
-        tags = {f"{aliases.EVAL_PREFIX}{name}": f"{value:.4f}" for name, value in evaluation.metrics.items()}
-        tags[f"{aliases.EVAL_PREFIX}table"] = f"{evaluation.table}@v{evaluation.table_version}"
-        tags[f"{aliases.EVAL_PREFIX}rows"] = str(evaluation.rows)
-        tags[f"{aliases.EVAL_PREFIX}by"] = evaluation.principal
+        tags = {f"{registry_tags.EVAL_PREFIX}{name}": f"{value:.4f}" for name, value in evaluation.metrics.items()}
+        tags[f"{registry_tags.EVAL_PREFIX}table"] = f"{evaluation.table}@v{evaluation.table_version}"
+        tags[f"{registry_tags.EVAL_PREFIX}rows"] = str(evaluation.rows)
+        tags[f"{registry_tags.EVAL_PREFIX}by"] = evaluation.principal
         return tags
 
     def claimed(self, version: ModelVersion, metric: str) -> float | None:
@@ -136,7 +136,7 @@ class GateContext:
         """Training metrics (claims: the metric gates show them, the target's evaluation decides). For a copy: the run of the version it was promoted from, which lives in
         the source environment where this principal may only read (so the target's principal cannot
         improve a copy's figures by logging to its own run); else the version's own run."""
-        source, number = version.tags.get(aliases.PROMOTED_FROM), version.tags.get(aliases.SOURCE_VERSION)
+        source, number = version.tags.get(registry_tags.PROMOTED_FROM), version.tags.get(registry_tags.SOURCE_VERSION)
         if source and number:
             upstream = self._info_of(source, number).get("metrics") or {}
             if upstream:
@@ -171,5 +171,5 @@ def _read_validation(ctx: "GateContext"):
 def _source_of(version: ModelVersion | None) -> tuple[str, str] | None:
     if version is None:
         return None
-    source, number = version.tags.get(aliases.PROMOTED_FROM), version.tags.get(aliases.SOURCE_VERSION)
+    source, number = version.tags.get(registry_tags.PROMOTED_FROM), version.tags.get(registry_tags.SOURCE_VERSION)
     return (source, number) if source and number else None

@@ -1,7 +1,7 @@
 """Unity Catalog's model URIs against the local registry: `models:/prod.ml.churn@champion` as prod's principal.
 
 On Databricks a three-part name is the address (`mlflow.set_registry_uri("databricks-uc")`). Locally the same
-name lives as `ml.churn` in the MLflow workspace `prod` (naming.py), and MLflow's client would need both
+name lives as `ml.churn` in the MLflow workspace `prod` (workspaces.py), and MLflow's client would need both
 MLFLOW_WORKSPACE=prod and the two-part name. Two MLflow plugins, registered by entry points of this project
 (pyproject.toml; `make` installs the project with `pip install --no-deps -e .`), make the UC spelling work:
 

@@ -1,4 +1,5 @@
-"""The one place that names aliases and tags: every other module asks here, none spells them itself.
+"""Registry tags: the one place that names the aliases and tag keys lakegate puts on models and versions;
+every other module asks here, none spells them itself.
 
 Each environment has its own catalog, so the role aliases are the same word in every environment
 (`staging.ml.churn@champion` and `prod.ml.churn@champion`); what an alias *means* is decided here too:
