@@ -41,7 +41,7 @@ def cmd_report(args) -> int:
 
 
 def _access(args, envs) -> int:
-    from reports.access import access_matrix
+    from infra.access import access_matrix
 
     from . import output
 

@@ -355,10 +355,16 @@ def promotion_order(environments: list[Environment]) -> list[Environment]:
 
 def account_group_problems(environments: list[Environment]) -> list[Problem]:
     """A group is one account group for every environment: files that list its members list the same ones,
-    and agree on whether lakegate manages it (`existing`)."""
+    and agree on whether lakegate manages it (`existing`); no group is named like a principal."""
     problems, first = [], {}
+    principals = {e.service_principal.casefold() for e in environments}
     for env in environments:
         for name, group in env.principals.groups.items():
+            if name.casefold() in principals or "@" in name:  # a group must never pass for whom it names
+                problems.append(env._source.problem(("principals", "groups", name), f"group '{name}' is named like "
+                                f"{'a person' if '@' in name else 'a service principal'}: a group name must not be "
+                                "a principal's"))
+                continue
             if name not in first:
                 first[name] = (env, group)
                 continue

@@ -21,10 +21,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pathlib import Path
+from typing import Any, Protocol
+
 from infra.model import Environment
 
 from . import registry_tags
 from .registry import NotFound, RegistryAdapter
+
+
+
+class CheckedLog(Protocol):
+    """What the anchor check reads of an audit log (promotion/audit.py's AuditLog): the log asks its anchor,
+    the anchor never imports the log."""
+
+    path: Path
+
+    def entries(self) -> list[dict[str, Any]]: ...
+
+    def problem(self, line: int, seq: int | None, text: str) -> Any: ...
 
 _VALUE = re.compile(r"([0-9]{1,12}):([0-9a-f]{64})")
 
@@ -83,3 +98,59 @@ class Anchor:
             return True
         except NotFound:
             return False
+
+
+_ANCHORED_ACTIONS = ("promote", "approve", "rollback")
+
+
+def anchor_problem(log: CheckedLog, anchor: Anchor) -> Any:
+    """The first disagreement between the log (whose chain verified) and its models' anchors."""
+    return check_anchors(log, anchor)[0]
+
+
+def check_anchors(log: CheckedLog, anchor: Anchor) -> tuple[Any, int]:
+    """(first disagreement between the log and its models' anchors, newest anchored seq)."""
+    newest = 0
+    entries = log.entries() if log.path.is_file() else []
+    line_of = {e["seq"]: number for number, e in enumerate(entries, start=1)}
+    by_seq = {e["seq"]: e for e in entries}
+    last_seq = entries[-1]["seq"] if entries else 0
+    for model in anchor.models:
+        try:
+            value = anchor.read(model)
+        except MalformedAnchor as error:
+            return log.problem(0, None, f"the registry's anchor on {model} is damaged: {error}"), newest
+        if value is None:
+            touched = [e for e in entries if e.get("model") == model and e.get("action") in _ANCHORED_ACTIONS]
+            if touched and anchor.registered(model):
+                first = touched[-1]
+                return log.problem(line_of[first["seq"]], first["seq"],
+                                f"the log records {first['action']} of {model} (seq {first['seq']}) but the registry "
+                                "holds no anchor for it (the anchor tag was removed, or the model re-created)"), newest
+            continue
+        if value.seq > last_seq:
+            if not entries:
+                return log.problem(1, None, f"the log is missing or empty, but the registry's anchor on {model} "
+                                              f"names entry seq {value.seq}"), newest
+            gone = f"seq {value.seq}" if value.seq == last_seq + 1 else f"seq {last_seq + 1}..{value.seq}"
+            return log.problem(len(entries) + 1, None, f"entry {gone} removed from the end of the log (the "
+                                                         f"registry's anchor on {model} names seq {value.seq})"), newest
+        entry = by_seq.get(value.seq)
+        if entry is None or entry.get("hash") != value.hash:
+            line = line_of.get(value.seq, 0)
+            return log.problem(line, value.seq, f"entry seq {value.seq} is not the one anchored in the registry on "
+                                                  f"{model}: the log was rewritten at or before this line"), newest
+        later = [e for e in entries if e.get("model") == model and e["seq"] > value.seq]
+        if later:
+            forged = later[0]
+            return log.problem(line_of[forged["seq"]], forged["seq"],
+                            f"entry seq {forged['seq']} ({forged.get('action')} of {model}) comes after the registry's "
+                            f"anchor on {model} (seq {value.seq}): appended without the registry (forged), or its "
+                            "anchor write failed"), newest
+        newest = max(newest, value.seq)
+    for entry in entries:
+        if entry["seq"] > newest and entry.get("action") in _ANCHORED_ACTIONS:
+            return log.problem(line_of[entry["seq"]], entry["seq"],
+                            f"entry seq {entry['seq']} ({entry.get('action')} of {entry.get('model')}) is not covered "
+                            "by any anchor in the registry (appended without the registry: forged)"), newest
+    return None, newest

@@ -162,6 +162,10 @@ class AuditLog:
         self.check_anchor(model)
         return self.entries()
 
+    def problem(self, line: int, seq: int | None, text: str) -> "AuditProblem":
+        """A located problem of this log (line 1-based; seq None when the entry is unreadable)."""
+        return AuditProblem(self.env, str(self.path), line, seq, text)
+
     def trusted_entries(self) -> list[dict[str, Any]]:
         """Every entry, after checking the chain (and, with an anchor, every anchor of the
         environment's models); a broken chain raises AuditTampered."""
@@ -169,7 +173,7 @@ class AuditLog:
         if problem:
             raise AuditTampered(str(problem))
         if self.anchor is not None:
-            from .audit_check import anchor_problem
+            from .anchor import anchor_problem
 
             problem = anchor_problem(self, self.anchor)
             if problem:

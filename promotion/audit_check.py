@@ -27,72 +27,12 @@ from typing import Any, Callable
 from infra.model import Environment, Environments
 
 from . import registry_tags
-from .anchor import Anchor, MalformedAnchor
+from .anchor import Anchor, MalformedAnchor, check_anchors
 from .audit import AuditLog, AuditProblem, VerifyResult, log_names, verify_log
 from .claim import DUPLICATE_OF
 from .recheck import recheck
 from .registry import NotFound, RegistryAdapter
 from .rollback import champion_history
-
-_ANCHORED_ACTIONS = ("promote", "approve", "rollback")
-
-
-def _problem(log: AuditLog, line: int, seq: int | None, text: str) -> AuditProblem:
-    return AuditProblem(log.env, str(log.path), line, seq, text)
-
-
-def anchor_problem(log: AuditLog, anchor: Anchor) -> AuditProblem | None:
-    """The first disagreement between the log (whose chain verified) and its models' anchors."""
-    return check_anchors(log, anchor)[0]
-
-
-def check_anchors(log: AuditLog, anchor: Anchor) -> tuple[AuditProblem | None, int]:
-    """(first disagreement between the log and its models' anchors, newest anchored seq)."""
-    newest = 0
-    entries = log.entries() if log.path.is_file() else []
-    line_of = {e["seq"]: number for number, e in enumerate(entries, start=1)}
-    by_seq = {e["seq"]: e for e in entries}
-    last_seq = entries[-1]["seq"] if entries else 0
-    for model in anchor.models:
-        try:
-            value = anchor.read(model)
-        except MalformedAnchor as error:
-            return _problem(log, 0, None, f"the registry's anchor on {model} is damaged: {error}"), newest
-        if value is None:
-            touched = [e for e in entries if e.get("model") == model and e.get("action") in _ANCHORED_ACTIONS]
-            if touched and anchor.registered(model):
-                first = touched[-1]
-                return _problem(log, line_of[first["seq"]], first["seq"],
-                                f"the log records {first['action']} of {model} (seq {first['seq']}) but the registry "
-                                "holds no anchor for it (the anchor tag was removed, or the model re-created)"), newest
-            continue
-        if value.seq > last_seq:
-            if not entries:
-                return _problem(log, 1, None, f"the log is missing or empty, but the registry's anchor on {model} "
-                                              f"names entry seq {value.seq}"), newest
-            gone = f"seq {value.seq}" if value.seq == last_seq + 1 else f"seq {last_seq + 1}..{value.seq}"
-            return _problem(log, len(entries) + 1, None, f"entry {gone} removed from the end of the log (the "
-                                                         f"registry's anchor on {model} names seq {value.seq})"), newest
-        entry = by_seq.get(value.seq)
-        if entry is None or entry.get("hash") != value.hash:
-            line = line_of.get(value.seq, 0)
-            return _problem(log, line, value.seq, f"entry seq {value.seq} is not the one anchored in the registry on "
-                                                  f"{model}: the log was rewritten at or before this line"), newest
-        later = [e for e in entries if e.get("model") == model and e["seq"] > value.seq]
-        if later:
-            forged = later[0]
-            return _problem(log, line_of[forged["seq"]], forged["seq"],
-                            f"entry seq {forged['seq']} ({forged.get('action')} of {model}) comes after the registry's "
-                            f"anchor on {model} (seq {value.seq}): appended without the registry (forged), or its "
-                            "anchor write failed"), newest
-        newest = max(newest, value.seq)
-    for entry in entries:
-        if entry["seq"] > newest and entry.get("action") in _ANCHORED_ACTIONS:
-            return _problem(log, line_of[entry["seq"]], entry["seq"],
-                            f"entry seq {entry['seq']} ({entry.get('action')} of {entry.get('model')}) is not covered "
-                            "by any anchor in the registry (appended without the registry: forged)"), newest
-    return None, newest
-
 
 def cross_check(envs: Environments, directory: str | Path,
                 adapter_factory: Callable[[str], RegistryAdapter]) -> VerifyResult:
@@ -146,27 +86,27 @@ def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapt
         existing = {v.version: v for v in versions}
         for entry in promotes:
             if str(entry.get("version")) not in existing:
-                return _problem(log, line_of[entry["seq"]], entry["seq"],
+                return log.problem(line_of[entry["seq"]], entry["seq"],
                                 f"{model} v{entry.get('version')}, promoted at seq {entry['seq']}, no longer exists "
                                 "in the registry (deleted)"), notes
         recorded = {str(e.get("version")) for e in promotes}
         for version in versions:
             if version.tags.get(registry_tags.IDEMPOTENCY_KEY) and not version.tags.get(DUPLICATE_OF) \
                     and version.version not in recorded:
-                return _problem(log, len(entries) + 1, None,
+                return log.problem(len(entries) + 1, None,
                                 f"{model} v{version.version} carries lakegate's promotion tags but no promote entry "
                                 "records it (a promotion hidden from the log, or one that never finished: re-run it)"), notes
         history = champion_history(entries, model)
         champion = next((v for v in versions if registry_tags.CHAMPION in v.aliases), None)
         expected = history[-1] if history else None
         if (champion.version if champion else None) != expected:
-            return _problem(log, len(entries) + 1, None,
+            return log.problem(len(entries) + 1, None,
                             f"{model}: the registry's champion is {'v' + champion.version if champion else 'unset'} but "
                             f"the audit log's is {'v' + expected if expected else 'unset'} (moved outside lakegate)"), notes
         if champion is not None:
             found = recheck(envs, env, registry, champion, entries)
             if found:
-                return _problem(log, len(entries) + 1, None,
+                return log.problem(len(entries) + 1, None,
                                 f"{model}: champion v{champion.version} does not pass its recheck: "
                                 + "; ".join(str(p) for p in found)), notes
             notes.append(f"{model}: champion v{champion.version} rechecked")

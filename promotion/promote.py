@@ -337,9 +337,9 @@ def update_serving(hook: ServingHook | None, env: Environment, name: str, versio
 
 def _evidence(envs, target, registry, candidate, champion, source, gates, results, context, entries,
               result) -> dict[str, Any]:
-    """The evidence pack of this decision and its digest (reports/evidence.py), for the promote entry; a pack that
+    """The evidence pack of this decision and its digest (promotion/evidence.py), for the promote entry; a pack that
     cannot be built is recorded as `evidence_error` (shown by `report history|site`), never silently left out."""
-    from reports.evidence import build_pack, pack_digest
+    from .evidence import build_pack, pack_digest
 
     try:
         pack = build_pack(envs=envs, target=target, registry=registry, candidate=candidate, champion=champion,

@@ -7,7 +7,7 @@
 The document is the data (JSON); the page is a view of it: `index.html` embeds the very document it was rendered
 from, its tables are rendered from it by Jinja2 (reports/templates/site.html.j2), and the interactive parts (filters,
 paging, a diff of any two environments) read the embedded copy. Nothing here derives access, differences or
-guardrail results anew: they come from infra/access.py (through reports/access.py), reports/diff.py,
+guardrail results anew: they come from infra/access.py (`access_matrix`), reports/diff.py,
 infra/guardrails and the audit logs (reports/history.py).
 """
 
@@ -27,7 +27,7 @@ from infra.guardrails.runner import META_RULES, check_environments
 from infra.model import Environment, Environments
 from promotion.audit import canonical
 
-from .access import access_matrix
+from infra.access import access_matrix
 from .diff import _flatten, environment_diff
 from .history import audit_history, production_chains
 

@@ -178,14 +178,25 @@ def _tables(envs, state: Path, env: str, principal: str | None = None):
 
 def test_a_group_named_like_another_environments_principal_lends_its_members_nothing(tmp_path):
     """A data scientist's PR to dev.yaml declares a "group" `sp-lakegate-prod` holding sp-lakegate-dev: every grant
-    to prod's principal would count for dev's (its payload log, its predictions), as would one to a person."""
+    to prod's principal would count for dev's (its payload log, its predictions), as would one to a person. The
+    loader refuses such names; and were one to get past it, the grants lend its members nothing."""
     from promotion.registry import PermissionRefused
+
+    from .helpers import problems_of, variant
 
     folder = copy_examples(tmp_path / "environments")
     edit(folder / "dev.yaml", "  groups:\n", "  groups:\n    sp-lakegate-prod:\n      members: [sp-lakegate-dev]\n"
          "      entitlements: [workspace_access]\n    head.of.ml@contoso.com:\n      members: [sp-lakegate-dev]\n"
          "      entitlements: [workspace_access]\n")
-    envs = load_environments(folder)
+    found = problems_of(folder)
+    assert any("group 'sp-lakegate-prod' is named like a service principal" in p for p in found), found
+    assert any("group 'head.of.ml@contoso.com' is named like a person" in p for p in found), found
+
+    examples = load_environments(copy_examples(tmp_path / "examples"))
+    groups = examples["dev"].principals.model_dump(by_alias=True)["groups"]
+    for name in ("sp-lakegate-prod", "head.of.ml@contoso.com"):
+        groups[name] = {"members": ["sp-lakegate-dev"], "entitlements": ["workspace_access"]}
+    envs = variant(examples, "dev", principals={"groups": groups})
     for workspace in ("dev", "prod"):
         for table in ("monitoring.churn_payload", "predictions.churn_scores", "features.churn_validation"):
             for action in (grants.READ, grants.WRITE):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from infra.loader import load_environments
-from reports.access import access_matrix
+from infra.access import access_matrix
 from reports.diff import environment_diff
 from reports.screenshot import FLAGS, chromium
 from reports.site import build_site, write_site

@@ -18,7 +18,7 @@ import pytest
 from cli.app import main
 from infra.loader import load_environments
 from promotion.audit import AuditLog, verify
-from reports.evidence import pack_digest
+from promotion.evidence import pack_digest
 
 from .test_report_site import SCRIPT, definitions, write_history
 

@@ -27,6 +27,7 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
 import contextlib
 import io
 import os
+import re
 import subprocess
 import tempfile
 import warnings
@@ -103,7 +104,9 @@ def git_lineage() -> dict[str, str]:
     repository = os.environ.get("LAKEGATE_GIT_REPOSITORY") or _github_repository() \
         or os.environ.get("BUILD_REPOSITORY_URI") or _git("config", "--get", "remote.origin.url") \
         or (f"file://{_git('rev-parse', '--show-toplevel')}" if _git("rev-parse", "--show-toplevel") else "")
-    author = os.environ.get("LAKEGATE_GIT_AUTHOR") or (_git("log", "-1", "--format=%ae", commit, "--") if commit else "")
+    # Only a commit id reaches git's command line (a variable set to `--output=FILE` would be an option).
+    is_commit = bool(re.fullmatch(r"[0-9a-fA-F]{7,64}", commit or ""))
+    author = os.environ.get("LAKEGATE_GIT_AUTHOR") or (_git("log", "-1", "--format=%ae", commit, "--") if is_commit else "")
     lineage = {"git_commit": commit, "git_repository": repository}
     return {**lineage, "git_author": author} if author else lineage
 
