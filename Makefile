@@ -21,8 +21,11 @@ export PYTHONDONTWRITEBYTECODE ?= 1
 demo: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) main.py demo
 
+# Four workers on two cores: much of a test's time is spent waiting (child processes starting, the MLflow
+# server answering), and each test file stays on one worker (its module fixtures start one server).
+TEST_WORKERS ?= 4
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TOOLS)/.installed browser
-	LAKEGATE_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov LAKEGATE_TOOLS=$(CURDIR)/$(TOOLS) $(PY) -m pytest $(PYTEST_ARGS)
+	LAKEGATE_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov LAKEGATE_TOOLS=$(CURDIR)/$(TOOLS) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 tools: $(TOOLS)/.installed
 

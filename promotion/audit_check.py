@@ -27,7 +27,7 @@ from typing import Any, Callable
 from infra.model import Environment, Environments
 
 from . import registry_tags
-from .anchor import Anchor, MalformedAnchor, check_anchors
+from .anchor import Anchor, check_anchors
 from .audit import AuditLog, AuditProblem, VerifyResult, log_names, verify_log
 from .claim import DUPLICATE_OF
 from .recheck import recheck

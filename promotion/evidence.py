@@ -22,6 +22,7 @@ a hash-chained entry whose head is anchored in the registry: editing the pack in
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict
 from datetime import date, datetime, timezone
 from typing import Any

@@ -6,7 +6,6 @@ import types
 from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
 
 from infra.guardrails.packs import DEFAULT
 from infra.guardrails.runner import META_RULES

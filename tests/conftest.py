@@ -13,6 +13,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
+# jsii's Node and runtime as the CLI has them (.tools' supported Node, the runtime extracted once), whichever test
+# module imports the bindings first.
+from infra.preload import use_persistent_jsii_runtime  # noqa: E402
+
+use_persistent_jsii_runtime()
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "environments"
 

@@ -62,3 +62,32 @@ def problems_of(directory) -> list[str]:
     with pytest.raises(DefinitionError) as caught:
         load_environments(directory)
     return [str(p) for p in caught.value.problems]
+
+
+def run_in_process(*args: str, env: dict[str, str] | None = None):
+    """`python main.py ARGS` in this process: exit code, stdout and stderr as a CompletedProcess. For walks of
+    many commands against one registry (each child process would pay the MLflow import again); the tests of
+    start-up, tracebacks and child environments run the real process (tests/test_cli.py `run`)."""
+    import contextlib
+    import io
+    import os
+    import subprocess
+
+    from cli.app import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = {name: os.environ.get(name) for name in (env or {})}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse's usage errors and --help
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return subprocess.CompletedProcess(["main.py", *args], code, out.getvalue(), err.getvalue())

@@ -25,10 +25,9 @@ from promotion.local_access import derive_local_plan
 from promotion.promote import promote
 
 from .databricks_stub import CiStub
-from .helpers import copy_examples, edit
+from .helpers import copy_examples, edit, run_in_process
 from .local_registry_fixtures import (CHEAP_GATES, new_ssh_key, register_sklearn_model, running_local_registry,
                                       set_approval, set_gates)
-from .test_cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["forged", "replay", "selfprom", "apprprom", "author", "external", "lookalike", "gh", "ghbad", "ado"]
@@ -98,7 +97,8 @@ def world(tmp_path_factory, lineage):
 
 
 def cli(world, state: Path, *args):
-    return run(*args, "--environments", str(world.env_dir), "--state-dir", str(state))
+    # In this process (each child would pay the MLflow import again); tests/test_cli.py runs the real one.
+    return run_in_process(*args, "--environments", str(world.env_dir), "--state-dir", str(state))
 
 
 # -- a tag is never an approval; a signature is, for exactly those files -------------------------------

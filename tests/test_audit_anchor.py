@@ -27,10 +27,9 @@ from promotion.local_access import derive_local_plan
 from promotion.promote import promote
 from promotion.rollback import rollback
 
-from .helpers import copy_examples, edit
+from .helpers import copy_examples, edit, run_in_process
 from .local_registry_fixtures import (CHEAP_GATES, new_ssh_key, register_sklearn_model, running_local_registry,
                                       set_approval, set_gates)
-from .test_cli import run
 
 MODELS = ["churn", "chain", "rb", "hide", "prodm"]
 LINEAGE = {"git_commit": "0123456789abcdef0123456789abcdef01234567", "git_repository": "https://example.com/ml",
@@ -218,28 +217,29 @@ def test_a_malformed_head_or_a_log_that_is_a_folder_is_a_one_line_problem_never_
 
 
 def test_audit_verify_on_the_command_line(world, tmp_path):
-    """Exit codes and one-line messages, with the registry (the default) and --offline."""
+    """Exit codes and one-line messages, with the registry (the default) and --offline (the CLI in this
+    process: tests/test_cli.py runs the real one)."""
     pristine = tmp_path / "pristine"
     shutil.copytree(world.audit, pristine)
     args = ("audit", "verify", "--environments", str(world.env_dir), "--state-dir", str(world.state))
     try:
-        ok = run(*args)
+        ok = run_in_process(*args)
         assert ok.returncode == 0, ok.stderr
         assert "staging: 5 entries, chain intact, anchors and registry state match (staging.ml.chain: champion v3 " \
                "rechecked" in ok.stdout.replace("\n", " ")
         write(world.audit / "staging.jsonl", lines(world.audit / "staging.jsonl")[:-1])
         (world.audit / "staging.head").unlink()
-        offline = run(*args, "--offline")
+        offline = run_in_process(*args, "--offline")
         assert offline.returncode == 0 and "NOT cross-checked with the registry (--offline)" in offline.stdout.replace("\n", " ")
-        caught = run(*args)
+        caught = run_in_process(*args)
         assert caught.returncode == 8 and "Traceback" not in caught.stderr
         assert "staging.jsonl:5: entry seq 5 removed from the end of the log (the registry's anchor on staging.ml.prodm " \
                "names seq 5)" in caught.stderr.replace("\n", " ")
         (world.audit / "staging.head").write_text("[]")
-        malformed = run(*args, "--offline")
+        malformed = run_in_process(*args, "--offline")
         assert malformed.returncode == 8 and "staging.head:1: the head file is not a JSON object" in malformed.stderr
         assert "Traceback" not in malformed.stderr and len(malformed.stderr.strip().splitlines()) == 1
-        missing = run("audit", "verify", "--offline", "--environments", str(world.env_dir), "--state-dir", str(tmp_path / "missing"))
+        missing = run_in_process("audit", "verify", "--offline", "--environments", str(world.env_dir), "--state-dir", str(tmp_path / "missing"))
         assert missing.returncode == 6 and f"--state-dir {tmp_path / 'missing'} does not exist" in missing.stderr
     finally:
         shutil.rmtree(world.audit)

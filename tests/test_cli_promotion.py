@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from .helpers import copy_examples, edit
+from .helpers import copy_examples, edit, run_in_process
 from .local_registry_fixtures import new_ssh_key, set_approval, write_validation_tables
 from .test_cli import ROOT, run
 
@@ -30,7 +30,8 @@ def state(tmp_path_factory, defs):
 
 
 def cli(state, *args, defs=None):
-    return run(*args, "--state-dir", str(state), *(("--environments", str(defs[0])) if defs else ()))
+    # In this process: the walk is many commands against one registry (tests/test_cli.py runs the real process).
+    return run_in_process(*args, "--state-dir", str(state), *(("--environments", str(defs[0])) if defs else ()))
 
 
 def in_process(capsys, *args) -> tuple[int, str]:

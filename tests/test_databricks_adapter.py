@@ -6,7 +6,6 @@ is covered in test_credentials.py); the stub records each request so the exact R
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import pytest

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from infra.errors import DefinitionError
 from infra.loader import load_environments
 from infra.yaml_source import MAX_DEPTH, MAX_FILE_BYTES
 

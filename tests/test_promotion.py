@@ -45,7 +45,7 @@ CHEAP_STAGING_GATES = "  gates:\n    - {type: required_tags, tags: [git_commit, 
 # the first partial report) so the test can kill -9 it mid-copy or let another promotion overtake it,
 # deterministically: the file is created when the pause begins; the copy resumes when `<file>.release` appears.
 RUNNER = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 from infra.loader import load_environments
 from promotion.local.server import LocalRegistry
@@ -54,7 +54,8 @@ env_dir, state, model, to_env, version, audit, locks, pause = sys.argv[1:9]
 
 def pause_in_copy(done, total):
     if pause and 0 < done < total and not Path(pause).exists():
-        Path(pause).write_text(f"{done}/{total}\\n")
+        Path(pause + ".part").write_text(f"{done}/{total}\\n")
+        os.replace(pause + ".part", pause)  # whole, or not there yet: the test reads it as soon as it exists
         release, deadline = Path(pause + ".release"), time.monotonic() + 120
         while not release.exists() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -66,7 +66,7 @@ class DatabricksStack(TerraformStack):
         ))
         directory = _directory(self, env, envs, foundation)
 
-        identities = Identities(self, "identities", IdentitiesProps(groups=env.principals.groups))
+        Identities(self, "identities", IdentitiesProps(groups=env.principals.groups))
         catalog = UnityCatalog(self, "unity-catalog", UnityCatalogProps(
             environment=env.name,
             catalog=uc.catalog,

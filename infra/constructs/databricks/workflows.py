@@ -14,8 +14,8 @@ from __future__ import annotations
 from constructs import Construct
 
 from .directory import Directory, slug
-from .job_plan import (  # noqa: F401 -- re-exported: the plan is the one place jobs are defined
-    COOLDOWN_CONDITION_TASK, DRIFT_CONDITION_TASK, RETRAIN_TASK, PlannedTask, WorkflowsProps, in_dependency_order,
+from .job_plan import (  # the plan is the one place jobs are defined; this construct only emits it
+    WorkflowsProps, in_dependency_order,
     job_parameters, planned_tasks,
 )
 from .permissions import object_permissions
