@@ -55,7 +55,13 @@ def running_local_registry(state_dir: Path, plan: LocalAccessPlan | None = None)
         registry.down()
 
 
-VALIDATION_TABLE = ("features", "churn_validation")   # the examples' promotion.evaluation.table
+def validation_table(catalog: str) -> tuple[str, str]:
+    """(schema, table) of the examples' promotion.evaluation.table in `catalog` (prod keeps it in its own schema)."""
+    from infra.loader import load_environments
+
+    envs = load_environments(Path(__file__).resolve().parent.parent / "environments")
+    schema, table = envs[catalog].promotion.evaluation.table_for("churn").split(".")
+    return schema, table
 TINY_COLUMNS = ["tenure", "spend", "tickets"]
 VALIDATION_ROWS = 2000
 
@@ -80,7 +86,7 @@ def write_validation_tables(state_dir: Path, catalogs) -> None:
 
     frame = validation_frame()
     for catalog in catalogs:
-        path = Path(state_dir) / "lakehouse" / catalog / VALIDATION_TABLE[0] / VALIDATION_TABLE[1]
+        path = Path(state_dir) / "lakehouse" / catalog / Path(*validation_table(catalog))
         path.parent.mkdir(parents=True, exist_ok=True)
         write_deltalake(str(path), frame, mode="overwrite")
 

@@ -101,7 +101,9 @@ CASES = [
      {"LG-ACCESS-001[schema=staging.features]"}),
     ("LG-ACCESS-001 through a group", lambda e: with_member(e, "prod", "ml-engineers", "sp-lakegate-dev"),
      # ml-engineers is one account group: the principal gets its grants in staging and prod alike.
-     {"LG-ACCESS-001[group=ml-engineers,catalog=prod]", "LG-ACCESS-001[group=ml-engineers,catalog=staging]"}),
+     {"LG-ACCESS-001[group=ml-engineers,catalog=prod]", "LG-ACCESS-001[group=ml-engineers,catalog=staging]",
+      "LG-UC-003[principal=ml-engineers,holdout=prod.holdout.churn_validation]",
+      "LG-UC-003[principal=ml-engineers,holdout=staging.features.churn_validation]"}),
     ("LG-COMPUTE-001 never", lambda e: variant(e, "dev", compute={"clusters": [
         dumped(e["dev"].compute, "clusters")[0] | {"auto_termination_minutes": 0}]}), {"LG-COMPUTE-001[cluster=exploration]"}),
     ("LG-COMPUTE-001 over policy", lambda e: variant(e, "dev", compute={"clusters": [

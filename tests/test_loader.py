@@ -57,7 +57,7 @@ BAD_INPUTS = [
     ("dev.yaml", "      max_workers: 2\n", "      max_workers: 9\n",
      "compute: cluster 'exploration' max_workers 9 exceeds policy limit 4", r"^compute:"),
     ("prod.yaml", "  schemas:\n", "  model_schema: models\n  schemas:\n",
-     "unity_catalog: model_schema 'models' is not one of the schemas (ml, features, monitoring, predictions)", r"^unity_catalog:"),
+     "unity_catalog: model_schema 'models' is not one of the schemas (ml, features, monitoring, predictions, holdout)", r"^unity_catalog:"),
     ("dev.yaml", "name: dev\n", "name: dev\nname: dev2\n",
      "name: duplicate key (YAML would silently keep the last one)", r"^name: dev2"),
     ("staging.yaml", "name: staging", "name: stage",

@@ -175,9 +175,9 @@ def test_thirty_environments_are_paged(browser, tmp_path):
     assert page.locator("svg#overview-svg g.promotion-edge").count() == 20
     assert visible_rows(page, "access-grants") == 50
     pager = page.locator('.pager[data-pager-for="access-grants"]')
-    assert re.match(r"rows 1–50 of 260 · page 1 of 6", pager.inner_text().replace("\n", " ").split("‹ previous ")[-1])
+    assert re.match(r"rows 1–50 of 270 · page 1 of 6", pager.inner_text().replace("\n", " ").split("‹ previous ")[-1])
     pager.get_by_role("button", name="next ›").click()
-    assert "rows 51–100 of 260" in pager.inner_text()
+    assert "rows 51–100 of 270" in pager.inner_text()
     page.locator('[data-controls^="access-grants"] select[data-filter="env"]').select_option("prod7")
     assert visible_rows(page, "access-grants") == sum(1 for g in document["access"]["grants"] if g["env"] == "prod7")
     watched.assert_quiet()

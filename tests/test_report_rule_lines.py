@@ -55,7 +55,12 @@ CASES = {
                         "members: [sam.okafor@contoso.com, priya.nair@contoso.com, sp-lakegate-dev]")
                        for name in ("dev.yaml", "staging.yaml", "prod.yaml")],
                       {"LG-ACCESS-001[group=ml-engineers,catalog=prod]": ("prod.yaml", r"principal: ml-engineers, on: catalog prod"),
-                       "LG-ACCESS-001[group=ml-engineers,catalog=staging]": ("staging.yaml", r"principal: ml-engineers, on: catalog staging")}),
+                       "LG-ACCESS-001[group=ml-engineers,catalog=staging]": ("staging.yaml", r"principal: ml-engineers, on: catalog staging"),
+                       # dev's principal in the group also reads both targets' hold-outs
+                       "LG-UC-003[principal=ml-engineers,holdout=prod.holdout.churn_validation]":
+                           ("prod.yaml", r"principal: ml-engineers, on: catalog prod"),
+                       "LG-UC-003[principal=ml-engineers,holdout=staging.features.churn_validation]":
+                           ("staging.yaml", r"principal: ml-engineers, on: catalog staging")}),
     "LG-COMPUTE-001": ([("dev.yaml", "      auto_termination_minutes: 30\n      users: [data-scientists]",
                          "      auto_termination_minutes: 0\n      users: [data-scientists]"),
                         ("staging.yaml", "auto_stop_minutes: 10", "auto_stop_minutes: 0")],
@@ -74,6 +79,11 @@ CASES = {
                        {"LG-STORAGE-003[storage=stlakegateprod]": ("prod.yaml", r"^  public_network_access: true")}),
     "LG-TAG-001": ([("prod.yaml", "    cost_center: ml-prod\n", "    cost_center: ml-prod\n    owner: someone-else\n")],
                    {"LG-TAG-001[tag=owner]": ("prod.yaml", r"^    owner: someone-else")}),
+    "LG-UC-003": ([("prod.yaml", "  - {principal: data-scientists, on: schema prod.features, privileges: [USE_SCHEMA, SELECT]}\n",
+                    "  - {principal: data-scientists, on: schema prod.features, privileges: [USE_SCHEMA, SELECT]}\n"
+                    "  - {principal: data-scientists, on: schema prod.holdout, privileges: [USE_SCHEMA, SELECT]}\n")],
+                  {"LG-UC-003[principal=data-scientists,holdout=prod.holdout.churn_validation]":
+                   ("prod.yaml", r"principal: data-scientists, on: schema prod.holdout")}),
     "LG-UC-002": ([(name, re.search(r"\n  id: \d+\n", (EXAMPLES / name).read_text()).group(0), "\n")
                    for name in ("dev.yaml", "staging.yaml")],
                   {"LG-UC-002[binding=dev->staging]": ("staging.yaml", r"^  from: dev"),

@@ -295,7 +295,7 @@ def test_thirty_environments_build_quickly_and_their_tables_are_paged(tmp_path):
     write_site(document, evidence, tmp_path / "out")
     assert time.perf_counter() - started < 10
     html = (tmp_path / "out" / "index.html").read_text()
-    assert len(document["access"]["grants"]) == 260 and html.count('<tr class="grant"') == 260
+    assert len(document["access"]["grants"]) == 270 and html.count('<tr class="grant"') == 270
     assert '<table id="access-grants" data-paged="50">' in html and document["overview"]["compact"]
     assert html.count('<g class="env-node') == 30 and html.count('<g class="promotion-edge"') == 20
 

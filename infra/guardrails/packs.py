@@ -48,7 +48,8 @@ DATABRICKS = Pack("databricks", (
     databricks.compute_auto_terminates, databricks.job_runs_as_service_principal,
     databricks.job_tasks_exist_in_repository,
 ))
-ACCESS = Pack("access", (access.principal_confined_to_environment, access.binding_waits_for_workspace_id))
+ACCESS = Pack("access", (access.principal_confined_to_environment, access.binding_waits_for_workspace_id,
+                         access.holdout_unreadable_by_upstream_writers))
 CI = Pack("ci", (ci.production_github_environment, ci.own_ci_subject))
 
 DEFAULT = Pack("default", AZURE.rules + DATABRICKS.rules + ACCESS.rules + CI.rules)

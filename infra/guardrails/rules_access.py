@@ -55,3 +55,50 @@ def principal_confined_to_environment(env, envs):
 def binding_waits_for_workspace_id(env, envs):
     for binding in pending_bindings(env, envs):
         yield at_origin(f"binding={binding.catalog}->{binding.workspace_env}", binding.origin)
+
+
+_MODEL_WRITE = {"CREATE_MODEL", "MODIFY", "MANAGE", "ALL_PRIVILEGES"}
+_READS_DATA = {"SELECT", "ALL_PRIVILEGES", "MANAGE"}
+
+
+def _upstream(env, envs) -> list:
+    """The environments whose models reach `env` along the promotion path (its source, the source's, ...)."""
+    found, name = [], env.promotion.from_env
+    while name in envs and envs[name] not in found:
+        found.append(envs[name])
+        name = envs[name].promotion.from_env
+    return found
+
+
+def _covers(securable, table: str) -> bool:
+    return securable.name == table or (securable.type in ("catalog", "schema") and table.startswith(securable.name + "."))
+
+
+@rule("LG-UC-003", "error",
+      "a principal that can register models upstream may read the hold-out this environment's gates judge on",
+      """The metric gates compute on the target's own labelled hold-out (promotion.evaluation.table). Whoever
+      can register a model upstream (the source's principal, people with CREATE_MODEL or MODIFY on an upstream
+      model schema) and can also read that table can fit a model to it, and it passes every metric gate. Keep
+      the hold-out in a schema only the target's principal reads.""")
+def holdout_unreadable_by_upstream_writers(env, envs):
+    upstream = _upstream(env, envs)
+    if not upstream:
+        return
+    grants = effective_grants(envs)
+    groups = {name: set(group.members) for other in envs for name, group in other.principals.groups.items()}
+    writers = {e.principals.service_principal.name for e in upstream}
+    for grant in grants:
+        upstream_model_schema = any(grant.owner_env == e.name and _covers(grant.securable, e.unity_catalog.model_full_name("x"))
+                                    for e in upstream)
+        if upstream_model_schema and _MODEL_WRITE & set(grant.privileges):
+            writers.add(grant.principal)
+    writers |= {m for name in list(writers) for m in groups.get(name, ())}  # a group's members write as it does
+    writers.discard(env.principals.service_principal.name)  # the target's principal reads its own hold-out
+    for model in env.unity_catalog.models:
+        table = f"{env.unity_catalog.catalog}.{env.promotion.evaluation.table_for(model.name)}"
+        for grant in grants:
+            if grant.owner_env != env.name or not (_READS_DATA & set(grant.privileges)) or not _covers(grant.securable, table):
+                continue
+            readers = {grant.principal} | groups.get(grant.principal, set())
+            if readers & writers:
+                yield at_origin(f"principal={grant.principal},holdout={table}", grant.origin)
