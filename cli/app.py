@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         from infra.preload import preload_bindings
 
         preload_bindings()
-    args = build_parser().parse_args(argv or ["synth"])
-    if not hasattr(args, "handler"):  # `python main.py report` etc. without a kind is caught by argparse
-        build_parser().print_help()
+    parser = build_parser()
+    args = parser.parse_args(argv or ["synth"])
+    if not hasattr(args, "handler"):  # a command group without its subcommand (`python main.py ci`)
+        parser.print_help()
         return exit_codes.USAGE
     return run_command(args.handler, args)

@@ -13,6 +13,7 @@ environment variables, no global MLflow state), like a training job in the sourc
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -55,6 +56,7 @@ def running_local_registry(state_dir: Path, plan: LocalAccessPlan | None = None)
         registry.down()
 
 
+@functools.lru_cache(maxsize=None)
 def validation_table(catalog: str) -> tuple[str, str]:
     """(schema, table) of the examples' promotion.evaluation.table in `catalog` (prod keeps it in its own schema)."""
     from infra.loader import load_environments
