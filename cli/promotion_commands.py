@@ -23,11 +23,14 @@ def add_promotion_commands(commands, common) -> None:
     local.add_argument("action", choices=["up", "down", "status"], help="up: start (or re-provision) the server; down: "
                        "stop it; status: whether it runs, and where")
 
-    train = command("train", cmd_train, "run the training pipeline in dev and register dev.ml.churn (local registry; "
-                                        "the same as `run train --env dev`)")
-    train.add_argument("--quality", choices=["good", "poor"], default="good",
-                       help="poor: simulate a feature-pipeline bug (shuffled columns, same signature)")
-    train.add_argument("--seed", type=int, default=7, help="sampling, split and SGD seed")
+    train = command("train", cmd_train, "run a model's train job and register a version (local registry; the same as "
+                                        "`run MODEL-train --env ENV`, after its feature refresh when its table is missing)")
+    train.add_argument("model", nargs="?", help="the model (default: the environment's only model)")
+    train.add_argument("--env", metavar="ENV", help="where it trains (default: the environment models are trained in, "
+                       "the one without promotion.from)")
+    train.add_argument("--quality", default="good", help="passed to the model's fit() (the examples: poor simulates a "
+                       "feature-pipeline bug: shuffled columns, same signature)")
+    train.add_argument("--seed", type=int, default=7, help="sampling, split and fit seed")
 
     promote = command("promote", cmd_promote, "promote a model into ENV from its promotion.from, through its gates")
     promote.add_argument("model", help="model name (churn) or full name (dev.ml.churn)")
@@ -137,25 +140,25 @@ def cmd_local(args, envs) -> int:
 
 
 def cmd_train(args, envs) -> int:
-    """The training pipeline's job in the environment where models are trained (dev), run locally as its
-    principal (pipelines/training/train_churn.py); its feature refresh first when the feature table is missing."""
+    """A model's train job, run locally as the environment's principal (pipelines/training/train.py); its feature
+    refresh first when the feature table is missing."""
     from pipelines.runner import run_job
     from pipelines.runtime import LocalRuntime
+    from promotion.errors import InvalidRequest
     from promotion.local.server import LocalRegistry
+    from promotion.naming import environment
 
+    root = environment(envs, args.env) if args.env else next(env for env in envs if env.promotion.from_env is None)
+    model = training_model(root, args.model)
+    policy = root.policy(model)
+    job = root.job(f"{model.replace('_', '-')}-train")
+    if job is None:
+        raise InvalidRequest(f"model {model} has no train job in {root.name} ({root.locate('models', model, 'jobs')})")
     registry = LocalRegistry(Path(args.state_dir))
     require_running(registry, args.state_dir)
-    root = next(env for env in envs if env.promotion.from_env is None)
-    job = next((j for j in root.workflows.jobs if j.purpose == "training"), None)
-    if job is None:
-        from promotion.errors import InvalidRequest
-
-        raise InvalidRequest(f"{root.name} has no training job ({root.locate('workflows', 'jobs')})")
     runtime = LocalRuntime(envs, root.name, Path(args.state_dir))
-    features = next((t.parameters.get("features_table") for t in job.tasks if t.parameters.get("features_table")),
-                    "features.churn_features")
-    if not runtime.tables.exists(features):
-        refresh = next((j for j in root.workflows.jobs if j.purpose == "feature_refresh"), None)
+    if not runtime.tables.exists(policy.features_table):
+        refresh = root.job(f"{model.replace('_', '-')}-feature-refresh")
         if refresh is not None:
             _raise_on_error(run_job(envs, root.name, refresh.name, state_dir=Path(args.state_dir), echo=False))
     run = _raise_on_error(run_job(envs, root.name, job.name, state_dir=Path(args.state_dir), echo=False,
@@ -170,6 +173,23 @@ def cmd_train(args, envs) -> int:
         output.console.print(f"registered {trained.model} v{trained.version} as {root.service_principal} ({figures}; "
                              f"the training run's claim: targets compute their own)")
     return exit_codes.OK
+
+
+def training_model(env, asked: str | None) -> str:
+    """The model `train` trains: the one asked for (declared in `env`), else the environment's only model."""
+    from infra.model.suggest import did_you_mean
+    from promotion.errors import InvalidRequest
+
+    if asked is None:
+        if len(env.models) != 1:
+            raise InvalidRequest(f"{env.name} holds {len(env.models)} models ({', '.join(env.models) or 'none'}): "
+                                 "name the one to train (`train MODEL`)")
+        return next(iter(env.models))
+    name = asked.split(".")[-1]
+    if name not in env.models:
+        raise InvalidRequest(f"model {asked} is not declared in {env.locate('models')}{did_you_mean(name, env.models)} "
+                             f"(models of {env.name}: {', '.join(env.models) or 'none'})")
+    return name
 
 
 def _raise_on_error(run):

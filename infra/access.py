@@ -248,9 +248,10 @@ def access_matrix(envs: Environments) -> dict:
         for m in (metastore_privileges(env) for env in envs)
     ]
     owners = [
-        {"model": env.unity_catalog.model_full_name(m.name), "owner": model_owner(env),
-         "origin": env.locate("unity_catalog", "models")}
-        for env in envs for m in env.unity_catalog.models
+        {"model": env.unity_catalog.model_full_name(m), "owner": model_owner(env), "origin": env.locate("models", m)}
+        for env in envs for m in env.models
     ]
+    # Who may approve, which gates judge, where each model is evaluated: each model's policy per environment.
+    model_policies = [env.policy(name).as_dict() for env in envs for name in env.models]
     return {"grants": grants, "bindings": bindings, "model_owners": owners, "azure_roles": azure_roles,
-            "metastore_privileges": metastore}
+            "metastore_privileges": metastore, "model_policies": model_policies}

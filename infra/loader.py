@@ -79,8 +79,26 @@ def _validation_problems(exc: ValidationError, data, source: SourceMap) -> list[
         path = _resolve(data, error["loc"])
         if source.is_refused(path):
             continue  # a value refused while reading (its problem is reported): this error only follows from it
-        problems.append(source.problem(path, _message(error)))
+        for at, message in _located(path, _message(error)):
+            problems.append(source.problem(_resolve(data, at), message))
     return problems
+
+
+_AT = re.compile(r"@([A-Za-z0-9_.\[\]-]+): (.*)")
+
+
+def _located(path: tuple, message: str) -> list[tuple[tuple, str]]:
+    """A validator that checks a whole section names the field of each problem itself (`@models.churn.jobs: ...`,
+    one per line); anything else is located at the error's own path."""
+    found = []
+    for line in message.splitlines():
+        match = _AT.fullmatch(line.strip())
+        if match is None:
+            found.append((path, line))
+            continue
+        parts = tuple(int(p) if p.isdigit() else p for p in match.group(1).split("."))
+        found.append((parts, match.group(2)))
+    return found or [(path, message)]
 
 
 class EnvironmentFile:

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-# Metric name -> needs probabilities (roc_auc) or labels only.
-METRICS = {"accuracy": False, "f1": False, "precision": False, "recall": False, "roc_auc": True}
+from infra.model.metrics import TASK_METRICS
 
 
 @dataclass(frozen=True)
@@ -37,10 +36,12 @@ def input_columns(model: Any, frame) -> list[str]:
     return list(names) if names else list(frame.columns)
 
 
-def evaluate(model: Any, frame, label: str, columns: Sequence[str] | None = None) -> dict[str, float]:
-    """accuracy, f1, precision, recall (and roc_auc when the model gives probabilities) on `frame`."""
-    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
-
+def evaluate(model: Any, frame, label: str, columns: Sequence[str] | None = None, *, task: str = "classification",
+             metrics: Sequence[str] | None = None) -> dict[str, float]:
+    """The task's metrics of `model` on `frame`: accuracy, f1, precision, recall (and roc_auc when the model gives
+    probabilities) for a classification; rmse, mae, r2 for a regression. `metrics` narrows them."""
+    if task not in TASK_METRICS:
+        raise ValueError(f"unknown task type {task!r} (one of {', '.join(TASK_METRICS)})")
     if label not in frame.columns:
         raise ValueError(f"the table has no label column {label!r} (columns: {', '.join(map(str, frame.columns))})")
     columns = list(columns or input_columns(model, frame.drop(columns=[label])))
@@ -50,9 +51,18 @@ def evaluate(model: Any, frame, label: str, columns: Sequence[str] | None = None
     labelled = frame.dropna(subset=[label])
     if labelled.empty:
         raise ValueError("the table has no labelled row")
+    figures = _classification(model, labelled, label, columns) if task == "classification" \
+        else _regression(model, labelled, label, columns)
+    wanted = list(metrics) if metrics else list(TASK_METRICS[task])
+    return {name: figures[name] for name in wanted if name in figures}
+
+
+def _classification(model, labelled, label: str, columns: list[str]) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+
     truth = labelled[label].astype(int).to_numpy()
     predicted = _labels(model.predict(labelled[columns]))
-    metrics = {
+    figures = {
         "accuracy": float(accuracy_score(truth, predicted)),
         "f1": float(f1_score(truth, predicted, zero_division=0)),
         "precision": float(precision_score(truth, predicted, zero_division=0)),
@@ -60,8 +70,24 @@ def evaluate(model: Any, frame, label: str, columns: Sequence[str] | None = None
     }
     probabilities = _probabilities(model, labelled[columns])
     if probabilities is not None and len(set(truth)) > 1:
-        metrics["roc_auc"] = float(roc_auc_score(truth, probabilities))
-    return metrics
+        figures["roc_auc"] = float(roc_auc_score(truth, probabilities))
+    return figures
+
+
+def _regression(model, labelled, label: str, columns: list[str]) -> dict[str, float]:
+    import numpy as np
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    truth = labelled[label].astype(float).to_numpy()
+    predicted = model.predict(labelled[columns])
+    if hasattr(predicted, "columns"):
+        predicted = predicted.iloc[:, 0]
+    predicted = np.asarray(predicted, dtype=float).ravel()
+    figures = {"rmse": float(mean_squared_error(truth, predicted) ** 0.5),
+               "mae": float(mean_absolute_error(truth, predicted))}
+    if len(truth) > 1:
+        figures["r2"] = float(r2_score(truth, predicted))
+    return figures
 
 
 def _labels(predictions):

@@ -73,9 +73,9 @@ def resolve_job(envs, env_name: str, job_name: str):
     if env_name not in envs:
         raise UnknownJob(f"unknown environment {env_name!r} (known: {', '.join(envs.names)})")
     env = envs[env_name]
-    job = env.workflows.job(job_name)
+    job = env.job(job_name)
     if job is None:
-        known = ", ".join(j.name for j in env.workflows.jobs) or "none"
+        known = ", ".join(j.name for j in env.jobs) or "none"
         raise UnknownJob(f"{env_name} has no job {job_name!r} (its jobs: {known}; {env.locate('workflows', 'jobs')})")
     return env, job
 

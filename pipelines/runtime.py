@@ -274,6 +274,25 @@ def task_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def model_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the framework's tasks are told about their model (baked into the job by infra/model/lifecycle.py)."""
+    parser.add_argument("--model_code", default="", help="the project's module of the model (models.<name>.code)")
+    parser.add_argument("--task_type", choices=["classification", "regression"], default="classification",
+                        help="the model's task type")
+    parser.add_argument("--label", default="", help="the model's label column")
+    parser.add_argument("--feature_key", default="", help="the model's key column")
+
+
+def extra_parameters(argv: list[str] | None) -> dict[str, str]:
+    """Every `--name=value` argument, as a dict: the job's parameters a user's function may read."""
+    found = {}
+    for argument in sys.argv[1:] if argv is None else argv:
+        if argument.startswith("--") and "=" in argument:
+            name, _, value = argument[2:].partition("=")
+            found[name] = value
+    return found
+
+
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse, ignoring job parameters this task does not use (every task receives all of the job's)."""
     args, unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)

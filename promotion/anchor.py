@@ -71,7 +71,7 @@ class Anchor:
 
     def __init__(self, registry: RegistryAdapter, env: Environment):
         self.registry, self.env = registry, env
-        self.models = [env.unity_catalog.model_full_name(m.name) for m in env.unity_catalog.models]
+        self.models = [env.unity_catalog.model_full_name(m) for m in env.models]
 
     def anchorable(self, model: str | None) -> bool:
         return model in self.models

@@ -72,7 +72,7 @@ def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapt
                    entries: list[dict[str, Any]]) -> tuple[AuditProblem | None, list[str]]:
     notes, unregistered = [], []
     line_of = {e["seq"]: number for number, e in enumerate(entries, start=1)}
-    declared = [env.unity_catalog.model_full_name(m.name) for m in env.unity_catalog.models]
+    declared = [env.unity_catalog.model_full_name(m) for m in env.models]
     for model in declared:
         try:
             versions = registry.list_versions(model)

@@ -163,10 +163,12 @@ def _approval(target: Environment, candidate: Any, gates: list, results_by_id: d
     refused = [e for e in entries if e.get("action") == "approval_refused" and e.get("model") == candidate.name
                and str(e.get("version")) == str(candidate.version)]
     entry = approves[-1] if approves else None
+    policy = target.policy(candidate.name.split(".")[-1])
     return {
-        "required": target.promotion.approval.required, "required_at": target.locate("promotion", "approval"),
-        "approver_groups": list(target.promotion.approval.approvers),
-        "enrolled": [s.identity for s in target.promotion.approval.signers],
+        "required": policy.approval.required, "required_at": policy.origins["approval"],
+        "approver_groups": list(policy.approval.approvers),
+        "enrolled": [s.identity for s in policy.approval.signers],
+        "policy": policy.as_dict(),
         "record": record_data,
         "verification": None if gate is None else {"passed": gate.passed, "message": gate.message, "details": gate.details},
         "audit_entry": None if entry is None else {

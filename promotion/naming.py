@@ -31,10 +31,12 @@ def full_name_in(env: Environment, model: str) -> str:
     if "." in model and model != full:
         raise InvalidRequest(f"{model} is not a model of {env.name} (its models live in {env.unity_catalog.catalog}."
                              f"{env.unity_catalog.model_schema})")
-    declared = [m.name for m in env.unity_catalog.models]
+    declared = env.model_names
     if name not in declared:
-        raise InvalidRequest(f"model {name} is not declared in {env.locate('unity_catalog', 'models')} "
-                             f"(unity_catalog.models of {env.name}: {', '.join(declared) or 'none'})")
+        from infra.model.suggest import did_you_mean
+
+        raise InvalidRequest(f"model {name} is not declared in {env.locate('models')}{did_you_mean(name, declared)} "
+                             f"(models of {env.name}: {', '.join(declared) or 'none'})")
     return full
 
 

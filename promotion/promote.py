@@ -116,7 +116,7 @@ def _promote_locked(envs, target, registry, source, target_name, log, progress, 
     base = dict(env=target.name, model=target_name, version=candidate.version, source_model=source.name,
                 source_version=source.version, reused=copy.reused)
     if champion is not None and champion.version == candidate.version:
-        gate_ids = [gate.gate_id for gate in gates_for(target)]
+        gate_ids = [gate.gate_id for gate in gates_for(target, target_name)]
         return PromotionResult(**base, outcome="already_champion", gates=recorded_gates(candidate, gate_ids),
                                previous_champion=champion.version, champion=champion.version)
     return _judge(envs, target, registry, candidate, champion, base, source, log, serving_hook, entries)
@@ -126,7 +126,7 @@ def _judge(envs, target, registry, candidate, champion, base, source, log, servi
     """challenger -> the target's gates (figures computed by the target) -> record -> champion if all passed."""
     # The candidate's tags are fresh: the caller listed them a moment ago (approvals included).
     registry.set_alias(candidate.name, registry_tags.CHALLENGER, candidate.version)
-    gates = gates_for(target)
+    gates = gates_for(target, candidate.name)
     promoters = frozenset(promoters_of(entries, candidate.name, candidate.version) | {current_actor()})
     context = GateContext(envs, target, registry, candidate, champion, promoters=promoters)
     results = run_gates(gates, context)
@@ -170,7 +170,7 @@ def judge_in_place(envs: Environments, env_name: str, model: str, version: str, 
             base = dict(env=target.name, model=full, version=candidate.version, source_model=full,
                         source_version=candidate.version, reused=False)
             if champion is not None and champion.version == candidate.version:
-                gate_ids = [gate.gate_id for gate in gates_for(target)]
+                gate_ids = [gate.gate_id for gate in gates_for(target, full)]
                 return PromotionResult(**base, outcome="already_champion", gates=recorded_gates(candidate, gate_ids),
                                        previous_champion=champion.version, champion=champion.version)
             result = _judge(envs, target, registry, candidate, champion, base, candidate, log, serving_hook, entries)
@@ -256,7 +256,7 @@ def copy_digest(registry: RegistryAdapter, name: str, version: str) -> str:
 def check_source_passed(source_env: Environment, source: ModelVersion, target: Environment) -> None:
     """A version that failed its own environment's gates goes no further (`--version N` of a staging
     version whose gates failed is refused, exit 5): only what its environment accepted is promoted on."""
-    if source_env.promotion.from_env is None or not gates_for(source_env):
+    if source_env.promotion.from_env is None or not gates_for(source_env, source.name):
         return  # where models are trained nothing has judged them yet: the target's gates do
     summary = source.tags.get(registry_tags.GATES_SUMMARY, "")
     if summary != "passed":

@@ -44,7 +44,7 @@ def recheck(envs: Environments, env: Environment, registry: RegistryAdapter, ver
             entries: Iterable[dict[str, Any]]) -> list[RecheckProblem]:
     entries = list(entries)
     problems: list[RecheckProblem] = []
-    gates = gates_for(env)
+    gates = gates_for(env, version.name)
     recorded = {g.gate_id: g for g in recorded_gates(version, [g.gate_id for g in gates])}
     for gate in gates:
         result = recorded.get(gate.gate_id)

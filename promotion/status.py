@@ -28,9 +28,10 @@ def environment_status(env: Environment, adapter_factory: AdapterFactory) -> dic
     entry: dict[str, Any] = {"env": env.name, "principal": env.service_principal, "models": [], "error": None}
     try:
         registry = adapter_factory(env.name)
-        gate_ids = [gate.gate_id for gate in gates_for(env)]
-        entry["models"] = [model_status(registry, env.unity_catalog.model_full_name(m.name), gate_ids)
-                           for m in env.unity_catalog.models]
+        entry["models"] = [{**model_status(registry, env.unity_catalog.model_full_name(name),
+                                           [gate.gate_id for gate in gates_for(env, name)]),
+                            "policy": env.policy(name).as_dict()["values"]}
+                           for name in env.models]
     except (RegistryError, ConnectionError, OSError) as error:
         entry["error"] = {"kind": failure_kind(error), "message": str(error)}
     return entry

@@ -50,7 +50,7 @@ def full_model_name(envs: Environments, env_name: str, model: Any) -> str:
     text = str(model or "")
     if text and "." not in text and env_name in envs:
         env = envs[env_name]
-        if any(m.name == text for m in env.unity_catalog.models):
+        if text in env.models:
             return env.unity_catalog.model_full_name(text)
     return text or "(no model)"
 

@@ -79,20 +79,22 @@ def _definition_sha256(env: Environment) -> str:
 def _environment(env: Environment) -> dict[str, Any]:
     from promotion.gates import gates_for
 
-    declared = list(env.promotion.gates)
     return {
         "name": env.name, "description": env.description, "owner": env.owner, "production": env.production,
         "file": env.locate(), "definition_sha256": _definition_sha256(env),
         "principal": env.service_principal, "catalog": env.unity_catalog.catalog,
-        "models": [env.unity_catalog.model_full_name(m.name) for m in env.unity_catalog.models],
+        "models": [env.unity_catalog.model_full_name(m) for m in env.models],
         "workspace": env.workspace.name, "workspace_id": env.workspace.id, "location": env.azure.location,
         "promotion_from": env.promotion.from_env,
         "promotion_from_at": env.locate("promotion", "from") if env.promotion.from_env else None,
-        "gates": [{"gate_id": g.gate_id, "type": g.type,
-                   "defined_at": env.locate("promotion", "gates", i) if i < len(declared) else
-                   f"derived: approval required ({env.locate('promotion', 'approval')})"}
-                  for i, g in enumerate(gates_for(env))],
-        "approval_required": env.promotion.approval.required,
+        # Each model's own gates (its list, else the environment's), and where that list was decided.
+        "gates": [{"gate_id": f"{name}: {g.gate_id}", "type": g.type, "model": name,
+                   "defined_at": env.policy(name).origins["gates"] if g in env.policy(name).gates else
+                   f"derived: approval required ({env.policy(name).origins['approval']})"}
+                  for name in env.models for g in gates_for(env, name)],
+        "policies": [env.policy(name).as_dict() for name in env.models],
+        "approval_required": any(env.policy(name).approval.required for name in env.models)
+        or env.promotion.approval.required,
         "approver_groups": list(env.promotion.approval.approvers),
         "signers": [s.identity for s in env.promotion.approval.signers],
     }
@@ -108,7 +110,7 @@ def promotion_paths(envs: Environments) -> list[dict[str, Any]]:
             continue
         reads = [{"securable": str(g.securable), "privileges": list(g.privileges)} for g in derive_promotion_grants(target, envs)]
         paths.append({"from": source, "to": target.name, "principal": target.service_principal, "reads": reads,
-                      "gates": [g.gate_id for g in gates_for(target)],
+                      "gates": sorted({g.gate_id for name in target.models for g in gates_for(target, name)}),
                       "approval_required": target.promotion.approval.required,
                       "defined_at": target.locate("promotion", "from")})
     return paths
@@ -157,14 +159,15 @@ def overview(envs: Environments, paths: list[dict[str, Any]], champions: dict) -
     for env in envs:
         from promotion.gates import gates_for
 
-        models = [env.unity_catalog.model_full_name(m.name) for m in env.unity_catalog.models]
+        models = [env.unity_catalog.model_full_name(m) for m in env.models]
         body = [("principal", env.service_principal), ("catalog", f"{env.unity_catalog.catalog} · {env.workspace.name}")]
-        gates = gates_for(env)
+        gates = [g for name in env.models for g in gates_for(env, name)]
         if env.promotion.from_env and compact:
             approval = " incl. a person's signed approval" if env.promotion.approval.required else ""
             body.append(("gate", f"{len(gates)} gates{approval}"))
         elif env.promotion.from_env:
-            body += [("gate", g.gate_id + (" (signed by a person)" if g.type == "approval" else "")) for g in gates]
+            body += [("gate", f"{name}: {len(gates_for(env, name))} gates" + (
+                " incl. a signed approval" if env.policy(name).approval.required else "")) for name in env.models]
         else:
             body.append(("note", "models are trained here; no gates"))
         for model in models:

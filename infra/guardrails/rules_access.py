@@ -94,8 +94,8 @@ def holdout_unreadable_by_upstream_writers(env, envs):
             writers.add(grant.principal)
     writers |= {m for name in list(writers) for m in groups.get(name, ())}  # a group's members write as it does
     writers.discard(env.principals.service_principal.name)  # the target's principal reads its own hold-out
-    for model in env.unity_catalog.models:
-        table = f"{env.unity_catalog.catalog}.{env.promotion.evaluation.table_for(model.name)}"
+    for model in env.models:
+        table = f"{env.unity_catalog.catalog}.{env.policy(model).evaluation_table}"
         for grant in grants:
             if grant.owner_env != env.name or not (_READS_DATA & set(grant.privileges)) or not _covers(grant.securable, table):
                 continue

@@ -43,9 +43,9 @@ def prod_no_human_writers(env, envs):
       """A scaled-to-zero endpoint answers its first request after minutes of cold start; production
       consumers would time out.""", production_only=True)
 def prod_no_scale_to_zero(env, envs):
-    for index, endpoint in enumerate(env.serving):
+    for endpoint in env.endpoints:
         if endpoint.scale_to_zero:
-            yield at(f"endpoint={endpoint.name}", "serving", index, "scale_to_zero")
+            yield at(f"endpoint={endpoint.name}", *env.path_of("endpoint", endpoint.name), "scale_to_zero")
 
 
 @rule("LG-PROD-009", "error", "production data must not be granted to `account users` (waive with a reason)",
@@ -88,9 +88,9 @@ def compute_auto_terminates(env, envs):
       """A job running as a person stops when the person leaves, runs with their rights instead of the
       pipeline's, and makes the audit trail name the wrong actor.""")
 def job_runs_as_service_principal(env, envs):
-    for index, job in enumerate(env.workflows.jobs):
+    for job in env.jobs:
         if job.run_as is not None and job.run_as != env.service_principal:
-            yield at(f"job={job.name}", "workflows", "jobs", index, "run_as")
+            yield at(f"job={job.name}", *env.path_of("job", job.name), "run_as")
 
 
 REPOSITORY = Path(__file__).resolve().parents[2]   # the lakegate checkout: what `workflows.code` deploys
@@ -115,9 +115,11 @@ def _missing_program(task) -> str | None:
 def job_tasks_exist_in_repository(env, envs):
     if env.workflows.code is None:
         return  # workspace paths: nothing in this repository to check
-    for j, job in enumerate(env.workflows.jobs):
+    for job in env.jobs:
+        path = env.path_of("job", job.name)
         for t, task in enumerate(job.tasks):
             problem = _missing_program(task)
             if problem is not None:
                 field = "python_file" if task.python_file is not None else "notebook"
-                yield at(f"job={job.name},task={task.key},{problem}", "workflows", "jobs", j, "tasks", t, field)
+                where = (*path, "tasks", t, field) if path[0] == "workflows" else path
+                yield at(f"job={job.name},task={task.key},{problem}", *where)

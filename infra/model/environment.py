@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from .account import Account
 from .azure import AzureSettings, Monitoring, StateBackend, Storage, Workspace
-from .base import EnvName, Strict
+from .base import EnvName, Identifier, Strict
 from .compute import Compute
 from .grants import Grant, Principals
+from .lifecycle import Context, Derived, derive
+from .metrics import TASK_METRICS
+from .models import ModelSpec
 from .promotion import Credentials, Promotion, Waiver
 from .quality import QualityMonitor
 from .references import (
@@ -44,6 +47,10 @@ class Environment(Strict):
     unity_catalog: UnityCatalog = Field(description="Catalog, schemas, volumes, models, bindings.")
     principals: Principals = Field(description="Service principal and groups.")
     grants: list[Grant] = Field(default_factory=list, description="Unity Catalog grants written by people.")
+    models: dict[Identifier, ModelSpec] = Field(
+        default_factory=dict, description="The models this environment holds, each declared once with what is specific "
+                                          "to it (task, code, features, label, gates, serving, ...); registered as "
+                                          "`<catalog>.<model_schema>.<name>` and owned by the service principal.")
     compute: Compute = Field(default_factory=Compute, description="Cluster policies and clusters.")
     workflows: Workflows = Field(default_factory=Workflows, description="MLflow experiments and jobs.")
     serving: list[ServingEndpoint] = Field(default_factory=list, description="Model serving endpoints.")
@@ -69,8 +76,65 @@ class Environment(Strict):
     def _references_resolve(cls, value, info: ValidationInfo):
         return _checked(value, _REFERENCE_CHECKS[info.field_name], value, info.data)
 
+    @model_validator(mode="after")
+    def _derive_model_objects(self) -> "Environment":
+        """Each model's jobs, endpoint, monitors and experiment (infra/model/lifecycle.py), checked like declared ones."""
+        derived = derive(self.models, Context(
+            environment=self.name, production=self.production, promoted_into=self.promotion.from_env is not None,
+            monitoring_schema=self.unity_catalog.monitoring_schema, workflows=self.workflows,
+            evaluation_table=self.promotion.evaluation.table))
+        self._derived = derived
+        problems = [(path, message) for path, message in derived.problems]
+        problems += _model_problems(self, derived)
+        if problems:
+            raise ValueError("\n".join(f"@{_dotted(path)}: {message}" for path, message in problems))
+        return self
+
     # Where each field was written (file and line), for located errors in later checks.
     _source: object = PrivateAttr(default=None)
+    _derived: Derived = PrivateAttr(default_factory=Derived)
+    _policies: dict = PrivateAttr(default_factory=dict)
+
+    # -- what the environment holds, declared and derived from its models -------------------------------------
+
+    @property
+    def jobs(self) -> list:
+        return [*self.workflows.jobs, *self._derived.jobs]
+
+    def job(self, name: str):
+        return next((j for j in self.jobs if j.name == name), None)
+
+    @property
+    def endpoints(self) -> list:
+        return [*self.serving, *self._derived.serving]
+
+    @property
+    def monitors(self) -> list:
+        return [*self.quality_monitors, *self._derived.monitors]
+
+    @property
+    def experiments(self) -> list:
+        return [*self.workflows.experiments, *self._derived.experiments]
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.models)
+
+    def policy(self, model: str):
+        """The model's effective policy here, with the origin of each value (infra/model/policy.py)."""
+        from .policy import model_policy
+
+        if model not in self._policies:
+            self._policies[model] = model_policy(self, model)
+        return self._policies[model]
+
+    def path_of(self, kind: str, name: str) -> tuple:
+        """The YAML path a job or endpoint was written at (`models.churn.jobs.train` for a model's own)."""
+        if (kind, name) in self._derived.paths:
+            return self._derived.paths[(kind, name)]
+        items = self.workflows.jobs if kind == "job" else self.serving
+        index = next((i for i, item in enumerate(items) if item.name == name), None)
+        return (("workflows", "jobs") if kind == "job" else ("serving",)) + ((index,) if index is not None else ())
 
     @property
     def tags(self) -> dict[str, str]:
@@ -84,6 +148,54 @@ class Environment(Strict):
     def locate(self, *path: str | int) -> str:
         """`environments/prod.yaml:14` for a field path, as precisely as the source allows."""
         return self._source.locate(path) if self._source is not None else f"<{self.name}>"
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _model_problems(env: "Environment", derived: Derived) -> list[tuple[tuple, str]]:
+    """What only the whole environment can check about its models: inherited gates fit the task, names are free,
+    the derived jobs' clusters, policies and principals resolve."""
+    from .workflows import Workflows
+
+    problems: list[tuple[tuple, str]] = []
+    if env.models and env.workflows.defaults.cluster is None:
+        problems.append((("workflows", "defaults", "cluster"), "required when the environment declares models "
+                         "(the cluster of every model job; a model may override it in jobs.<step>.cluster)"))
+    for name, model in env.models.items():
+        if model.gates is None:
+            for index, gate in enumerate(env.promotion.gates):
+                metric = getattr(gate, "metric", None)
+                if metric is not None and metric not in TASK_METRICS[model.task]:
+                    problems.append((("models", name), f"inherits promotion.gates[{index}] ({gate.gate_id}), but "
+                                     f"{metric} is not a {model.task} metric: give the model its own `gates`"))
+    declared = {j.name for j in env.workflows.jobs}
+    for job in derived.jobs:
+        if job.name in declared:
+            problems.append((derived.paths[("job", job.name)], f"its job '{job.name}' is also declared in "
+                             "workflows.jobs: rename one"))
+        if job.moved_from is not None and job.moved_from in declared | {j.name for j in derived.jobs}:
+            problems.append((derived.paths[("job", job.name)], f"moved_from '{job.moved_from}' is still a job here"))
+    names = [e.name for e in env.serving] + [e.name for e in derived.serving]
+    for endpoint in derived.serving:
+        if names.count(endpoint.name) > 1:
+            problems.append((derived.paths[("endpoint", endpoint.name)], f"serving endpoint '{endpoint.name}' is "
+                             "declared twice in this workspace"))
+    if derived.jobs:
+        data = dict(env)
+        try:
+            workflows = Workflows(code=env.workflows.code, jobs=[*env.workflows.jobs, *derived.jobs])
+        except ValueError as error:
+            return problems + [(("models",), str(error).splitlines()[-1])]
+        for message in check_workflows(workflows, data):
+            job = message.split("'")[1] if message.startswith("job '") else ""
+            path = derived.paths.get(("job", job))
+            if path is not None:
+                problems.append((path, message))
+        for message in check_serving(derived.serving, data) + check_monitors(derived.monitors, data):
+            problems.append((("models",), message))
+    return problems
 
 
 def _checked(value, check, *args):

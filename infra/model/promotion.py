@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from .base import EnvName, Strict
+from .metrics import ALL_METRICS, HIGHER_IS_BETTER
+from .suggest import did_you_mean
 
 
 class _Gate(Strict):
@@ -21,21 +23,24 @@ class _Gate(Strict):
         return self.id or self.type  # type: ignore[attr-defined]
 
 
-# What a target computes on its validation table (pipelines/evaluation.py): the metric gates accept these.
-EVALUATED_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
+# What a target computes on its validation table (pipelines/evaluation.py): the metric gates accept these (the
+# model's task type narrows them: infra/model/models.py).
+EVALUATED_METRICS = ALL_METRICS
 
 
 def _evaluated(value: str) -> str:
     if value not in EVALUATED_METRICS:
-        raise ValueError(f"metric '{value}' is not one the target computes (one of {', '.join(EVALUATED_METRICS)})")
+        raise ValueError(f"metric '{value}' is not one the target computes (one of {', '.join(EVALUATED_METRICS)})"
+                         f"{did_you_mean(value, EVALUATED_METRICS)}")
     return value
 
 
 class MetricThresholdGate(_Gate):
     type: Literal["metric_threshold"]
     metric: str = Field(description="Metric this environment computes on its own validation table "
-                                    "(`promotion.evaluation`): accuracy, f1, precision, recall, roc_auc. The source's "
-                                    "logged figure is shown beside it, never used.")
+                                    "(`promotion.evaluation`): accuracy, f1, precision, recall, roc_auc for a "
+                                    "classification; rmse, mae, r2 for a regression. The source's logged figure is "
+                                    "shown beside it, never used.")
     min: float | None = Field(None, description="Lowest accepted value.")
     max: float | None = Field(None, description="Highest accepted value.")
 
@@ -56,14 +61,18 @@ class ChampionComparisonGate(_Gate):
     type: Literal["no_regression"]
     metric: str = Field(description="Metric compared with the current champion's, both computed by this environment on "
                                     "its validation table (the same rows, the same moment).")
-    tolerance: float = Field(0.0, ge=0, description="How much worse than the champion is still accepted.")
-    higher_is_better: bool = Field(True, description="Direction of the metric.")
+    tolerance: float = Field(0.0, ge=0, description="How much worse than the champion is still accepted (the "
+                             "metric's own direction decides what worse is: lower rmse and mae, higher the rest).")
 
     _known_metric = field_validator("metric")(classmethod(lambda cls, value: _evaluated(value)))
 
     @property
     def gate_id(self) -> str:
         return self.id or f"no_regression:{self.metric}"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return HIGHER_IS_BETTER[self.metric]
 
 
 class SignatureGate(_Gate):
@@ -100,9 +109,9 @@ class Evaluation(Strict):
     table: str = Field(
         "features.{model}_validation", pattern=r"^[a-z{][a-z0-9_{}]*\.[a-z{][a-z0-9_{}]*$",
         description="Labelled hold-out (`schema.table` in this environment's catalog; `{model}` becomes the model's "
-                    "name) the metric gates evaluate the candidate and the champion on; the feature-refresh job "
-                    "writes it. Without it the metric gates fail closed.")
-    label_column: str = Field("label", description="Column of the table holding the truth.")
+                    "name; quote it in YAML: `\"features.{model}_validation\"`) the metric gates evaluate the candidate "
+                    "and the champion on, unless a model names its own (`models.<name>.evaluation.table`); the "
+                    "model's feature-refresh job writes it. Without it the metric gates fail closed.")
 
     def table_for(self, model: str) -> str:
         return self.table.replace("{model}", model)

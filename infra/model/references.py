@@ -44,10 +44,13 @@ def _schema_problems(where: str, table: str | None, data: dict) -> list[str]:
 
 
 def _model_problems(where: str, model: str | None, data: dict) -> list[str]:
-    uc = data.get("unity_catalog")
-    if model is None or uc is None or model in {m.name for m in uc.models}:
+    from .suggest import did_you_mean
+
+    models = data.get("models")
+    if model is None or models is None or model in models:
         return []
-    return [f"{where}: model '{model}' is not one of unity_catalog.models"]
+    return [f"{where}: model '{model}' is not one of the environment's models{did_you_mean(model, models)} "
+            f"(models: {', '.join(models) or 'none'})"]
 
 
 def check_compute(compute, data: dict) -> list[str]:

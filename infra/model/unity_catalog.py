@@ -50,9 +50,6 @@ class UnityCatalog(Strict):
     model_schema: Identifier = Field("ml", description="Schema that holds registered models.")
     monitoring_schema: Identifier = Field("monitoring", description="Schema for inference tables and drift metrics.")
     volumes: list[Volume] = Field(default_factory=list, description="Unity Catalog volumes.")
-    models: list[RegisteredModel] = Field(
-        default_factory=list, description="Registered models, owned by the environment's service principal."
-    )
     external_locations: list[ExternalLocation] = Field(
         default_factory=list,
         description="Extra external locations; the catalog's managed container always gets one (`<catalog>_managed`).",
@@ -70,12 +67,15 @@ class UnityCatalog(Strict):
             return [{"name": item} if isinstance(item, str) else item for item in value]
         return value
 
-    @field_validator("models", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _model_shorthand(cls, value):
-        if isinstance(value, list):
-            return [{"name": item} if isinstance(item, str) else item for item in value]
-        return value
+    def _models_moved(cls, data):
+        # Single-model files (lakegate 0.1) listed models here and wired their jobs by hand.
+        if isinstance(data, dict) and "models" in data:
+            raise ValueError("@unity_catalog.models: models are declared in the top-level `models:` section since "
+                             "lakegate 0.2, one entry per model with its task, code, features, label and settings "
+                             "(its jobs `<model>-<step>` are derived): see README, \"Migrating a single-model file\"")
+        return data
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "UnityCatalog":

@@ -143,6 +143,8 @@ class Job(Strict):
     (guardrail LG-JOB-001 refuses anything but a service principal)."""
 
     name: str = Field(description="Job name (lowercase, digits, '-'); shown as `<env>-<name>`.")
+    moved_from: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{0,62}$", description="The job's former name: "
+                                   "Terraform keeps its address, so a rename is an update in place, never a recreate.")
     purpose: JobPurpose = Field("other", description="Which step of the ML workflow the job is.")
     description: str = Field("", description="What the job does.")
     model: Identifier | None = Field(None, description="Registered model the job trains, validates, deploys or scores.")
@@ -198,6 +200,11 @@ class Job(Strict):
     def cluster_of(self, task: Task) -> str:
         return task.cluster or self.clusters[0].key
 
+    @property
+    def address_name(self) -> str:
+        """The name its Terraform address is made of (its former name when renamed)."""
+        return self.moved_from or self.name
+
 
 class Experiment(Strict):
     """An MLflow experiment in the workspace."""
@@ -216,12 +223,35 @@ class Experiment(Strict):
         return self.path or f"/Shared/lakegate/{self.name}"
 
 
+class DefaultCluster(Strict):
+    policy: str = Field(description="Cluster policy the models' job clusters are created from (compute.policies).")
+    node_type: str = Field(description="VM size; must be allowed by the policy.")
+    min_workers: int = Field(1, ge=0, description="Autoscaling lower bound.")
+    max_workers: int = Field(2, ge=0, description="Autoscaling upper bound; at most the policy's max_workers.")
+
+
+class WorkflowDefaults(Strict):
+    """What every model's jobs in this environment get unless the model's `jobs.<step>` says otherwise."""
+
+    cluster: DefaultCluster | None = Field(None, description="Job cluster of every model job (required when the "
+                                           "environment declares models).")
+    schedules: dict[str, Schedule] = Field(default_factory=dict, description="Schedule per step (feature-refresh, "
+                                           "train, batch-inference, monitoring); validate and deploy run on triggers.")
+    paused: bool = Field(False, description="Create every schedule paused (typical in dev: people run jobs by hand).")
+    permissions: dict[PrincipalName, JobPermission] = Field(default_factory=dict, description="Who may view or run "
+                                                            "the models' jobs.")
+    notifications: Notifications = Field(default_factory=Notifications, description="E-mail notifications.")
+    max_retries: int = Field(0, ge=0, le=10, description="Retries of a failed task.")
+    timeout_minutes: int = Field(0, ge=0, description="Cancel a run after this long; 0 for no limit.")
+
+
 class Workflows(Strict):
     """Experiments and jobs of the environment, and the repository their code comes from."""
 
     code: CodeSource | None = Field(None, description="Git repository jobs run from; omit to run workspace notebooks.")
+    defaults: WorkflowDefaults = Field(default_factory=WorkflowDefaults, description="Settings of the models' jobs.")
     experiments: list[Experiment] = Field(default_factory=list, description="MLflow experiments.")
-    jobs: list[Job] = Field(default_factory=list, description="Databricks jobs.")
+    jobs: list[Job] = Field(default_factory=list, description="Jobs besides the models' own (`models.<name>.jobs`).")
 
     @model_validator(mode="after")
     def _names_resolve(self) -> "Workflows":

@@ -27,6 +27,7 @@ from ..constructs.databricks.sql_warehouses import SqlWarehouses, SqlWarehousesP
 from ..constructs.databricks.unity_catalog import UnityCatalog, UnityCatalogProps
 from ..constructs.databricks.workflows import Workflows, WorkflowsProps
 from ..model import Environment, Environments
+from ..model.unity_catalog import RegisteredModel
 from .account_outputs import AccountOutputs
 from .foundation import AzureFoundation
 
@@ -78,7 +79,7 @@ class DatabricksStack(TerraformStack):
             metastore_id=uc.metastore_id,
             schemas=uc.schemas,
             volumes=uc.volumes,
-            models=uc.models,
+            models=[RegisteredModel(name=name, comment=model.description) for name, model in env.models.items()],
             external_locations=uc.external_locations,
             bindings=access.catalog_bindings(env, envs),
             properties={"environment": env.name, "managed_by": "lakegate"},
@@ -101,20 +102,20 @@ class DatabricksStack(TerraformStack):
             model_schema=model_schema_ref,
             service_principal=env.service_principal,
             policies={p.name: (compute.policy_ids[p.name], p) for p in env.compute.policies},
-            jobs=env.workflows.jobs,
-            experiments=env.workflows.experiments,
+            jobs=env.jobs,
+            experiments=env.experiments,
             code=env.workflows.code,
             tags=tags,
             models={name: f"{catalog_ref}.{model_schema_ref}.{model.name}" for name, model in catalog.models.items()},
-            quality_monitors=env.quality_monitors,
-            serving=env.serving,
+            quality_monitors=env.monitors,
+            serving=env.endpoints,
             monitoring_schema=uc.monitoring_schema,
         ), directory)
         serving = Serving(self, "serving", ServingProps(
             catalog=catalog_ref,
             monitoring_schema=catalog.schemas[uc.monitoring_schema].name,
             service_principal=env.service_principal,
-            endpoints=env.serving,
+            endpoints=env.endpoints,
             tags=tags,
         ), directory)
         SqlWarehouses(self, "warehouses", SqlWarehousesProps(warehouses=env.sql_warehouses, tags=tags), directory)

@@ -22,7 +22,7 @@ import json
 import time
 
 from pipelines import runtime
-from pipelines.errors import PipelineError
+from pipelines.errors import MissingModel, PipelineError
 from pipelines.serving.app import request_for as smoke_request
 
 
@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout_minutes", type=float, default=30.0, help="how long a rollout may take")
     args = runtime.parse(parser, argv)
     rt = runtime.current(args.environment, args.catalog)
-    full_name = rt.model_full_name(args.model_name or "churn")
+    if not args.model_name:
+        raise MissingModel("deployment needs --model_name (the job's model)")
+    full_name = rt.model_full_name(args.model_name)
     version = rt.resolve_version(full_name, args.model_alias)
     settings = next((e for e in json.loads(args.serving_endpoints or "[]") if e.get("name") == args.endpoint), None)
     if rt.on_databricks:

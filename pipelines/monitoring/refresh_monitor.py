@@ -27,7 +27,7 @@ if __name__ == "__main__" and not __package__:  # run as a file or as a Databric
 import json
 from datetime import datetime, timedelta, timezone
 
-from pipelines import data, runtime
+from pipelines import runtime
 from pipelines.monitoring.drift import column_drift
 
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400, "week": 604800,
@@ -43,8 +43,10 @@ def window_of(granularity: str) -> timedelta:
 def main(argv: list[str] | None = None) -> int:
     parser = runtime.task_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--inference_table", required=True, help="the unpacked inference table")
-    parser.add_argument("--baseline_table", default="monitoring.churn_baseline", help="baseline training writes")
-    parser.add_argument("--features_table", default="features.churn_features", help="baseline when there is none")
+    parser.add_argument("--baseline_table", required=True, help="baseline training writes")
+    parser.add_argument("--features_table", required=True, help="baseline when there is none")
+    parser.add_argument("--label", default="", help="the model's label column (never a drift input)")
+    parser.add_argument("--feature_key", default="", help="the model's key column (never a drift input)")
     parser.add_argument("--drift_threshold", type=float, default=None, help="drift above which retraining runs")
     parser.add_argument("--retrain_cooldown_hours", type=float, default=24.0, help="no second retraining within")
     parser.add_argument("--retrain_job", default="", help="the job retraining runs")
@@ -91,8 +93,8 @@ def refresh_locally(rt, monitor: dict, args) -> float | None:
         return None
     baseline_name, baseline = _baseline(rt, monitor, args)
     prediction = monitor.get("prediction_column", "prediction")
-    skip = {timestamp, monitor.get("model_id_column", "model_version"), monitor.get("label_column") or data.LABEL,
-            "request_id", data.ID}
+    skip = {timestamp, monitor.get("model_id_column", "model_version"), monitor.get("label_column") or args.label,
+            "request_id", args.feature_key}
     columns = [c for c in current.columns if c in baseline.columns and c not in skip
                and pd.api.types.is_numeric_dtype(current[c]) and pd.api.types.is_numeric_dtype(baseline[c])]
     results = column_drift(baseline, current, columns)

@@ -18,7 +18,7 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
 
 import json
 
-from pipelines import data, runtime
+from pipelines import runtime
 
 
 RESERVED = ("prediction", "model_version", "timestamp", "request_id")
@@ -39,7 +39,7 @@ def request_frame(body: str):
     raise ValueError("not a scoring request")
 
 
-def unpack(payload, done: set[str] | frozenset = frozenset(), label: str = data.LABEL):
+def unpack(payload, done: set[str] | frozenset = frozenset(), label: str = ""):
     """The inference rows of the successful requests whose id is not in `done` (None when there are none)."""
     import pandas as pd
 
@@ -53,7 +53,7 @@ def unpack(payload, done: set[str] | frozenset = frozenset(), label: str = data.
             continue  # an answered request we cannot read is skipped, not fatal
         # The columns this job writes are its own, never the client's: MLflow answers a request that also sends
         # `churned` (or `prediction`, `model_version`, ...) and ignores it, so a consumer could forge ground truth.
-        inputs = inputs.drop(columns=[c for c in (label, *RESERVED) if c in inputs.columns])
+        inputs = inputs.drop(columns=[c for c in (label, *RESERVED) if c and c in inputs.columns])
         if len(predictions) != len(inputs):
             continue
         metadata = record.request_metadata if isinstance(record.request_metadata, dict) else {}
@@ -65,7 +65,7 @@ def unpack(payload, done: set[str] | frozenset = frozenset(), label: str = data.
     if not frames:
         return None
     frame = pd.concat(frames, ignore_index=True)
-    if label not in frame.columns:
+    if label and label not in frame.columns:
         frame[label] = pd.array([None] * len(frame), dtype="Int64")  # ground truth arrives later, if ever
     return frame
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = runtime.task_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--payload_table", required=True, help="the endpoint's request log")
     parser.add_argument("--inference_table", required=True, help="the unpacked rows")
-    parser.add_argument("--label_column", default=data.LABEL, help="ground-truth column (left empty)")
+    parser.add_argument("--label", default="", help="the model's ground-truth column (left empty)")
     args = runtime.parse(parser, argv)
     rt = runtime.current(args.environment, args.catalog)
     tables = rt.tables
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if tables.exists(args.inference_table):
         done = set(tables.to_pandas(tables.read(args.inference_table))["request_id"].dropna().astype(str))
     payload = tables.to_pandas(tables.read(args.payload_table))
-    frame = unpack(payload, done, args.label_column)
+    frame = unpack(payload, done, args.label)
     if frame is None:
         rt.log(f"no new request in {tables.full_name(args.payload_table)} since the last unpacking")
         rt.set_task_value("rows", 0)

@@ -31,7 +31,7 @@ HOST = "127.0.0.1"
 def endpoint_of(env, model: str) -> tuple[str, str]:
     """(endpoint name, payload table `schema.table`) of the environment's endpoint serving `model`."""
     monitoring = env.unity_catalog.monitoring_schema
-    for endpoint in env.serving:
+    for endpoint in env.endpoints:
         if endpoint.model == model:
             return endpoint.name, f"{monitoring}.{endpoint.payload_table}"
     return model, f"{monitoring}.{model.replace('-', '_')}_payload"

@@ -183,7 +183,7 @@ def databricks_serving_hook(adapter_factory):
 
     def hook(env: Environment, full_name: str, version: str) -> None:
         client = adapter_factory(env.name).client
-        for endpoint in env.serving:
+        for endpoint in env.endpoints:
             if env.unity_catalog.model_full_name(endpoint.model) == full_name:
                 update_serving_endpoint(client, endpoint.name, full_name, version, principal=env.service_principal,
                                         settings=endpoint_settings(env, endpoint.name))  # the first champion writes it

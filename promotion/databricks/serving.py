@@ -38,7 +38,7 @@ class ServingUpdate:
 
 def endpoint_settings(env, endpoint_name: str) -> dict | None:
     """The YAML's settings of one serving endpoint of `env` (what the first champion writes), None if unknown."""
-    for endpoint in env.serving:
+    for endpoint in env.endpoints:
         if endpoint.name == endpoint_name:
             return {"name": endpoint.name, "model": env.unity_catalog.model_full_name(endpoint.model),
                     "workload_size": endpoint.workload_size, "workload_type": endpoint.workload_type,

@@ -21,10 +21,12 @@ GATES: dict[str, ModuleType] = {module.TYPE: module for module in (
 __all__ = ["GATES", "GateContext", "GateResult", "gates_for", "run_gate", "run_gates"]
 
 
-def gates_for(env: Environment) -> list:
-    """The environment's gates; an approval gate is implied when approval is required and none is listed."""
-    gates = list(env.promotion.gates)
-    if env.promotion.approval.required and not any(g.type == "approval" for g in gates):
+def gates_for(env: Environment, model: str) -> list:
+    """The model's gates in `env` (its own list, else the environment's); an approval gate is implied when its
+    approval is required and none is listed."""
+    policy = env.policy(model.split(".")[-1])
+    gates = list(policy.gates)
+    if policy.approval.required and not any(g.type == "approval" for g in gates):
         gates.append(ApprovalGate(type="approval"))
     return gates
 

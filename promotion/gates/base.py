@@ -105,9 +105,9 @@ class GateContext:
             from pipelines.evaluation import Evaluation, evaluate
 
             frame, table, table_version = self.validation()
-            label = self.env.promotion.evaluation.label_column
+            policy = self.env.policy(self.candidate.name.split(".")[-1])
             try:
-                metrics = evaluate(self.model(version), frame, label)
+                metrics = evaluate(self.model(version), frame, policy.label, task=policy.task, metrics=policy.metrics)
             except ValueError as error:
                 raise EvaluationUnavailable(f"v{version.version} cannot be evaluated on {table}: {error}") from None
             self._evaluations[key] = Evaluation(metrics, len(frame), table, table_version, self.registry.principal)
@@ -153,7 +153,7 @@ def _read_validation(ctx: "GateContext"):
     from pipelines.tables import tables_for
 
     env = ctx.env
-    table = env.promotion.evaluation.table_for(ctx.candidate.name.split(".")[-1])
+    table = env.policy(ctx.candidate.name.split(".")[-1]).evaluation_table
     tables = ctx.tables if ctx.tables is not None else tables_for(ctx.registry, ctx.envs, env)
     full = tables.full_name(table)
     try:

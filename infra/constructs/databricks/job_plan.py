@@ -175,7 +175,7 @@ def local_props(env) -> WorkflowsProps:
     """The props the stack would pass, with plain names instead of references (for the local runner)."""
     uc = env.unity_catalog
     return WorkflowsProps(environment=env.name, catalog=uc.catalog, model_schema=uc.model_schema,
-                          service_principal=env.service_principal, jobs=env.workflows.jobs,
-                          experiments=env.workflows.experiments, code=env.workflows.code,
-                          quality_monitors=env.quality_monitors, serving=env.serving,
+                          service_principal=env.service_principal, jobs=env.jobs,
+                          experiments=env.experiments, code=env.workflows.code,
+                          quality_monitors=env.monitors, serving=env.endpoints,
                           monitoring_schema=uc.monitoring_schema)

@@ -41,7 +41,7 @@ class Workflows(Construct):
                                experiment_id=self.experiments[experiment.name].id)
         for job in in_dependency_order(props.jobs):
             self.jobs[job.name] = self._job(job)
-            object_permissions(self, f"job_{slug(job.name)}_permissions", directory, job.permissions,
+            object_permissions(self, f"job_{slug(job.address_name)}_permissions", directory, job.permissions,
                                job_id=self.jobs[job.name].id)
 
     def _run_as(self, job: Job):
@@ -110,7 +110,7 @@ class Workflows(Construct):
         code = props.code
         notifications = job.notifications
         return DbJob(
-            self, f"job_{slug(job.name)}",
+            self, f"job_{slug(job.address_name)}",
             name=f"{props.environment}-{job.name}",
             description=job.description or None,
             run_as=self._run_as(job),

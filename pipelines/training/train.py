@@ -1,20 +1,18 @@
-"""Training: learn churn from the environment's feature table, log it to MLflow, register it with its lineage.
+"""Training: the project's `fit(frame, params)` around everything else a registered model needs.
 
-Job `train` (task `train`), as the environment's principal:
-1. read `features_table` (written by the feature-refresh job), take `sample_fraction` of it;
-2. fit a scaled logistic regression by averaged SGD for `epochs` passes, logging parameters, the hold-out
-   metrics (what the run *claims*: targets recompute them on their own data), the model with its signature
-   and input example;
-3. register it as `model_name` with the lineage tags promotion requires: git_commit, git_repository,
-   training_run (and git_author, the commit's author, which four eyes checks);
-4. write `baseline_table` (monitoring.churn_baseline): the training rows with the model's predictions and
-   version, what monitoring measures drift against;
-5. where models are promoted into (staging, prod: retraining), the new version becomes challenger and the
+Job `<model>-train` (task `train`), as the environment's principal:
+1. read `features_table` (written by the model's feature-refresh job) and take `sample_fraction` of it;
+2. call the project's `fit(frame, params)` (pipelines/user_code.py) on the feature columns and the label;
+3. log the run as MLflow does it: parameters, the metrics `fit` returned (what the run *claims*: targets
+   recompute them on their own data), the model with its signature and an input example;
+4. register it as `model_name` with its lineage (git_commit, git_repository, training_run, git_author, whether the
+   tree was clean and the commit holds the model's code);
+5. write `baseline_table`: the training rows with the model's predictions and version, what monitoring measures
+   drift against;
+6. where models are promoted into (staging, prod: retraining), the new version becomes challenger and the
    environment's own gates decide whether it becomes champion (prod's approval still applies).
 `--smoke_test=true` is the pull-request run: `smoke_sample_fraction` (5 %) of the data, `smoke_epochs` (one),
-nothing registered, no baseline. `--quality=poor` simulates a feature-pipeline bug (three informative columns
-shuffled in the training data): accuracy drops to ~0.65 with the same signature; only metrics computed on real
-data catch it.
+nothing registered, no baseline. Any other job parameter (`--param quality=poor`) reaches `fit` in `params`.
 """
 
 if __name__ == "__main__" and not __package__:  # run as a file: a Databricks python_file task, or by hand
@@ -35,11 +33,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines import data, runtime
-from pipelines.errors import MissingTable
+from pipelines import runtime, user_code
+from pipelines.errors import MissingTable, PipelineError
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_EXPERIMENT = "/Shared/lakegate/churn"
+EXAMPLE_CODE = "models/churn.py"          # what tests and benchmarks train when they need a real model quickly
 
 
 @dataclass(frozen=True)
@@ -61,40 +59,33 @@ class TrainedVersion:
 class Fitted:
     model: object
     metrics: dict[str, float]
-    x_train: object
+    x_train: object          # the feature columns the model was fitted on (signature, example, baseline)
     rows: int
 
 
-def fit(frame, *, quality: str = "good", seed: int = 7, epochs: int = 20, sample_fraction: float = 1.0) -> Fitted:
-    """Train on a sample of `frame` (features + label); metrics on a held-out quarter of it."""
-    import numpy as np
-    from sklearn.linear_model import SGDClassifier
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+def fit(frame, code: str, *, label: str, key: str = "", params: dict[str, str] | None = None, seed: int = 7,
+        epochs: int = 20, sample_fraction: float = 1.0) -> Fitted:
+    """Sample `frame` and call the project's `fit` on its feature columns and label (never the key)."""
     if not 0 < sample_fraction <= 1:
-        raise ValueError(f"sample_fraction must be in (0, 1], not {sample_fraction}")
+        raise PipelineError(f"sample_fraction must be in (0, 1], not {sample_fraction}")
+    if label not in frame.columns:
+        raise PipelineError(f"the feature table has no label column {label!r} (columns: {', '.join(map(str, frame.columns))})")
     sample = frame.sample(frac=sample_fraction, random_state=seed) if sample_fraction < 1 else frame
-    features, labels = sample[data.FEATURES], sample[data.LABEL].astype(int)
-    x_train, x_test, y_train, y_test = train_test_split(features, labels, test_size=0.25, random_state=seed,
-                                                        stratify=labels if labels.nunique() > 1 else None)
-    if quality == "poor":
-        rng = np.random.default_rng(seed + 1)
-        x_train = x_train.copy()
-        for column in data.SCRAMBLED_WHEN_POOR:
-            x_train[column] = rng.permutation(x_train[column].to_numpy())
-    classifier = SGDClassifier(loss="log_loss", alpha=1e-4, average=True, max_iter=max(1, int(epochs)), tol=None,
-                               random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # one epoch does not converge, by design of the smoke run
-        model = make_pipeline(StandardScaler(), classifier).fit(x_train, y_train)
-    predicted = model.predict(x_test)
-    metrics = {"accuracy": float(accuracy_score(y_test, predicted)), "f1": float(f1_score(y_test, predicted))}
-    if y_test.nunique() > 1:
-        metrics["roc_auc"] = float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]))
-    return Fitted(model, metrics, x_train, len(sample))
+    sample = sample.drop(columns=[key]) if key and key in sample.columns else sample
+    module = user_code.load(code)
+    params = {**(params or {}), "seed": str(seed), "epochs": str(epochs), "sample_fraction": f"{sample_fraction:g}",
+              "label": label}
+    result = module.fit(sample.reset_index(drop=True), params)
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise user_code.UserCodeError(f"{code}: fit() must return (model, metrics dict), not {type(result).__name__}")
+    model, metrics = result
+    if not callable(getattr(model, "predict", None)):
+        raise user_code.UserCodeError(f"{code}: fit() returned a {type(model).__name__}, which has no predict()")
+    try:
+        claimed = {str(k): float(v) for k, v in metrics.items()}
+    except (TypeError, ValueError):
+        raise user_code.UserCodeError(f"{code}: fit()'s metrics must be numbers ({metrics!r})") from None
+    return Fitted(model, claimed, sample.drop(columns=[label]), len(sample))
 
 
 def git_lineage() -> dict[str, str]:
@@ -127,8 +118,8 @@ def _git(*args: str) -> str:
 
 
 def log_and_register(rt, fitted: Fitted, full_name: str, *, quality: str, seed: int, epochs: int, register: bool,
-                     experiment: str = DEFAULT_EXPERIMENT, extra_tags: dict[str, str] | None = None,
-                     padding_mb: int = 0) -> TrainedVersion:
+                     experiment: str, extra_tags: dict[str, str] | None = None,
+                     padding_mb: int = 0, params: dict[str, str] | None = None) -> TrainedVersion:
     """Log the run and the model as the runtime's principal; register it (with lineage) unless told not to."""
     import mlflow
     import sklearn
@@ -139,17 +130,14 @@ def log_and_register(rt, fitted: Fitted, full_name: str, *, quality: str, seed: 
     lineage = git_lineage()
     with rt.mlflow(), tempfile.TemporaryDirectory() as scratch:
         mlflow.set_experiment(experiment)
-        with mlflow.start_run(run_name=f"churn-{quality}{'-smoke' if not register else ''}") as run:
-            mlflow.log_params({"quality": quality, "seed": seed, "epochs": epochs, "rows": fitted.rows,
-                               "algorithm": "sgd_logistic_regression"})
+        model_name = full_name.split(".")[-1]
+        with mlflow.start_run(run_name=f"{model_name}-{quality}{'-smoke' if not register else ''}") as run:
+            mlflow.log_params({**{k: v[:500] for k, v in (params or {}).items()}, "quality": quality, "seed": seed,
+                               "epochs": epochs, "rows": fitted.rows, "estimator": type(fitted.model).__name__})
             mlflow.log_metrics(fitted.metrics)
             mlflow.set_tags({**lineage, "mlflow.source.git.commit": lineage["git_commit"],
                              "lakegate.smoke": str(not register).lower(), **(extra_tags or {})})
-            logged = mlflow.sklearn.log_model(
-                fitted.model, name="model", signature=signature, input_example=example,
-                # Explicit requirements: skips MLflow's slow requirement inference (a subprocess).
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"mlflow=={mlflow.__version__}"],
-                extra_files=_padding(scratch, padding_mb))
+            logged = _log_model(fitted.model, signature, example, _padding(scratch, padding_mb))
         version = ""
         if register:
             with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..." chatter
@@ -158,6 +146,31 @@ def log_and_register(rt, fitted: Fitted, full_name: str, *, quality: str, seed: 
             version = str(registered.version)
     return TrainedVersion(full_name, version, run.info.run_id, fitted.metrics, quality, lineage["git_commit"],
                           lineage["git_repository"], rows=fitted.rows, epochs=epochs, smoke=not register)
+
+
+def _log_model(model, signature, example, extra_files):
+    """A scikit-learn estimator with MLflow's sklearn flavour, anything else as a pyfunc (both load as pyfunc)."""
+    import mlflow
+    import sklearn
+
+    # Explicit requirements: skips MLflow's slow requirement inference (a subprocess).
+    requirements = [f"scikit-learn=={sklearn.__version__}", f"mlflow=={mlflow.__version__}"]
+    if isinstance(model, sklearn.base.BaseEstimator):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example,
+                                            pip_requirements=requirements, extra_files=extra_files)
+        except MlflowException as error:
+            if "untrusted types" not in str(error):
+                raise
+            raise user_code.UserCodeError(f"fit() returned an estimator MLflow cannot save safely: "
+                                          f"{str(error).split('Root error: ')[-1][:300]}") from None
+    if not isinstance(model, mlflow.pyfunc.PythonModel):
+        raise user_code.UserCodeError(f"fit() returned a {type(model).__name__}: return a scikit-learn estimator "
+                                      "or an mlflow.pyfunc.PythonModel")
+    return mlflow.pyfunc.log_model(name="model", python_model=model, signature=signature, input_example=example,
+                                   pip_requirements=requirements)
 
 
 def write_baseline(rt, table: str, fitted: Fitted, version: str) -> int | None:
@@ -182,29 +195,36 @@ def _padding(directory: str, megabytes: int) -> list[str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = runtime.task_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--features_table", default="features.churn_features", help="what to learn from")
+    runtime.model_arguments(parser)
+    parser.add_argument("--features_table", required=True, help="what to learn from")
     parser.add_argument("--baseline_table", default="", help="where to write the training baseline (empty: nowhere)")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment of the runs")
+    parser.add_argument("--experiment", default="", help="MLflow experiment of the runs")
     parser.add_argument("--epochs", type=int, default=20, help="passes over the training data")
     parser.add_argument("--sample_fraction", type=float, default=1.0, help="fraction of the feature table used")
-    parser.add_argument("--quality", choices=["good", "poor"], default="good", help="poor: simulate a pipeline bug")
-    parser.add_argument("--seed", type=int, default=7, help="sampling, split and SGD seed")
+    parser.add_argument("--quality", default="good", help="passed to fit (the examples: poor simulates a bug)")
+    parser.add_argument("--seed", type=int, default=7, help="sampling, split and fit seed")
     args = runtime.parse(parser, argv)
     rt = runtime.current(args.environment, args.catalog)
     smoke = runtime.flag(args.smoke_test)
     fraction = args.smoke_sample_fraction if smoke else args.sample_fraction
     epochs = args.smoke_epochs if smoke else args.epochs
     register = not smoke or runtime.flag(args.smoke_register_model)
-    full_name = rt.model_full_name(args.model_name or "churn")
+    if not args.model_name:
+        raise PipelineError("training needs --model_name (the job's model)")
+    full_name = rt.model_full_name(args.model_name)
+    model = full_name.split(".")[-1]
     try:
         frame = rt.tables.to_pandas(rt.tables.read(args.features_table))
     except MissingTable:
         raise MissingTable(f"{rt.tables.full_name(args.features_table)} does not exist yet: run the feature-refresh "
-                           f"job first (python main.py run feature-refresh --env {args.environment})") from None
-    fitted = fit(frame, quality=args.quality, seed=args.seed, epochs=epochs, sample_fraction=fraction)
+                           f"job first (python main.py run {model}-feature-refresh --env {args.environment})") from None
+    params = {k: v for k, v in runtime.extra_parameters(argv).items() if k not in _FRAMEWORK_PARAMETERS}
+    fitted = fit(frame, args.model_code, label=args.label, key=args.feature_key, params=params, seed=args.seed,
+                 epochs=epochs, sample_fraction=fraction)
     trained = log_and_register(rt, fitted, full_name, quality=args.quality, seed=args.seed, epochs=epochs,
-                               register=register, experiment=args.experiment,
-                               extra_tags={"features_table": rt.tables.full_name(args.features_table)})
+                               register=register, experiment=args.experiment or f"/Shared/lakegate/{model}",
+                               params=params, extra_tags={"features_table": rt.tables.full_name(args.features_table),
+                                                          "lakegate.model_code": args.model_code})
     figures = ", ".join(f"{k} {v:.3f}" for k, v in trained.metrics.items())
     if not register:
         rt.log(f"smoke run {trained.run_id[:12]}: {fitted.rows} rows ({fraction:g} of the data), {epochs} epoch(s), "
@@ -220,9 +240,17 @@ def main(argv: list[str] | None = None) -> int:
         if decision:
             trained = TrainedVersion(**{**trained.__dict__, "decision": decision})
         rt.set_task_value("model_version", trained.version)
-    rt.set_task_value("accuracy", round(trained.metrics["accuracy"], 4))
+    for name, value in list(trained.metrics.items())[:3]:
+        rt.set_task_value(name, round(value, 4))
     rt.result = trained
     return 0
+
+
+# Arguments the framework resolves itself: the rest of the job's parameters are the user's `params`.
+_FRAMEWORK_PARAMETERS = {"environment", "catalog", "model_name", "output_table", "smoke_test", "smoke_sample_fraction",
+                         "smoke_epochs", "smoke_register_model", "quality_monitors", "serving_endpoints", "model_code",
+                         "task_type", "label", "feature_key", "features_table", "baseline_table", "experiment", "seed",
+                         "epochs", "sample_fraction"}
 
 
 def decide_challenger(rt, full_name: str, version: str) -> dict:
@@ -243,14 +271,15 @@ def decide_challenger(rt, full_name: str, version: str) -> dict:
 
 def train_and_register(url: str, username: str, password: str, full_name: str, *, quality: str = "good",
                        seed: int = 7, padding_mb: int = 0, epochs: int = 20) -> TrainedVersion:
-    """Train on generated data (no lakehouse) and register in the local registry as `username`: for tests and
-    benchmarks that need a version of a real model quickly."""
+    """Train the example churn model on generated data (no lakehouse) and register it in the local registry as
+    `username`: for tests and benchmarks that need a version of a real model quickly."""
     from mlflow.exceptions import MlflowException
 
     from promotion.registry import PermissionRefused
 
     frame = _seeded(seed)
-    fitted = fit(frame, quality=quality, seed=seed, epochs=epochs)
+    fitted = fit(frame, EXAMPLE_CODE, label="churned", key="customer_id", params={"quality": quality}, seed=seed,
+                 epochs=epochs)
     rt = _LoginRuntime(url, username, password, full_name)
     try:
         return log_and_register(rt, fitted, full_name, quality=quality, seed=seed, epochs=epochs, register=True,
@@ -262,8 +291,9 @@ def train_and_register(url: str, username: str, password: str, full_name: str, *
 
 
 def _seeded(seed: int):
-    features, churned = data.make_data(seed)
-    return features.assign(**{data.LABEL: churned})
+    module = user_code.load(EXAMPLE_CODE)
+    features, churned = module.make_data(seed)
+    return features.assign(churned=churned)
 
 
 class _LoginRuntime:
