@@ -18,7 +18,7 @@ Derived from the model, never written twice:
 * each deploy job runs as its environment's principal: doctor (read-only preflight), the README's
   `cdktf deploy <env>-azure <env>-databricks --ignore-missing-stack-dependencies` (never the account
   stack, the platform's bootstrap identity deploys it out of band), then `promote` of every model in
-  `unity_catalog.models` from `promotion.from`; where an approval is required the job waits for the
+  `models` from `promotion.from`; where an approval is required the job waits for the
   CI platform's environment approval first and records it with `approve --ci` (`ci promote`); the
   audit log is fetched before and stored after the promotions (`ci audit`, ci/audit_store.py);
 * an environment whose Terraform state is local (`state.backend: local`) is not deployed by CI: a
@@ -174,16 +174,16 @@ def deploy_command(env: Environment) -> tuple[str, ...]:
     return (CDKTF, "deploy", *stacks_of(env), "--ignore-missing-stack-dependencies", "--auto-approve")
 
 
-def smoke_job(env: Environment):
-    """The job the pull request runs in smoke-test mode: the training job with a `smoke_test`."""
-    return next((j for j in env.workflows.jobs if j.purpose == "training" and j.smoke_test is not None), None)
+def smoke_jobs(env: Environment) -> list:
+    """The jobs the pull request runs in smoke-test mode: every model's training job with a `smoke_test`."""
+    return [j for j in env.jobs if j.purpose == "training" and j.smoke_test is not None]
 
 
 def upstream_jobs(env: Environment, job) -> list:
     """The jobs that write a table `job` reads (a task or job parameter naming another job's `output_table`),
     in the order the YAML lists them: the smoke run needs their data first."""
     reads = set(job.parameters.values()) | {v for task in job.tasks for v in task.parameters.values()}
-    return [j for j in env.workflows.jobs if j is not job and j.output_table and j.output_table in reads]
+    return [j for j in env.jobs if j is not job and j.output_table and j.output_table in reads]
 
 
 def _branch(env: Environment) -> str:
@@ -235,22 +235,23 @@ def _pull_request(envs: Environments, first: Environment | None, cli) -> Workflo
         Step("synth", "synth every environment (into a temp folder)", run=cli("synth", "--out", f"{TMP}/cdktf.out")),
         Step("tests", "tests (make test)", run=("make", "test")),
     ]
-    job = smoke_job(first) if first is not None else None
-    if job is None:
+    jobs = smoke_jobs(first) if first is not None else []
+    if not jobs:
         steps.append(Note("smoke", "no smoke training: the first environment has no training job with a smoke_test"))
     else:
         steps.append(Step("local-up", "start the local registry (temp state folder)",
                           run=cli("local", "up", "--state-dir", STATE)))
-        for upstream in upstream_jobs(first, job):
-            steps.append(Step(f"data-{upstream.name}", f"{upstream.name} in {first.name}: writes {upstream.output_table}, "
-                                                       f"which {job.name} reads",
-                              run=cli("run", upstream.name, "--env", first.name, "--state-dir", STATE)))
-        steps += [
-            Step("smoke", f"smoke training of {job.name} in {first.name} ({job.smoke_test.sample_fraction:.0%} sample, "
-                          f"{job.smoke_test.epochs} epoch{'s' if job.smoke_test.epochs != 1 else ''})",
-                 run=cli("run", job.name, "--env", first.name, "--smoke", "--state-dir", STATE)),
-            Step("local-down", "stop the local registry", run=cli("local", "down", "--state-dir", STATE), always=True),
-        ]
+        for job in jobs:
+            for upstream in upstream_jobs(first, job):
+                steps.append(Step(f"data-{upstream.name}", f"{upstream.name} in {first.name}: writes "
+                                                           f"{upstream.output_table}, which {job.name} reads",
+                                  run=cli("run", upstream.name, "--env", first.name, "--state-dir", STATE)))
+            steps.append(Step(f"smoke-{job.name}", f"smoke training of {job.name} in {first.name} "
+                                                   f"({job.smoke_test.sample_fraction:.0%} sample, {job.smoke_test.epochs} "
+                                                   f"epoch{'s' if job.smoke_test.epochs != 1 else ''})",
+                              run=cli("run", job.name, "--env", first.name, "--smoke", "--state-dir", STATE)))
+        steps.append(Step("local-down", "stop the local registry", run=cli("local", "down", "--state-dir", STATE),
+                          always=True))
     return Workflow("pull-request", "pull request", "pull_request", _branch(first) if first else DEFAULT_BRANCH,
                     None, (Job("validate", "check, synth, tests, smoke training on the local registry", tuple(steps),
                                timeout_minutes=60),))
@@ -303,14 +304,14 @@ def _deploy(envs: Environments, env: Environment, platform: str, deployed: dict[
                                     "deploys it (state.backend: local), and a CI runner's disk is gone after the "
                                     f"job. Deploy {env.name} from a workstation as {principal}, or give it an "
                                     "azurerm backend and render again."))
-    models = [m.name for m in env.unity_catalog.models]
+    models = env.model_names
     source = env.promotion.from_env
     promotes = False
     if source is None:
         steps.append(Note("promote", f"no promotion: {env.name} is where models are trained (its training job "
                                      "registers them); the environments after it promote from here."))
     elif not models:
-        steps.append(Note("promote", f"no promotion: {env.name} declares no models (unity_catalog.models)"))
+        steps.append(Note("promote", f"no promotion: {env.name} declares no models (models:)"))
     elif env.state.backend != "azurerm":
         steps.append(Note("promote", f"no promotion: {env.name}'s audit log must outlive the runner and would be kept "
                                      "in its state container, but its state is local"))
@@ -320,10 +321,14 @@ def _deploy(envs: Environments, env: Environment, platform: str, deployed: dict[
                           run=cli("ci", "audit", "pull", "--env", env.name), identity=True,
                           cloud=f"reads {env.state.storage_account}/{env.state.container} as {principal} (here the "
                                 "local state folder keeps its own log)"))
-    approval = env.promotion.approval.required or any(g.type == "approval" for g in env.promotion.gates)
+    def needs_approval(model: str) -> bool:
+        policy = env.policy(model)
+        return policy.approval.required or any(g.type == "approval" for g in policy.gates)
+
+    approval = any(needs_approval(m) for m in models)
     for model in models if promotes else []:
         local = cli("promote", model, "--to", env.name, "--state-dir", STATE)
-        if approval:
+        if needs_approval(model):
             steps.append(Step(
                 f"promote-{model}", f"promote {model} from {source} into {env.name} (its gates, then the approval "
                                     "given to this run)", run=cli("ci", "promote", model, "--to", env.name, "--approval",
@@ -352,12 +357,8 @@ def evaluation_jobs(env: Environment) -> list:
     """The jobs that write the labelled table the environment's metric gates judge on
     (`promotion.evaluation.table`, per model): jobs that write tables (an `output_table`) and name it, as
     their output or as a task parameter (the feature refresh writes the hold-out beside the features)."""
-    evaluation = getattr(env.promotion, "evaluation", None)
-    if evaluation is None:
-        return []
-    table_for = getattr(evaluation, "table_for", lambda model: evaluation.table)
-    tables = {table_for(m.name) for m in env.unity_catalog.models}
-    return [j for j in env.workflows.jobs if j.output_table and (
+    tables = {env.policy(m).evaluation_table for m in env.models}
+    return [j for j in env.jobs if j.output_table and (
         j.output_table in tables or any(v in tables for t in j.tasks for v in t.parameters.values()))]
 
 
@@ -382,11 +383,7 @@ def _stand_ins(envs: Environments, workflows: Iterable[Workflow], first: Environ
         if not targets:
             continue
         steps = [up]
-        training = next((j for j in first.workflows.jobs if j.purpose == "training"), None)
-        if training is None:
-            steps.append(Step("seed-train", f"train and register a model in {first.name} (stands in for its "
-                                            "training job)", run=cli("train", "--state-dir", STATE), ci=False))
-        else:
+        for training in [j for j in first.jobs if j.purpose == "training"]:
             steps += [run_job(first, j, f"writes {j.output_table}, which {training.name} reads")
                       for j in upstream_jobs(first, training)]
             steps.append(run_job(first, training, "registers the model the promotions start from"))
@@ -397,10 +394,10 @@ def _stand_ins(envs: Environments, workflows: Iterable[Workflow], first: Environ
         for env in [*path, *targets]:
             steps += [run_job(env, j, "writes the table its gates judge on") for j in evaluation_jobs(env)]
             if env in path:
-                steps += [Step(f"seed-promote-{env.name}-{m.name}", f"promote {m.name} into {env.name} (stands in "
-                                                                    "for its champion)",
-                               run=cli("promote", m.name, "--to", env.name, "--state-dir", STATE), ci=False)
-                          for m in env.unity_catalog.models]
+                steps += [Step(f"seed-promote-{env.name}-{m}", f"promote {m} into {env.name} (stands in "
+                                                               "for its champion)",
+                               run=cli("promote", m, "--to", env.name, "--state-dir", STATE), ci=False)
+                          for m in env.models]
         unique = {}
         for step in steps:
             unique.setdefault(step.id, step)

@@ -153,15 +153,16 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
     walk.step("start the local registry", "running", started.state,
               f"{started.url}, ready in {started.ready_seconds or 0:.1f} s, {len(started.changes)} provisioning changes")
     dev, staging, prod = envs.names[0], envs.names[1], envs.names[2]
-    model = envs[dev].unity_catalog.models[0].name
+    model = "churn" if "churn" in envs[dev].models else envs[dev].model_names[0]
     factory = lambda env_name: registry.adapter(envs[env_name].service_principal)  # noqa: E731
     audit = registry.state_dir / "audit"
     dev_sp = envs[dev].service_principal
     prod_full = envs[prod].unity_catalog.model_full_name(model)
 
-    def run(env_name: str, job: str, expected_error: bool = False, **params):
+    def run(env_name: str, job: str, expected_error: bool = False, model_name: str = model, **params):
         from pipelines.runner import run_job
 
+        job = f"{model_name}-{job}"
         result = run_job(envs, env_name, job, state_dir=registry.state_dir, echo=True,
                          overrides={k: str(v) for k, v in params.items()})
         if result.error is not None and not expected_error:
@@ -169,21 +170,23 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
         return result
 
     for env_name in (dev, staging, prod):
-        refreshed = run(env_name, "feature-refresh")
-        walk.step(f"refresh {env_name}'s features (job feature-refresh, as {envs[env_name].service_principal})",
-                  "succeeded", "succeeded" if refreshed.ok else "failed",
-                  "; ".join(refreshed.tasks[0].messages))
+        for name in envs[env_name].models:
+            refreshed = run(env_name, "feature-refresh", model_name=name)
+            walk.step(f"refresh {name}'s features in {env_name} (job {name}-feature-refresh, as "
+                      f"{envs[env_name].service_principal})", "succeeded", "succeeded" if refreshed.ok else "failed",
+                      "; ".join(refreshed.tasks[0].messages))
 
-    def train(quality: str, seed: int):
-        trained = run(dev, "train", quality=quality, seed=seed).tasks[0].result
-        walk.step(f"train a {quality} model in {dev} (job train, as {dev_sp})", "registered", "registered",
-                  f"{trained.model} v{trained.version}, logged accuracy {trained.metrics['accuracy']:.3f}")
+    def train(quality: str, seed: int, model_name: str = model):
+        trained = run(dev, "train", model_name=model_name, quality=quality, seed=seed).tasks[0].result
+        figures = ", ".join(f"{k} {v:.3f}" for k, v in list(trained.metrics.items())[:2])
+        walk.step(f"train a {quality} {model_name} model in {dev} (job {model_name}-train, as {dev_sp})", "registered",
+                  "registered", f"{trained.model} v{trained.version}, logged {figures}")
         return trained
 
-    def promote_to(target: str, version: str | None = None, expected: str = "champion"):
+    def promote_to(target: str, version: str | None = None, expected: str = "champion", model_name: str = model):
         source_alias = None if target == staging else "champion"
         with copy_progress(True) as progress:
-            result = promote(envs, model, target, adapter_factory=factory, audit_dir=audit,
+            result = promote(envs, model_name, target, adapter_factory=factory, audit_dir=audit,
                              version=version if target == staging else None, alias=source_alias, progress=progress)
         print_promotion(result)
         failed = ", ".join(f"{g.gate_id} ({g.message})" for g in result.failed_gates)
@@ -192,8 +195,8 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
                   failed or f"{result.model} v{result.version}, {len(result.gates)} gates passed, {result.seconds:.2f} s")
         return result
 
-    def sign(version: str):
-        approval = approve(envs, model, prod, version, adapter_factory=factory, audit_dir=audit, key=key)
+    def sign(version: str, model_name: str = model):
+        approval = approve(envs, model_name, prod, version, adapter_factory=factory, audit_dir=audit, key=key)
         walk.step(f"approve {approval.model} v{approval.version}", "approved", "approved",
                   f"signed by {approval.approved_by} (artifacts {approval.artifacts_sha256[:12]}…)")
 
@@ -249,7 +252,7 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
         refresh, retrain = monitored.task("refresh_monitor"), monitored.task("retrain")
         decision = (retrain.job_run.tasks[0].result.decision if retrain.job_run else {}) or {}
         walk.step(f"monitor {prod} (job monitoring): drift {refresh.values.get('drift')} > "
-                  f"{envs[prod].workflows.job('monitoring').retrain_on_drift.threshold:g}: retrain",
+                  f"{envs[prod].job(model + '-monitoring').retrain_on_drift.threshold:g}: retrain",
                   "approval_missing", decision.get("outcome", retrain.status),
                   f"{prod_full} v{decision.get('version')} registered by the retraining job; " +
                   "; ".join(f"{g['gate_id']}: {g['message']}" for g in decision.get("gates", []) if not g["passed"]))
@@ -267,6 +270,9 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
     finally:
         server.stop()
 
+    for other in [name for name in envs[dev].models if name != model]:
+        walk_second_model(walk, envs, other, run, train, promote_to, sign, factory, registry, prod)
+
     verified = cross_check_audit(envs, audit, factory)
     walk.step("verify the audit logs against the registry", "intact", "intact" if verified.ok else "broken",
               ", ".join(f"{env}: {n} entries" for env, n in verified.checked.items())
@@ -274,6 +280,43 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
     output.console.print(status_table(status(envs, factory)))
     stopped = registry.down()
     walk.step("stop the local registry", "stopped", stopped.state)
+
+
+def walk_second_model(walk, envs, name: str, run, train, promote_to, sign, factory, registry, prod: str) -> None:
+    """Another model of the same environments (the examples: demand, a regression) through its own gates, its own
+    batch table and its own endpoint: nothing of churn's policy applies to it."""
+    from pipelines.runtime import LocalRuntime
+    from pipelines.serving.server import ChampionServer
+
+    first = train("good", seed=7, model_name=name)
+    staging = envs[prod].promotion.from_env
+    promote_to(staging, first.version, model_name=name)
+    promote_to(prod, expected="approval_missing" if envs[prod].policy(name).approval.required else "champion",
+               model_name=name)
+    if envs[prod].policy(name).approval.required:
+        sign(_challenger(factory(prod), envs[prod].unity_catalog.model_full_name(name)), model_name=name)
+        promote_to(prod, model_name=name)
+    scored = run(prod, "batch-inference", model_name=name).tasks[0].result
+    walk.step(f"score a {name} batch in {prod} (job {name}-batch-inference)", "scored", "scored",
+              f"{scored['rows']} rows by v{scored['model_version']} -> {scored['table']}")
+    runtime = LocalRuntime(envs, prod, registry.state_dir)
+    runtime.echo = False
+    server = ChampionServer(runtime, name, refresh_seconds=0.5, log_interval=0.2)
+    url = server.start()
+    try:
+        answer = _ask(url, _example_row(runtime, envs[prod], name))
+        walk.step(f"serve {prod}'s {name} champion at its own URL", f"v{server.version}", answer["version"],
+                  f"{url} -> {answer['predictions']}")
+    finally:
+        server.stop()
+
+
+def _example_row(runtime, env, name: str) -> dict:
+    """One row of the model's feature table, without its key and label: a request its signature accepts."""
+    policy = env.policy(name)
+    frame = runtime.tables.read(policy.features_table)
+    row = frame.drop(columns=[policy.feature_key, policy.label]).iloc[0]
+    return {k: (float(v) if hasattr(v, "__float__") else v) for k, v in row.items()}
 
 
 def forge_accuracy(registry, env, run_id: str, value: float) -> float:
@@ -291,11 +334,14 @@ def forge_accuracy(registry, env, run_id: str, value: float) -> float:
     return value
 
 
-def _ask(url: str) -> dict:
+CHURN_ROW = {"tenure_months": 12.0, "monthly_charges": 95.5, "support_calls": 3.0, "contract_monthly": 1.0,
+             "num_products": 1.0}
+
+
+def _ask(url: str, row: dict | None = None) -> dict:
     import requests
 
-    row = {"tenure_months": 12.0, "monthly_charges": 95.5, "support_calls": 3.0, "contract_monthly": 1.0,
-           "num_products": 1.0}
+    row = row or CHURN_ROW
     started = time.perf_counter()
     with requests.Session() as http:
         http.trust_env = False
@@ -309,8 +355,9 @@ def _ask(url: str) -> dict:
 def _drifted_traffic(url: str, rows: int = 300, batch: int = 10) -> int:
     import requests
 
-    from pipelines import data
+    from pipelines import user_code
 
+    data = user_code.load("models/churn.py")
     frame = data.shifted(data.landing("traffic", rows, "requests"))[data.FEATURES]
     with requests.Session() as http:
         http.trust_env = False

@@ -20,7 +20,7 @@ from infra.preload import use_persistent_jsii_runtime  # noqa: E402
 use_persistent_jsii_runtime()
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "environments"
+EXAMPLES = ROOT / "tests" / "fixtures" / "environments"
 
 
 @dataclass(frozen=True)

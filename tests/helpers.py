@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "environments"
+EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "environments"
 
 
 def copy_examples(target: Path) -> Path:

@@ -61,7 +61,7 @@ def validation_table(catalog: str) -> tuple[str, str]:
     """(schema, table) of the examples' promotion.evaluation.table in `catalog` (prod keeps it in its own schema)."""
     from infra.loader import load_environments
 
-    envs = load_environments(Path(__file__).resolve().parent.parent / "environments")
+    envs = load_environments(Path(__file__).resolve().parent / "fixtures" / "environments")
     schema, table = envs[catalog].promotion.evaluation.table_for("churn").split(".")
     return schema, table
 TINY_COLUMNS = ["tenure", "spend", "tickets"]

@@ -167,7 +167,7 @@ def test_azure_devops_task_variables(clean, envs, entra, tmp_path):
                                                                    "serviceConnectionId": "0d3c1a4e-sc-staging"}
 
 
-ROOT_ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
+ROOT_ENVIRONMENTS = Path(__file__).resolve().parent / "fixtures" / "environments"
 
 
 def audit(*args: str) -> int:

@@ -64,7 +64,7 @@ def test_both_platforms_match_their_snapshots(rendered):
 
 
 def test_the_committed_pipelines_are_current(capsys):
-    code = main(["ci", "render", "--check", "--root", str(ROOT), "--environments", str(ROOT / "environments")])
+    code = main(["ci", "render", "--check", "--root", str(ROOT), "--environments", str(ROOT / "tests" / "fixtures" / "environments")])
     assert code == 0, capsys.readouterr().err
 
 

@@ -38,7 +38,7 @@ def in_process(capsys, *args) -> tuple[int, str]:
     """The CLI in this process (no registry is running for these): exit code and stderr."""
     from cli.app import main
 
-    code = main([*args, "--environments", str(ROOT / "environments")])
+    code = main([*args, "--environments", str(ROOT / "tests" / "fixtures" / "environments")])
     return code, capsys.readouterr().err
 
 

@@ -338,7 +338,7 @@ def test_the_databricks_factory_without_a_workspace_host_raises_the_credentials_
 
     for name in ("LAKEGATE_PROD_DATABRICKS_HOST", "DATABRICKS_HOST", "DATABRICKS_HOST_PROD", "DATABRICKS_CONFIG_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    envs = load_environments(Path(__file__).resolve().parent.parent / "environments")
+    envs = load_environments(Path(__file__).resolve().parent / "fixtures" / "environments")
     with pytest.raises(CredentialsError) as missing:
         databricks_adapter_factory(envs)("prod")
     assert str(missing.value) == (
@@ -467,7 +467,7 @@ def test_terraform_client_secret_name(env, workspace, caplog):
 # ------------------------------------------------------------------------------------------------
 # which workspace: databricks-sdk's DATABRICKS_HOST, profiles, and the per-environment override
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "environments"
+EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "environments"
 YAML_TENANT = "99999999-9999-4999-8999-999999999999"      # azure.tenant_id of the examples
 STAGING_CLIENT = "5f0b1c2d-0000-4000-8000-0000000057a9"
 

@@ -30,7 +30,7 @@ from infra.loader import load_environments  # noqa: E402
 from infra.model.account import Account  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "environments"
+EXAMPLES = ROOT / "tests" / "fixtures" / "environments"
 TENANT = "99999999-9999-4999-8999-999999999999"
 STATE_SUB = "44444444-4444-4444-8444-444444444444"
 PRINCIPALS = {   # environment -> (application id, service principal object id)

@@ -55,7 +55,7 @@ def test_cdktf_outdir_is_where_the_cli_finds_the_output(envs, tmp_path, monkeypa
 
     out = tmp_path / "from-the-cli"
     monkeypatch.setenv("CDKTF_OUTDIR", str(out))
-    assert main(["synth", "--environments", str(ROOT / "environments"), "--json"]) == 0
+    assert main(["synth", "--environments", str(ROOT / "tests" / "fixtures" / "environments"), "--json"]) == 0
     assert json.loads((out / "manifest.json").read_text())["stacks"]["prod-databricks"]["dependencies"]
     assert (out / "stacks" / "prod-azure" / "versions.tf.json").exists()
 

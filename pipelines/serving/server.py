@@ -34,7 +34,10 @@ def endpoint_of(env, model: str) -> tuple[str, str]:
     for endpoint in env.endpoints:
         if endpoint.model == model:
             return endpoint.name, f"{monitoring}.{endpoint.payload_table}"
-    return model, f"{monitoring}.{model.replace('-', '_')}_payload"
+    declared = ", ".join(f"{e.name} ({e.model})" for e in env.endpoints) or "none"
+    raise PipelineError(f"{env.name} declares no serving endpoint for model {model} "
+                        f"({env.locate('models', model) if model in env.models else env.locate('models')}; "
+                        f"its endpoints: {declared})")
 
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
