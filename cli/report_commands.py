@@ -63,7 +63,29 @@ def _access(args, envs) -> int:
     output.console.print(output.table("Metastore privileges", ["principal", "metastore", "privileges", "granted by", "origin"], rows))
     rows = [[o["model"], o["owner"], o["origin"]] for o in matrix["model_owners"]]
     output.console.print(output.table("Registered model owners", ["model", "owner", "origin"], rows))
+    print_model_policies(matrix["model_policies"])
     return exit_codes.OK
+
+
+def print_model_policies(policies: list[dict]) -> None:
+    """Each model's effective policy per environment: who approves, which gates judge, on what, and which YAML line
+    (or default) decided each value."""
+    from . import output
+
+    shown = ("gates", "approval", "evaluation_table", "metrics", "endpoint", "drift_threshold")
+    rows = []
+    for policy in policies:
+        for key in shown:
+            entry = policy["values"][key]
+            value = entry["value"]
+            if key == "approval":
+                value = (f"required by {', '.join(value['approvers']) or 'any enrolled person'}" if value["required"]
+                         else "not required")
+            elif isinstance(value, list):
+                value = ", ".join(map(str, value))
+            rows.append([policy["env"], policy["model"], key, "" if value is None else str(value), entry["origin"]])
+    output.console.print(output.table("Model policies (effective, per environment)",
+                                      ["env", "model", "what", "value", "decided by"], rows))
 
 
 def _diff(args, envs) -> int:

@@ -26,6 +26,9 @@ ADHOC = ("compute:\n  allow_all_purpose: false\n  policies:\n", "compute:\n  all
          "    - {name: adhoc, policy: prod-adhoc, node_type: Standard_D8ds_v5, users: [ml-engineers]}\n  policies:\n"
          "    - {name: prod-adhoc, node_types: [Standard_D8ds_v5], max_workers: 4, spark_version: 15.4.x-cpu-ml-scala2.12}\n")
 GRANTS = "grants:\n  - {principal: ml-engineers, on: catalog prod,"
+# A hand-written job beside the models' own (workflows.jobs).
+ADHOC_JOB = ("  jobs:\n    - name: adhoc\n{extra}      clusters: [{{key: main, policy: prod-jobs, node_type: Standard_D8ds_v5}}]\n"
+             "      tasks: [{{key: main, python_file: {file}}}]\n  experiments:\n")
 WAIVER = "\nwaivers:\n  - {id: LG-PROD-008, reason: kept for the pilot endpoint, approved_by: ciso@contoso.com, expires: 2026-01-31}\n"
 
 # rule id -> (edits [(file, old, new)], {finding tag: (file, regex of the line it must name)})
@@ -46,7 +49,7 @@ CASES = {
                                            "  - {principal: ml-engineers, on: catalog prod,")],
                     {"LG-PROD-007[group=ml-engineers,schema=prod.ml]": ("prod.yaml", r"on: schema prod.ml, privileges: \[MODIFY\]")}),
     "LG-PROD-008": ([("prod.yaml", "scale_to_zero: false", "scale_to_zero: true")],
-                    {"LG-PROD-008[endpoint=churn]": ("prod.yaml", r"^    scale_to_zero: true")}),
+                    {"LG-PROD-008[endpoint=churn]": ("prod.yaml", r"^      scale_to_zero: true")}),
     "LG-PROD-009": ([("prod.yaml", GRANTS, "grants:\n  - {principal: account users, on: schema prod.predictions, privileges: [SELECT]}\n"
                                            "  - {principal: ml-engineers, on: catalog prod,")],
                     {"LG-PROD-009[schema=prod.predictions]": ("prod.yaml", r"principal: account users")}),
@@ -57,20 +60,20 @@ CASES = {
                       {"LG-ACCESS-001[group=ml-engineers,catalog=prod]": ("prod.yaml", r"principal: ml-engineers, on: catalog prod"),
                        "LG-ACCESS-001[group=ml-engineers,catalog=staging]": ("staging.yaml", r"principal: ml-engineers, on: catalog staging"),
                        # dev's principal in the group also reads both targets' hold-outs
-                       "LG-UC-003[principal=ml-engineers,holdout=prod.holdout.churn_validation]":
-                           ("prod.yaml", r"principal: ml-engineers, on: catalog prod"),
-                       "LG-UC-003[principal=ml-engineers,holdout=staging.features.churn_validation]":
-                           ("staging.yaml", r"principal: ml-engineers, on: catalog staging")}),
+                       **{f"LG-UC-003[principal=ml-engineers,holdout=prod.holdout.{m}_validation]":
+                          ("prod.yaml", r"principal: ml-engineers, on: catalog prod") for m in ("churn", "demand")},
+                       **{f"LG-UC-003[principal=ml-engineers,holdout=staging.features.{m}_validation]":
+                          ("staging.yaml", r"principal: ml-engineers, on: catalog staging") for m in ("churn", "demand")}}),
     "LG-COMPUTE-001": ([("dev.yaml", "      auto_termination_minutes: 30\n      users: [data-scientists]",
                          "      auto_termination_minutes: 0\n      users: [data-scientists]"),
                         ("staging.yaml", "auto_stop_minutes: 10", "auto_stop_minutes: 0")],
                        {"LG-COMPUTE-001[cluster=exploration]": ("dev.yaml", r"^      auto_termination_minutes: 0"),
                         "LG-COMPUTE-001[warehouse=lakegate-staging]": ("staging.yaml", r"auto_stop_minutes: 0")}),
-    "LG-JOB-001": ([("prod.yaml", "    - name: train\n      purpose: training\n",
-                     "    - name: train\n      run_as: sam.okafor@contoso.com\n      purpose: training\n")],
-                   {"LG-JOB-001[job=train]": ("prod.yaml", r"^      run_as: sam.okafor")}),
-    "LG-JOB-002": ([("prod.yaml", "python_file: pipelines/training/train_churn.py", "python_file: pipelines/training/gone.py")],
-                   {"LG-JOB-002[job=train,task=train,file=pipelines/training/gone.py]": ("prod.yaml", r"python_file: pipelines/training/gone.py")}),
+    "LG-JOB-001": ([("prod.yaml", "  experiments:\n", ADHOC_JOB.format(extra="      run_as: sam.okafor@contoso.com\n",
+                                                                      file="pipelines/training/train.py"))],
+                   {"LG-JOB-001[job=adhoc]": ("prod.yaml", r"^      run_as: sam.okafor")}),
+    "LG-JOB-002": ([("prod.yaml", "  experiments:\n", ADHOC_JOB.format(extra="", file="pipelines/training/gone.py"))],
+                   {"LG-JOB-002[job=adhoc,task=main,file=pipelines/training/gone.py]": ("prod.yaml", r"python_file: pipelines/training/gone.py")}),
     "LG-STORAGE-001": ([("dev.yaml", "\nstorage:\n", "\nstorage:\n  allow_public_blob_access: true\n")],
                        {"LG-STORAGE-001[storage=stlakegatedev]": ("dev.yaml", r"^  allow_public_blob_access: true")}),
     "LG-STORAGE-002": ([("staging.yaml", "\nstorage:\n", "\nstorage:\n  min_tls_version: TLS1_1\n")],
@@ -82,8 +85,8 @@ CASES = {
     "LG-UC-003": ([("prod.yaml", "  - {principal: data-scientists, on: schema prod.features, privileges: [USE_SCHEMA, SELECT]}\n",
                     "  - {principal: data-scientists, on: schema prod.features, privileges: [USE_SCHEMA, SELECT]}\n"
                     "  - {principal: data-scientists, on: schema prod.holdout, privileges: [USE_SCHEMA, SELECT]}\n")],
-                  {"LG-UC-003[principal=data-scientists,holdout=prod.holdout.churn_validation]":
-                   ("prod.yaml", r"principal: data-scientists, on: schema prod.holdout")}),
+                  {f"LG-UC-003[principal=data-scientists,holdout=prod.holdout.{m}_validation]":
+                   ("prod.yaml", r"principal: data-scientists, on: schema prod.holdout") for m in ("churn", "demand")}),
     "LG-UC-002": ([(name, re.search(r"\n  id: \d+\n", (EXAMPLES / name).read_text()).group(0), "\n")
                    for name in ("dev.yaml", "staging.yaml")],
                   {"LG-UC-002[binding=dev->staging]": ("staging.yaml", r"^  from: dev"),
@@ -95,7 +98,7 @@ CASES = {
                   {"LG-CI-002[azure_devops=sc://contoso/lakegate/lakegate-prod (also prod)]": ("staging.yaml", r"^      azure_devops:"),
                    "LG-CI-002[azure_devops=sc://contoso/lakegate/lakegate-prod (also staging)]": ("prod.yaml", r"^      azure_devops:")}),
     "LG-WAIVER-001": ([("prod.yaml", "scale_to_zero: false", "scale_to_zero: true"), ("prod.yaml", "\ncredentials:", WAIVER + "credentials:")],
-                      {"LG-PROD-008[endpoint=churn]": ("prod.yaml", r"^    scale_to_zero: true"),
+                      {"LG-PROD-008[endpoint=churn]": ("prod.yaml", r"^      scale_to_zero: true"),
                        "LG-WAIVER-001[waiver=LG-PROD-008]": ("prod.yaml", r"^  - \{id: LG-PROD-008")}),
     "LG-WAIVER-002": ([("prod.yaml", "\ncredentials:", WAIVER.replace("2026-01-31", "2099-01-31") + "credentials:")],
                       {"LG-WAIVER-002[waiver=LG-PROD-008]": ("prod.yaml", r"^  - \{id: LG-PROD-008")}),

@@ -171,19 +171,24 @@ def _model_problems(env: "Environment", derived: Derived) -> list[tuple[tuple, s
                     problems.append((("models", name), f"inherits promotion.gates[{index}] ({gate.gate_id}), but "
                                      f"{metric} is not a {model.task} metric: give the model its own `gates`"))
     declared = {j.name for j in env.workflows.jobs}
+    addresses: dict[str, str] = {j.address_name: j.name for j in env.workflows.jobs}
     for job in derived.jobs:
+        path = derived.paths[("job", job.name)]
         if job.name in declared:
-            problems.append((derived.paths[("job", job.name)], f"its job '{job.name}' is also declared in "
-                             "workflows.jobs: rename one"))
+            problems.append((path, f"its job '{job.name}' is also declared in workflows.jobs: rename one"))
         if job.moved_from is not None and job.moved_from in declared | {j.name for j in derived.jobs}:
-            problems.append((derived.paths[("job", job.name)], f"moved_from '{job.moved_from}' is still a job here"))
+            problems.append((path, f"moved_from '{job.moved_from}' is still a job here"))
+        if job.address_name in addresses:
+            problems.append((path, f"job '{job.name}' would take the Terraform address of job "
+                             f"'{addresses[job.address_name]}' (moved_from '{job.address_name}' is claimed twice)"))
+        addresses.setdefault(job.address_name, job.name)
     names = [e.name for e in env.serving] + [e.name for e in derived.serving]
     for endpoint in derived.serving:
         if names.count(endpoint.name) > 1:
             problems.append((derived.paths[("endpoint", endpoint.name)], f"serving endpoint '{endpoint.name}' is "
                              "declared twice in this workspace"))
+    data = dict(env)
     if derived.jobs:
-        data = dict(env)
         try:
             workflows = Workflows(code=env.workflows.code, jobs=[*env.workflows.jobs, *derived.jobs])
         except ValueError as error:
@@ -193,8 +198,11 @@ def _model_problems(env: "Environment", derived: Derived) -> list[tuple[tuple, s
             path = derived.paths.get(("job", job))
             if path is not None:
                 problems.append((path, message))
-        for message in check_serving(derived.serving, data) + check_monitors(derived.monitors, data):
-            problems.append((("models",), message))
+    for message in check_serving(derived.serving, data):
+        name = message.split("'")[1] if message.startswith("serving endpoint '") else ""
+        problems.append((derived.paths.get(("endpoint", name), ("models",)), message))
+    for message in check_monitors(derived.monitors, data):
+        problems.append((("models",), message))
     return problems
 
 

@@ -58,6 +58,9 @@ class DataLake(Construct):
                     for resource_id in props.allowed_resource_ids
                 ],
             )
+        from cdktn import TerraformResourceLifecycle
+
+        keep = TerraformResourceLifecycle(prevent_destroy=True)  # the lake: an apply never deletes or replaces it
         self.account = StorageAccount(
             self, "account",
             name=props.account_name,
@@ -90,6 +93,7 @@ class DataLake(Construct):
                 ),
             ),
             tags=props.tags,
+            lifecycle=keep,
         )
         self.containers = {
             name: StorageContainer(
@@ -97,6 +101,7 @@ class DataLake(Construct):
                 name=name,
                 storage_account_id=self.account.id,  # management-plane API: no data-plane network path needed
                 container_access_type="private",
+                lifecycle=keep,
             )
             for name in props.containers
         }

@@ -57,10 +57,13 @@ class UnityCatalog(Construct):
         from cdktn_provider_databricks.data_databricks_current_metastore import DataDatabricksCurrentMetastore
 
         catalog_name = props.catalog
-        lifecycle = None
+        # What holds data is never destroyed by an apply: a definition change that would replace or delete it
+        # fails the plan instead (remove the guard in a reviewed change to really delete it).
+        keep = TerraformResourceLifecycle(prevent_destroy=True)
+        lifecycle = keep
         if props.metastore_id:
             current = DataDatabricksCurrentMetastore(self, "current_metastore")
-            lifecycle = TerraformResourceLifecycle(precondition=[Precondition(
+            lifecycle = TerraformResourceLifecycle(prevent_destroy=True, precondition=[Precondition(
                 condition=Op.eq(current.metastore_info.metastore_id, props.metastore_id),
                 error_message=f"The workspace of {props.environment} is not assigned to metastore "
                               f"{props.metastore_id} (unity_catalog.metastore_id): assign it (account stack, once "
@@ -109,21 +112,23 @@ class UnityCatalog(Construct):
         ]
         self.schemas = {
             schema.name: UcSchema(self, f"schema_{schema.name}", catalog_name=catalog_ref, name=schema.name,
-                                  comment=schema.comment or None, properties=dict(props.properties) or None)
+                                  comment=schema.comment or None, properties=dict(props.properties) or None,
+                                  lifecycle=keep)
             for schema in props.schemas
         }
         schema_refs = {name: schema.name for name, schema in self.schemas.items()}
         self.volumes = {
             f"{v.schema_name}.{v.name}": UcVolume(
                 self, f"volume_{v.schema_name}_{v.name}", catalog_name=catalog_ref,
-                schema_name=schema_refs[v.schema_name], name=v.name, volume_type="MANAGED", comment=v.comment or None)
+                schema_name=schema_refs[v.schema_name], name=v.name, volume_type="MANAGED", comment=v.comment or None,
+                lifecycle=keep)
             for v in props.volumes
         }
         self.models = {
             model.name: Model(
                 self, f"model_{model.name}", catalog_name=catalog_ref,
                 schema_name=schema_refs[props.model_schema], name=model.name,
-                owner=props.model_owner, comment=model.comment or None)
+                owner=props.model_owner, comment=model.comment or None, lifecycle=keep)
             for model in props.models
         }
         self.securables = {("catalog", catalog_name): self.catalog}
