@@ -49,7 +49,7 @@ class Bench:
         return secret_file.user_password(self.registry.state_dir, self.envs[env].service_principal)
 
     def train(self, seed: int, padding_mb: int = 0):
-        from pipelines.training.train_churn import train_and_register
+        from pipelines.training.train import train_and_register
 
         return train_and_register(self.registry.url, self.envs["dev"].service_principal, self.password("dev"),
                                   "dev.ml.churn", seed=seed, padding_mb=padding_mb)

@@ -84,13 +84,17 @@ def derive_promotion_grants(target: Environment, envs: Environments) -> list[Eff
 
 
 def effective_grants(envs: Environments) -> list[EffectiveGrant]:
-    """Every grant of every environment: declared in YAML, then derived."""
-    grants: list[EffectiveGrant] = []
-    for env in envs:
-        grants += declared_grants(env, envs)
-        grants += derive_own_model_grants(env)
-        grants += derive_promotion_grants(env, envs)
-    return grants
+    """Every grant of every environment: declared in YAML, then derived. Derived once per set of definitions (every
+    guardrail and report asks; an Environments is never changed after loading)."""
+    cached = envs.memo.get("effective_grants")
+    if cached is None:
+        cached = []
+        for env in envs:
+            cached += declared_grants(env, envs)
+            cached += derive_own_model_grants(env)
+            cached += derive_promotion_grants(env, envs)
+        envs.memo["effective_grants"] = cached
+    return list(cached)
 
 
 def grants_owned_by(env: Environment, envs: Environments) -> list[EffectiveGrant]:

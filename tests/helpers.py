@@ -91,3 +91,19 @@ def run_in_process(*args: str, env: dict[str, str] | None = None):
             else:
                 os.environ[name] = value
     return subprocess.CompletedProcess(["main.py", *args], code, out.getvalue(), err.getvalue())
+
+
+def declare_models(directory: Path, names, *, environments=("dev", "staging", "prod")) -> Path:
+    """Declare more models in the copied examples, each like churn (its code, features and label) and judged on
+    churn's hold-out, without serving, batch or monitoring: tests give each case a model of its own."""
+    for env in environments:
+        path = Path(directory) / f"{env}.yaml"
+        text = path.read_text()
+        holdout = "holdout" if "holdout.{model}" in text else "features"
+        block = "".join(
+            f"  {name}:\n    task: classification\n    code: models/churn.py\n"
+            f"    features: {{table: features.churn_features, key: customer_id}}\n    label: churned\n"
+            f"    evaluation: {{table: {holdout}.churn_validation}}\n"
+            for name in names if f"\n  {name}:\n" not in text)
+        path.write_text(text.rstrip("\n") + "\n" + block)
+    return Path(directory)

@@ -13,7 +13,7 @@ from pipelines.tables import LocalTables
 from promotion.api import approve, promote
 from promotion.local_access import derive_local_plan
 
-from .helpers import copy_examples, edit
+from .helpers import declare_models, copy_examples, edit
 from .local_registry_fixtures import new_ssh_key, running_local_registry, set_approval
 
 APPROVER = "head.of.ml@contoso.com"
@@ -69,8 +69,7 @@ def shared_world(request, tmp_path_factory) -> World:
     global _shared
     if _shared is None:
         folder = copy_examples(tmp_path_factory.mktemp("lifecycle-environments"))
-        for name in ("dev", "staging", "prod"):
-            edit(folder / f"{name}.yaml", "models: [churn]", f"models: [{', '.join(MODELS)}]")
+        declare_models(folder, MODELS)
         key, public = new_ssh_key(tmp_path_factory.mktemp("lifecycle-keys"), "head-of-ml")
         set_approval(folder, "prod", approvers=["ml-approvers"], signers=[{"identity": APPROVER, "key": public}])
         envs = load_environments(folder)

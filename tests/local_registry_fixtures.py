@@ -73,7 +73,7 @@ def validation_frame():
     poor one ~0.65) and three random columns the tiny test models learn a given accuracy on."""
     import numpy as np
 
-    from pipelines import data
+    from models import churn as data
 
     frame = data.landing("fixtures", VALIDATION_ROWS, "validation")
     rng = np.random.default_rng(2024)
@@ -118,7 +118,7 @@ def register_sklearn_model(
     from mlflow.models import infer_signature
     from sklearn.tree import DecisionTreeClassifier
 
-    from pipelines.data import LABEL
+    from models.churn import LABEL
 
     http = principal_http(registry, principal)
     workspace, model_name = mlflow_address(full_name)

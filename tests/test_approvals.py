@@ -25,7 +25,7 @@ from promotion.local_access import derive_local_plan
 from promotion.promote import promote
 
 from .databricks_stub import CiStub
-from .helpers import copy_examples, edit, run_in_process
+from .helpers import declare_models, copy_examples, edit, run_in_process
 from .local_registry_fixtures import (CHEAP_GATES, new_ssh_key, register_sklearn_model, running_local_registry,
                                       set_approval, set_gates)
 
@@ -72,8 +72,7 @@ def world(tmp_path_factory, lineage):
     with CiStub() as ci:
         ci.tokens.add("job-token")
         env_dir = copy_examples(tmp_path_factory.mktemp("environments"))
-        for name in ("dev", "staging", "prod"):
-            edit(env_dir / f"{name}.yaml", "models: [churn]", f"models: [churn, {', '.join(MODELS)}]")
+        declare_models(env_dir, MODELS)
         if "azure_devops:\n        organization: contoso" not in (env_dir / "prod.yaml").read_text():
             edit(env_dir / "prod.yaml", "      github: {repository: contoso/lakegate-ml, environment: prod}\n",
                  "      github: {repository: contoso/lakegate-ml, environment: prod}\n      azure_devops: {organization: "

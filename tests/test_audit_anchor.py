@@ -27,7 +27,7 @@ from promotion.local_access import derive_local_plan
 from promotion.promote import promote
 from promotion.rollback import rollback
 
-from .helpers import copy_examples, edit, run_in_process
+from .helpers import declare_models, copy_examples, edit, run_in_process
 from .local_registry_fixtures import (CHEAP_GATES, new_ssh_key, register_sklearn_model, running_local_registry,
                                       set_approval, set_gates)
 
@@ -76,8 +76,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     env_dir = copy_examples(tmp_path_factory.mktemp("environments"))
-    for name in ("dev", "staging", "prod"):
-        edit(env_dir / f"{name}.yaml", "models: [churn]", f"models: [{', '.join(MODELS)}]")
+    declare_models(env_dir, MODELS)
     set_gates(env_dir, "staging", CHEAP_GATES)
     set_gates(env_dir, "prod", [*CHEAP_GATES, {"type": "approval"}])
     key, public = new_ssh_key(tmp_path_factory.mktemp("keys"))

@@ -228,7 +228,7 @@ def test_deploy_steps_are_the_readmes_commands_and_never_the_account_stack(workf
         assert list(deploy_command(env)) == shlex.split(line)
 
 
-def test_promotions_come_from_unity_catalog_models_in_order(workflows, envs):
+def test_promotions_come_from_the_models_in_order(workflows, envs):
     for env in envs:
         runs = [s.get("run", "") for s in workflows[f"deploy-{env.name}"]["jobs"]["deploy"]["steps"]]
         promotes = [r for r in runs if " promote " in f" {r} "]
@@ -236,12 +236,12 @@ def test_promotions_come_from_unity_catalog_models_in_order(workflows, envs):
             assert promotes == []
             continue
         expected = []
-        for model in env.unity_catalog.models:
-            if env.promotion.approval.required:
-                expected.append(f".venv/bin/python main.py ci promote {model.name} --to {env.name} --approval github "
+        for model in env.models:
+            if env.policy(model).approval.required:
+                expected.append(f".venv/bin/python main.py ci promote {model} --to {env.name} --approval github "
                                 "--registry databricks")
             else:
-                expected.append(f".venv/bin/python main.py promote {model.name} --to {env.name} --registry databricks")
+                expected.append(f".venv/bin/python main.py promote {model} --to {env.name} --registry databricks")
         assert promotes == expected
         order = [r.split("main.py ")[-1].split(" --")[0] for r in runs if "main.py" in r]
         assert order[0] == "check" and order[1] == "doctor"

@@ -37,27 +37,29 @@ def test_the_pull_request_path_runs_end_to_end_on_the_local_registry(capsys):
     assert by_step(result) == [
         ("checkout", "skipped"), ("python", "skipped"), ("terraform", "skipped"), ("install", "skipped"),
         ("check", "ran"), ("pipelines", "ran"), ("synth", "ran"),
-        ("tests", "skipped"), ("local-up", "ran"), ("data-feature-refresh", "ran"), ("smoke", "ran"),
-        ("local-down", "ran")], err[-3000:]
+        ("tests", "skipped"), ("local-up", "ran"), ("data-churn-feature-refresh", "ran"), ("smoke-churn-train", "ran"),
+        ("data-demand-feature-refresh", "ran"), ("smoke-demand-train", "ran"), ("local-down", "ran")], err[-3000:]
     assert code == 0 and result["ok"]
     steps = {s["step"]: s for s in result["steps"]}
     assert steps["tests"]["reason"] == "--skip tests"
     temp = result["temp_dir"]
     assert steps["synth"]["command"][-2:] == ["--out", f"{temp}/cdktf.out"]            # never the checkout's
-    assert steps["smoke"]["command"][2:] == ["run", "train", "--env", "dev", "--smoke", "--state-dir", f"{temp}/lakegate"]
+    assert steps["smoke-churn-train"]["command"][2:] == ["run", "churn-train", "--env", "dev", "--smoke", "--state-dir",
+                                                         f"{temp}/lakegate"]
     assert "local registry: stopped" in err
 
 
 def test_deploy_events_list_the_rendered_steps_in_order(capsys, envs):
     code, push, _ = simulate(capsys, "--event", "push", "--list")
     assert code == 0 and push["workflows"] == ["deploy dev", "deploy staging"]
-    assert [s["step"] for s in push["steps"] if s["local_stand_in"]] == [
-        "local-up", "seed-dev-feature-refresh", "seed-dev-train", "seed-staging-feature-refresh", "local-down"]
+    seeds = ["local-up", "seed-dev-churn-feature-refresh", "seed-dev-churn-train", "seed-dev-demand-feature-refresh",
+             "seed-dev-demand-train", "seed-staging-churn-feature-refresh", "seed-staging-demand-feature-refresh"]
+    assert [s["step"] for s in push["steps"] if s["local_stand_in"]] == [*seeds, "local-down"]
     staging = [s for s in push["steps"] if s["workflow"] == "deploy staging"]
     assert [(s["step"], s["status"]) for s in staging] == [
         ("checkout", "skipped"), ("python", "skipped"), ("terraform", "skipped"), ("install", "skipped"),
         ("check", "listed"), ("login", "skipped"), ("doctor", "skipped"), ("deploy", "skipped"), ("audit-pull", "skipped"),
-        ("promote-churn", "listed"), ("audit-push", "skipped")]
+        ("promote-churn", "listed"), ("promote-demand", "listed"), ("audit-push", "skipped")]
     reasons = {s["step"]: s["reason"] for s in staging}
     assert reasons["login"].startswith("needs the cloud: ") and reasons["deploy"].startswith("needs the cloud: ")
     assert reasons["promote-churn"].startswith("local equivalent of a cloud step")
@@ -71,8 +73,8 @@ def test_deploy_events_list_the_rendered_steps_in_order(capsys, envs):
     code, release, _ = simulate(capsys, "--event", "release", "--list")
     assert code == 0 and release["workflows"] == ["deploy prod"]
     assert [s["step"] for s in release["steps"] if s["local_stand_in"]] == [
-        "local-up", "seed-dev-feature-refresh", "seed-dev-train", "seed-staging-feature-refresh",
-        "seed-promote-staging-churn", "seed-prod-feature-refresh", "local-down"]
+        *seeds[:6], "seed-staging-demand-feature-refresh", "seed-promote-staging-churn", "seed-promote-staging-demand",
+        "seed-prod-churn-feature-refresh", "seed-prod-demand-feature-refresh", "local-down"]
     prod = next(s for s in release["steps"] if s["step"] == "promote-churn")
     assert prod["ci_command"].endswith("ci promote churn --to prod --approval github --registry databricks")
 

@@ -56,7 +56,7 @@ def test_promotion_walk_with_exit_codes(state, defs):
     assert "password" not in up.stdout.lower() + up.stderr.lower()
     write_validation_tables(state, ["staging", "prod"])  # what each one's feature-refresh job writes
 
-    assert cli(state, "train", defs=defs).returncode == 0
+    assert cli(state, "train", "churn", defs=defs).returncode == 0
     promoted = cli(state, "promote", "churn", "--to", "staging", "--version", "1", "--json", defs=defs)
     assert promoted.returncode == 0, promoted.stderr
     assert json.loads(promoted.stdout)["outcome"] == "champion"
@@ -64,7 +64,7 @@ def test_promotion_walk_with_exit_codes(state, defs):
     unknown = cli(state, "promote", "churn", "--to", "staging", "--version", "99", defs=defs)
     assert unknown.returncode == 6
 
-    assert cli(state, "train", "--quality", "poor", defs=defs).returncode == 0
+    assert cli(state, "train", "churn", "--quality", "poor", defs=defs).returncode == 0
     refused = cli(state, "promote", "churn", "--to", "staging", "--version", "2", defs=defs)
     assert refused.returncode == 5
     assert "metric_threshold:accuracy" in refused.stderr and "stays challenger" in refused.stderr
@@ -85,8 +85,9 @@ def test_promotion_walk_with_exit_codes(state, defs):
     assert cli(state, "promote", "churn", "--to", "prod", defs=defs).returncode == 0
 
     status = json.loads(cli(state, "status", "--json", defs=defs).stdout)
-    champions = {e["env"]: [m["champion"] for m in e["models"]] for e in status["environments"]}
-    assert champions == {"dev": [None], "staging": ["1"], "prod": ["1"]}
+    champions = {e["env"]: {m["name"].split(".")[-1]: m["champion"] for m in e["models"]} for e in status["environments"]}
+    assert champions == {"dev": {"churn": None, "demand": None}, "staging": {"churn": "1", "demand": None},
+                         "prod": {"churn": "1", "demand": None}}
 
     verified = cli(state, "audit", "verify", defs=defs)
     assert verified.returncode == 0, verified.stderr

@@ -271,7 +271,7 @@ def test_every_workflow_step_is_a_job_running_as_the_service_principal(stack):
 
 def test_training_job_has_the_smoke_test_switch(stack):
     for name in ("dev", "staging", "prod"):
-        train = jobs(stack(f"{name}-databricks"))[f"{name}-train"]
+        train = jobs(stack(f"{name}-databricks"))[f"{name}-churn-train"]
         params = parameters(train)
         # CI runs the job with smoke_test=true: a 5 % sample, one epoch, nothing registered.
         assert (params["smoke_test"], params["smoke_sample_fraction"], params["smoke_epochs"],
@@ -280,18 +280,18 @@ def test_training_job_has_the_smoke_test_switch(stack):
 
 
 def test_schedules_run_in_prod_and_wait_in_dev(stack):
-    prod_train = jobs(stack("prod-databricks"))["prod-train"]
+    prod_train = jobs(stack("prod-databricks"))["prod-churn-train"]
     assert prod_train["schedule"] == {"quartz_cron_expression": "0 0 3 ? * MON", "timezone_id": "Europe/Amsterdam",
                                       "pause_status": "UNPAUSED"}
-    assert jobs(stack("dev-databricks"))["dev-train"]["schedule"]["pause_status"] == "PAUSED"
+    assert jobs(stack("dev-databricks"))["dev-churn-train"]["schedule"]["pause_status"] == "PAUSED"
 
 
 def test_batch_inference_writes_a_table(stack):
-    job = jobs(stack("prod-databricks"))["prod-batch-inference"]
+    job = jobs(stack("prod-databricks"))["prod-churn-batch-inference"]
     assert re.fullmatch(r"\$\{databricks_catalog\.[\w-]+\.name\}\.predictions\.churn_scores", parameters(job)["output_table"])
     # The task runs this repository's file with the job's parameters, then its own (the same argv locally).
     task = job["task"][0]["spark_python_task"]
-    assert (task["python_file"], task["source"]) == ("pipelines/inference/score_churn.py", "GIT")
+    assert (task["python_file"], task["source"]) == ("pipelines/inference/score.py", "GIT")
     assert task["parameters"][:2] == ["--environment={{job.parameters.environment}}", "--catalog={{job.parameters.catalog}}"]
     assert task["parameters"][-2:] == ["--model_alias=champion", "--features_table=features.churn_features"]
     assert "--output_table={{job.parameters.output_table}}" in task["parameters"]
@@ -299,9 +299,9 @@ def test_batch_inference_writes_a_table(stack):
 
 def test_retraining_when_drift_exceeds_the_threshold(stack, envs):
     prod = stack("prod-databricks")
-    monitoring = jobs(prod)["prod-monitoring"]
+    monitoring = jobs(prod)["prod-churn-monitoring"]
     tasks = {t["task_key"]: t for t in monitoring["task"]}
-    threshold = envs["prod"].workflows.job("monitoring").retrain_on_drift.threshold
+    threshold = envs["prod"].job("churn-monitoring").retrain_on_drift.threshold
     assert tasks["drift_above_threshold"]["condition_task"] == {
         "left": "{{tasks.refresh_monitor.values.drift}}", "op": "GREATER_THAN", "right": f"{threshold:g}"}
     assert tasks["drift_above_threshold"]["depends_on"] == [{"task_key": "refresh_monitor"}]
@@ -322,16 +322,16 @@ def test_retraining_when_drift_exceeds_the_threshold(stack, envs):
 
 def test_validation_and_deployment_start_on_model_events(stack):
     by_name = jobs(stack("prod-databricks"))
-    trigger = by_name["prod-validate"]["trigger"]["model"]
+    trigger = by_name["prod-churn-validate"]["trigger"]["model"]
     assert trigger["condition"] == "MODEL_VERSION_READY"
     # The registered model by reference (catalog.schema.model): the job waits for the model to exist.
     assert re.fullmatch(MODEL_REFERENCE, trigger["securable_name"]), trigger
-    assert by_name["prod-deploy"]["trigger"]["model"]["aliases"] == ["champion"]
+    assert by_name["prod-churn-deploy"]["trigger"]["model"]["aliases"] == ["champion"]
 
 
 def test_job_notifications_and_permissions(stack):
     prod = stack("prod-databricks")
-    assert jobs(prod)["prod-train"]["email_notifications"]["on_failure"] == ["ml-platform@contoso.com", "ml-oncall@contoso.com"]
+    assert jobs(prod)["prod-churn-train"]["email_notifications"]["on_failure"] == ["ml-platform@contoso.com", "ml-oncall@contoso.com"]
     assert has(prod, "databricks_permissions", {"job_id": "${databricks_job." + next(
         k for k in prod["resource"]["databricks_job"] if "train" in k) + ".id}",
         "access_control": [{"group_name": "ml-engineers", "permission_level": "CAN_VIEW"}]})

@@ -136,14 +136,14 @@ def test_every_gate_type_of_the_model_has_a_module_with_id_message_and_rationale
 
 
 def test_good_candidate_passes_every_staging_gate(envs):
-    results = run_gates(gates_for(envs["staging"]), context(envs, champion_info=info(0.89)))
+    results = run_gates(gates_for(envs["staging"], "churn"), context(envs, champion_info=info(0.89)))
     assert failing(results) == set()
     assert [r.gate_id for r in results] == ["required_tags", "signature", "metric_threshold:accuracy",
                                             "no_regression:accuracy", "smoke_inference", "serving_smoke"]
 
 
 def test_poor_candidate_fails_exactly_the_metric_gates_and_says_why(envs):
-    results = run_gates(gates_for(envs["staging"]), context(envs, candidate_info=info(0.66), champion_info=info(0.89)))
+    results = run_gates(gates_for(envs["staging"], "churn"), context(envs, candidate_info=info(0.66), champion_info=info(0.89)))
     assert failing(results) == {"metric_threshold:accuracy", "no_regression:accuracy"}
     by_id = {r.gate_id: r for r in results}
     assert by_id["metric_threshold:accuracy"].message == (
@@ -310,7 +310,7 @@ def approval_ctx(envs, tags, promoters=(), digest=DIGEST):
 
 
 def test_prod_approval_is_a_verified_signature_by_an_enrolled_member_of_the_approver_group(signed_envs, keys):
-    approval = next(g for g in gates_for(signed_envs["prod"]) if g.type == "approval")
+    approval = next(g for g in gates_for(signed_envs["prod"], "churn") if g.type == "approval")
 
     def judge(tags, **kwargs):
         return run_gate(approval, approval_ctx(signed_envs, tags, **kwargs))
@@ -348,7 +348,7 @@ def test_prod_approval_is_a_verified_signature_by_an_enrolled_member_of_the_appr
 
 
 def test_four_eyes_the_approver_is_neither_the_promoter_nor_the_commit_author(signed_envs, keys):
-    approval = next(g for g in gates_for(signed_envs["prod"]) if g.type == "approval")
+    approval = next(g for g in gates_for(signed_envs["prod"], "churn") if g.type == "approval")
     tags = signed_tags("head.of.ml@contoso.com", keys)
     by_promoter = run_gate(approval, approval_ctx(signed_envs, tags, promoters=["Head.Of.ML"]))
     assert not by_promoter.passed and "head.of.ml@contoso.com promoted staging.ml.churn v2 (as Head.Of.ML)" in by_promoter.message
@@ -382,7 +382,7 @@ def test_service_principal_look_alikes_never_count_even_when_any_person_may_appr
 
 def test_required_approval_implies_an_approval_gate_even_when_not_listed(envs):
     changed = variant(envs, "staging", promotion={"from": "dev", "gates": [], "approval": {"required": True}})
-    assert [g.type for g in gates_for(changed["staging"])] == ["approval"]
-    assert [g.type for g in gates_for(envs["staging"])] == [
+    assert [g.type for g in gates_for(changed["staging"], "churn")] == ["approval"]
+    assert [g.type for g in gates_for(envs["staging"], "churn")] == [
         "required_tags", "signature", "metric_threshold", "no_regression", "smoke_inference", "serving_smoke"]
-    assert [g.type for g in gates_for(envs["prod"])].count("approval") == 1
+    assert [g.type for g in gates_for(envs["prod"], "churn")].count("approval") == 1

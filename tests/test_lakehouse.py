@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from infra.constructs.databricks.job_plan import job_parameters, local_props, planned_tasks
-from pipelines import data
+from models import churn as data
 from pipelines.errors import MissingTable, UnknownJob
 from pipelines.monitoring.drift import psi
 from pipelines.runner import run_job
@@ -70,33 +70,34 @@ def test_a_missing_table_says_so(envs, tmp_path):
 
 def test_the_local_runner_gets_the_deployed_jobs_parameters_and_arguments(envs):
     env = envs["prod"]
-    job = env.workflows.job("batch-inference")
+    job = env.job("churn-batch-inference")
     parameters = job_parameters(job, local_props(env))
     assert parameters == {"environment": "prod", "catalog": "prod", "model_name": "prod.ml.churn",
                           "output_table": "prod.predictions.churn_scores"}
     [score] = planned_tasks(job, local_props(env))
-    assert (score.python_file, score.arguments) == ("pipelines/inference/score_churn.py", (
+    assert (score.python_file, score.arguments) == ("pipelines/inference/score.py", (
         "--environment={{job.parameters.environment}}", "--catalog={{job.parameters.catalog}}",
         "--model_name={{job.parameters.model_name}}", "--output_table={{job.parameters.output_table}}",
+        "--model_code=models/churn.py", "--task_type=classification", "--label=churned", "--feature_key=customer_id",
         "--model_alias=champion", "--features_table=features.churn_features"))
-    monitoring = planned_tasks(env.workflows.job("monitoring"), local_props(env))
+    monitoring = planned_tasks(env.job("churn-monitoring"), local_props(env))
     assert [(t.key, t.kind) for t in monitoring] == [
         ("unpack_inference_table", "python_file"), ("refresh_monitor", "notebook"),
         ("drift_above_threshold", "condition"), ("outside_cooldown", "condition"), ("retrain", "run_job")]
-    assert monitoring[1].base_parameters["drift_threshold"] == "0.2" and monitoring[4].run_job == "train"
+    assert monitoring[1].base_parameters["drift_threshold"] == "0.2" and monitoring[4].run_job == "churn-train"
 
 
 def test_feature_refresh_runs_as_the_environments_principal_and_lands_its_own_customers(envs, tmp_path):
-    run = run_job(envs, "staging", "feature-refresh", state_dir=tmp_path, echo=False)
+    run = run_job(envs, "staging", "churn-feature-refresh", state_dir=tmp_path, echo=False)
     assert run.ok and run.parameters["output_table"] == "staging.features.churn_features"
-    assert run.task("refresh_features").values == {"rows": 4000}
     staging = tables(envs, tmp_path, "sp-lakegate-staging", "staging")
     features, holdout = staging.read("features.churn_features"), staging.read("features.churn_validation")
-    assert (len(features), len(holdout)) == (4000, 2000)
+    assert run.task("refresh_features").values == {"rows": len(features)}
+    assert len(features) + len(holdout) == 6000 and 1800 < len(holdout) < 2200   # a third of the keys
     assert set(data.FEATURES + [data.LABEL, data.ID]) == set(features.columns)
     assert not set(features[data.ID]) & set(holdout[data.ID])          # the hold-out is never trained on
     # A refusal ends the run with the principal's refusal (the CLI exits 4), not a traceback.
-    refused = run_job(envs, "staging", "feature-refresh", state_dir=tmp_path, echo=False,
+    refused = run_job(envs, "staging", "churn-feature-refresh", state_dir=tmp_path, echo=False,
                       overrides={"output_table": "prod.features.churn_features"})
     assert isinstance(refused.error, PermissionRefused) and refused.task("refresh_features").status == "failed"
     with pytest.raises(UnknownJob, match="staging has no job 'nope'"):
@@ -121,7 +122,7 @@ def test_monitoring_publishes_drift_and_the_cooldown_keeps_a_drifting_stream_fro
     dev.write("features.churn_features", data.landing("dev", 1000))
     now = datetime.now(timezone.utc)
     _served(envs, tmp_path, data.landing("traffic", 200), now)
-    calm = run_job(envs, "dev", "monitoring", state_dir=tmp_path, echo=False)
+    calm = run_job(envs, "dev", "churn-monitoring", state_dir=tmp_path, echo=False)
     assert calm.ok and calm.task("refresh_monitor").values["drift"] < 0.3
     assert calm.task("drift_above_threshold").outcome == "false"
     assert [calm.task(k).status for k in ("outside_cooldown", "retrain")] == ["excluded", "excluded"]
@@ -132,7 +133,7 @@ def test_monitoring_publishes_drift_and_the_cooldown_keeps_a_drifting_stream_fro
     _served(envs, tmp_path, data.shifted(data.landing("traffic", 200)), now)
     dev.write("monitoring.churn_inference_retraining", pd.DataFrame([{
         "triggered_at": now - timedelta(hours=1), "drift": 0.9, "threshold": 0.3, "job": "train", "cooldown_hours": 24.0}]))
-    drifting = run_job(envs, "dev", "monitoring", state_dir=tmp_path, echo=False)
+    drifting = run_job(envs, "dev", "churn-monitoring", state_dir=tmp_path, echo=False)
     values = drifting.task("refresh_monitor").values
     assert values["drift"] > 0.3 and values["in_cooldown"] == "true"
     assert drifting.task("drift_above_threshold").outcome == "true" and drifting.task("outside_cooldown").outcome == "false"
@@ -154,4 +155,6 @@ def test_unpacking_turns_payload_rows_into_inference_rows_once(envs, tmp_path):
     rows = unpack(payload)
     assert rows[["tenure_months", "prediction", "model_version", "request_id"]].values.tolist() == [
         [1.0, 1, "3", "a"], [3.0, 0, "3", "a"]]
-    assert rows[data.LABEL].isna().all() and unpack(payload, {"a"}) is None
+    assert unpack(payload, {"a"}) is None
+    labelled = unpack(payload, label=data.LABEL)
+    assert labelled[data.LABEL].isna().all()              # ground truth arrives later, if ever

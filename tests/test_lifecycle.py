@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipelines import data
+from models import churn as data
 from promotion.local import secret_file
 
 from .lifecycle_world import shared_world
@@ -32,8 +32,8 @@ def world(request, tmp_path_factory):
     w = shared_world(request, tmp_path_factory)
     if "churn" not in w.ready:
         for env in ("dev", "staging", "prod"):
-            w.run(env, "feature-refresh")
-        trained = w.run("dev", "train").task("train").result
+            w.run(env, "churn-feature-refresh")
+        trained = w.run("dev", "churn-train").task("train").result
         assert w.promote("staging", trained.version).outcome == "champion"
         assert w.promote("prod").outcome == "approval_missing"
         w.approve("1")
@@ -44,28 +44,31 @@ def world(request, tmp_path_factory):
 
 def test_run_smoke_is_a_sample_one_epoch_and_registers_nothing(world, capsys):
     before = len(world.adapter("dev").list_versions("dev.ml.churn"))
-    code, out, err = world.cli(capsys, "run", "train", "--env", "dev", "--smoke", "--json")
+    code, out, err = world.cli(capsys, "run", "churn-train", "--env", "dev", "--smoke", "--json")
     assert code == 0, err
     run = json.loads(out)
     assert run["ok"] and {k: run["parameters"][k] for k in ("smoke_test", "smoke_sample_fraction", "smoke_epochs")} == \
         {"smoke_test": "true", "smoke_sample_fraction": "0.05", "smoke_epochs": "1"}
     [task] = run["tasks"]
-    assert set(task["values"]) == {"accuracy"}                       # no model_version: nothing was registered
-    assert "200 rows (0.05 of the data), 1 epoch(s)" in task["messages"][0] and "nothing registered" in task["messages"][0]
+    assert set(task["values"]) == {"accuracy", "f1", "roc_auc"}                       # no model_version: nothing was registered
+    rows = len(world.tables("dev").read("features.churn_features"))
+    sampled = len(world.tables("dev").read("features.churn_features").sample(frac=0.05, random_state=7))
+    assert 150 < sampled < 250 and rows > 3000
+    assert f"{sampled} rows (0.05 of the data), 1 epoch(s)" in task["messages"][0] and "nothing registered" in task["messages"][0]
     assert len(world.adapter("dev").list_versions("dev.ml.churn")) == before
 
 
 BAD = [
-    (("run", "nope", "--env", "dev"), 2, "dev has no job 'nope' (its jobs: feature-refresh, train,"),
-    (("run", "train", "--env", "nope"), 2, "unknown environment 'nope' (known: dev, staging, prod)"),
-    (("run", "train", "--env", "dev", "--param", "epochs"), 6, "--param 'epochs': expected NAME=VALUE"),
-    (("run", "train", "--env", "dev", "--param", "epochs=many"), 6,
-     "task train (pipelines/training/train_churn.py): argument --epochs: invalid int value: 'many'"),
-    (("run", "deploy", "--env", "prod", "--smoke"), 6, "job deploy of prod has no smoke_test ("),
-    (("run", "feature-refresh", "--env", "dev", "--param", "output_table=prod.features.churn_features"), 4,
+    (("run", "nope", "--env", "dev"), 2, "dev has no job 'nope' (its jobs: churn-feature-refresh, churn-train,"),
+    (("run", "churn-train", "--env", "nope"), 2, "unknown environment 'nope' (known: dev, staging, prod)"),
+    (("run", "churn-train", "--env", "dev", "--param", "epochs"), 6, "--param 'epochs': expected NAME=VALUE"),
+    (("run", "churn-train", "--env", "dev", "--param", "epochs=many"), 6,
+     "task train (pipelines/training/train.py): argument --epochs: invalid int value: 'many'"),
+    (("run", "churn-deploy", "--env", "prod", "--smoke"), 6, "job churn-deploy of prod has no smoke_test ("),
+    (("run", "churn-feature-refresh", "--env", "dev", "--param", "output_table=prod.features.churn_features"), 4,
      "sp-lakegate-dev may not write on prod.features.churn_features"),
     (("serve", "churn", "--env", "prod", "--port", "70000"), 6, "--port 70000: a port is 0 (a free one) to 65535"),
-    (("serve", "fraud", "--env", "prod"), 6, "prod.ml.fraud"),
+    (("serve", "fraud", "--env", "prod"), 6, "prod declares no serving endpoint for model fraud"),
 ]
 
 
@@ -77,13 +80,14 @@ def test_bad_input_gets_a_located_error_and_its_exit_code_never_a_traceback(worl
 
 
 def test_batch_inference_in_prod_writes_scored_rows_with_the_version_and_a_timestamp(world, capsys):
-    code, out, err = world.cli(capsys, "run", "batch-inference", "--env", "prod", "--json")
+    code, out, err = world.cli(capsys, "run", "churn-batch-inference", "--env", "prod", "--json")
     assert code == 0, err
     [task] = json.loads(out)["tasks"]
     champion = world.adapter("prod").get_version_by_alias("prod.ml.churn", "champion").version
-    assert task["values"] == {"model_version": champion, "rows": 4000}
+    rows = len(world.tables("prod").read("features.churn_features"))
+    assert task["values"] == {"model_version": champion, "rows": rows} and rows > 3000
     scored = world.tables("prod").read("predictions.churn_scores")
-    assert len(scored) == 4000 and set(scored["model_version"]) == {champion}
+    assert len(scored) == rows and set(scored["model_version"]) == {champion}
     assert set(scored["prediction"]) <= {0, 1} and set(data.FEATURES) <= set(scored.columns)
     stamps = scored["timestamp"]
     assert (datetime.now(timezone.utc) - stamps.max().to_pydatetime()) < timedelta(minutes=5)
@@ -182,7 +186,7 @@ def test_serve_follows_the_champion_and_drift_in_its_traffic_retrains_once(world
     payload = "monitoring.churn_payload"
     until(lambda: world.tables("prod").exists(payload) and len(world.tables("prod").read(payload)) >= 12)
 
-    code, out, err = world.cli(capsys, "run", "monitoring", "--env", "prod", "--json")
+    code, out, err = world.cli(capsys, "run", "churn-monitoring", "--env", "prod", "--json")
     assert code == 0, err
     run = json.loads(out)
     tasks = {t["key"]: t for t in run["tasks"]}
@@ -190,7 +194,7 @@ def test_serve_follows_the_champion_and_drift_in_its_traffic_retrains_once(world
     assert tasks["refresh_monitor"]["values"]["drift"] > 0.2 and tasks["refresh_monitor"]["values"]["in_cooldown"] == "false"
     assert (tasks["drift_above_threshold"]["outcome"], tasks["outside_cooldown"]["outcome"]) == ("true", "true")
     retrain = tasks["retrain"]["job_run"]
-    assert retrain["job"] == "train" and retrain["tasks"][0]["values"]["model_version"] == "2"
+    assert retrain["job"] == "churn-train" and retrain["tasks"][0]["values"]["model_version"] == "2"
     prod = world.adapter("prod")
     assert prod.get_version_by_alias("prod.ml.churn", "challenger").version == "2"      # gates ran: approval missing
     assert prod.get_version_by_alias("prod.ml.churn", "champion").version == "1"
@@ -198,13 +202,13 @@ def test_serve_follows_the_champion_and_drift_in_its_traffic_retrains_once(world
     assert set(data.FEATURES) <= set(drift["column_name"]) and drift["population_stability_index"].max() > 0.2
 
     world.approve("2")
-    judged = world.run("prod", "validate", model_version=2).task("validate").result["decision"]
+    judged = world.run("prod", "churn-validate", model_version=2).task("validate").result["decision"]
     assert judged["outcome"] == "champion", judged
     until(lambda: ask(served).headers["x-lakegate-model-version"] == "2")          # same URL, no restart
-    deployed = world.run("prod", "deploy").task("update_endpoint").result          # the job MODEL_ALIAS_SET starts
+    deployed = world.run("prod", "churn-deploy").task("update_endpoint").result          # the job MODEL_ALIAS_SET starts
     assert deployed == {"endpoint": "churn", "served": "2", "queried": True, "predictions": 5}   # the 5-row example
 
-    again = world.run("prod", "monitoring")
+    again = world.run("prod", "churn-monitoring")
     assert again.task("refresh_monitor").values["in_cooldown"] == "true"
     assert again.task("outside_cooldown").outcome == "false" and again.task("retrain").status == "excluded"
     assert len(world.tables("prod").read("monitoring.churn_inference_retraining")) == 1

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.training.train_churn import train_and_register
+from pipelines.training.train import train_and_register
 from infra.loader import load_environments
 from promotion import registry_tags
 from promotion.approval import approve
@@ -31,7 +31,7 @@ from promotion.registry import NotFound, PermissionRefused
 from promotion.rollback import rollback
 from promotion.status import status
 
-from .helpers import copy_examples, edit
+from .helpers import copy_examples, declare_models, edit
 from .local_registry_fixtures import new_ssh_key, register_sklearn_model, running_local_registry, set_approval
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +69,7 @@ print(json.dumps(result.as_dict(), default=str))
 
 
 def declare_models(directory: Path) -> Path:
-    for name in ("dev", "staging", "prod"):
-        edit(directory / f"{name}.yaml", "models: [churn]", f"models: [{', '.join(MODELS)}]")
+    declare_models(directory, MODELS)
     return directory
 
 
@@ -443,7 +442,7 @@ SPY = """
 import json, os, subprocess, sys
 from pathlib import Path
 import pipelines.mlflow_login as login
-import pipelines.training.train_churn as train
+import pipelines.training.train as train
 from promotion.local import secret_file
 url, state, principal = sys.argv[1:4]
 password = secret_file.user_password(Path(state), principal)

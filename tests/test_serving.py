@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipelines import data
+from models import churn as data
 
 from .databricks_stub import DatabricksStub, StubError
 
@@ -25,9 +25,9 @@ def saved_model(folder: Path, seed: int):
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    from pipelines.training.train_churn import fit
+    from pipelines.training.train import fit
 
-    fitted = fit(data.landing("dev", 800), seed=seed, epochs=5)
+    fitted = fit(data.landing("dev", 800), "models/churn.py", label=data.LABEL, key=data.ID, seed=seed, epochs=5)
     example = fitted.x_train.head(3)
     mlflow.sklearn.save_model(fitted.model, str(folder), signature=infer_signature(example, fitted.model.predict(example)),
                               input_example=example, pip_requirements=["scikit-learn"])

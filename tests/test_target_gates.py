@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from pipelines.mlflow_login import acting_as
-from pipelines.training.train_churn import train_and_register
+from pipelines.training.train import train_and_register
 from promotion import registry_tags
 from promotion.local import secret_file
 from promotion.promote import promote

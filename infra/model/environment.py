@@ -219,7 +219,11 @@ class Environments:
 
     def __init__(self, environments: list[Environment], account: Account | None = None):
         self._by_name = {env.name: env for env in environments}
+        self._by_catalog = {}
+        for env in environments:
+            self._by_catalog.setdefault(env.unity_catalog.catalog, env)
         self.account = account
+        self.memo: dict = {}   # what is derived from the whole set once (infra/access.py), never changed after
 
     def __iter__(self):
         return iter(self._by_name.values())
@@ -238,7 +242,7 @@ class Environments:
         return list(self._by_name)
 
     def by_catalog(self, catalog: str) -> Environment | None:
-        return next((e for e in self if e.unity_catalog.catalog == catalog), None)
+        return self._by_catalog.get(catalog)
 
     def promotion_targets(self, source: str) -> list[Environment]:
         return [e for e in self if e.promotion.from_env == source]
