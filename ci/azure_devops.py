@@ -96,8 +96,9 @@ def _step(job: Job, step: Step | Note):
     if isinstance(step, Note):
         return Comment(step.text)
     if step.platform == "checkout":
-        # Deployment jobs do not check out by default; the token is not kept for later steps.
-        return {"checkout": "self", "persistCredentials": False, "displayName": step.name}
+        # Deployment jobs do not check out by default; the token is not kept for later steps; full history,
+        # so the lineage gate can check that a recorded commit contains the training code.
+        return {"checkout": "self", "fetchDepth": 0, "persistCredentials": False, "displayName": step.name}
     if step.platform == "python":
         return {"task": pins.ADO_USE_PYTHON, "displayName": step.name,
                 "inputs": {"versionSpec": pins.PYTHON_VERSION}}

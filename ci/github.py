@@ -99,7 +99,8 @@ def _step(workflow: Workflow, job: Job, step: Step | Note):
     if isinstance(step, Note):
         return Comment(step.text)
     if step.platform == "checkout":
-        with_ = {"persist-credentials": False}
+        # Full history: the lineage gate checks that the recorded commit contains the training code.
+        with_ = {"fetch-depth": 0, "persist-credentials": False}
         if workflow.after is not None:
             with_ = {"ref": "${{ github.event.workflow_run.head_sha }}", **with_}
         return {"name": step.name, "uses": Commented(pins.CHECKOUT.uses, pins.CHECKOUT.version), "with": with_}

@@ -90,6 +90,34 @@ def _guardrails_pass(envs, json_output: bool = False) -> bool:
     return False
 
 
+def _refusals(args, envs, platforms, environments: str) -> int | None:
+    """The exit code when the pipelines must not be written: an environments folder that is not a plain
+    relative path (it reaches `run:` lines), or what ci/guard.py finds in the output."""
+    from ci.guard import ActionlintMissing, definition_line
+    from ci.render import findings
+    from infra.model.ci_values import check_relative_folder
+
+    try:
+        check_relative_folder(environments)
+    except ValueError as exc:
+        output.fail(f"--environments {args.environments}: the generated steps name it as {exc}; keep the "
+                    "definitions in a plainly named folder inside --root")
+        return exit_codes.USAGE
+    try:
+        found = findings(envs, platforms, environments)
+    except ActionlintMissing as exc:
+        output.fail(str(exc))
+        return exit_codes.INVALID_REQUEST
+    for finding in found:
+        output.fail(f"{definition_line(Path(args.environments), finding)}: renders as code in "
+                    f"{finding.file}:{finding.line}: {finding.message}")
+    if found:
+        output.fail(f"{len(found)} problem(s): nothing written; a value in the definitions must stay data in the "
+                    "generated pipelines")
+        return exit_codes.INVALID_DEFINITIONS
+    return None
+
+
 def cmd_render(args) -> int:
     from ci.render import stale, write
 
@@ -105,6 +133,9 @@ def cmd_render(args) -> int:
     platforms = _platforms(args.platform)
     # The generated commands name the definitions relative to the repository (default: environments).
     environments = os.path.relpath(Path(args.environments).resolve(), root.resolve())
+    refused = _refusals(args, envs, platforms, environments)
+    if refused is not None:
+        return refused
     if args.check:
         problems = stale(envs, root, platforms, environments)
         for relative in problems:
