@@ -27,7 +27,8 @@ from .plan import Plan
 
 # Expressions the renderers write themselves; none of them is data an outsider controls.
 GITHUB_EXPRESSIONS = frozenset({"vars.ARM_CLIENT_ID", "vars.DATABRICKS_HOST", "github.token",
-                                "github.event.workflow_run.head_sha", "github.event.pull_request.number"})
+                                "github.event.workflow_run.head_sha", "github.event.pull_request.number",
+                                "runner.temp"})
 AZURE_DEVOPS_MACROS = frozenset({"Agent.TempDirectory", "Agent.ToolsDirectory", "System.AccessToken",
                                  "System.OidcRequestUri", "Pipeline.Workspace"})
 _GITHUB_EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)

@@ -15,12 +15,16 @@ Derived from the model, never written twice:
   ahead of dev); the first environment starts on a push to the branch its jobs run from
   (`workflows.code.branch`, default main). A GitHub OIDC subject bound to a branch pins the job to a
   push on that branch (the subject is only presented there);
-* each deploy job runs as its environment's principal: doctor (read-only preflight), the README's
-  `cdktf deploy <env>-azure <env>-databricks --ignore-missing-stack-dependencies` (never the account
-  stack, the platform's bootstrap identity deploys it out of band), then `promote` of every model in
-  `unity_catalog.models` from `promotion.from`; where an approval is required the job waits for the
-  CI platform's environment approval first and records it with `approve --ci` (`ci promote`); the
-  audit log is fetched before and stored after the promotions (`ci audit`, ci/audit_store.py);
+* each deploy runs as its environment's principal, in two jobs. `plan`: doctor (read-only preflight),
+  synth of the environment, `terraform init` and `terraform plan -out=tfplan` in each of its stack folders
+  (`<env>-azure`, `<env>-databricks`: never the account stack, the platform's bootstrap identity deploys
+  it out of band), the stack folders with their saved plans kept as the run's artifact `plan-<env>`.
+  `deploy`, after the platform's environment approval: the artifact downloaded, `terraform apply tfplan`
+  in each stack folder (exactly the plan the reviewer could read, never an unseen `--auto-approve`; a plan
+  whose state moved since is refused by Terraform), then `promote` of every model in
+  `unity_catalog.models` from `promotion.from`; where an approval is required the promotion records the
+  platform's approval with `approve --ci` (`ci promote`); the audit log is fetched before and stored
+  after the promotions (`ci audit`, ci/audit_store.py);
 * an environment whose Terraform state is local (`state.backend: local`) is not deployed by CI: a
   runner's disk is gone after the job, and with it the state. Its job keeps the preflight and says so.
 """
@@ -47,6 +51,8 @@ TMP = "{tmp}"
 STATE = "{tmp}/lakegate"
 PLATFORM = "{platform}"
 CDKTF = ".tools/bin/cdktf"
+PLANS = f"{TMP}/cdktf.out"   # the environment's synthesized stacks, each with its saved plan (tfplan)
+PLAN_FILE = "tfplan"
 
 @dataclass(frozen=True)
 class Step:
@@ -56,7 +62,7 @@ class Step:
     id: str
     name: str
     run: tuple[str, ...] = ()
-    platform: str | None = None          # checkout | python | terraform | login
+    platform: str | None = None          # checkout | python | terraform | login | upload | download
     cloud: str | None = None             # why it cannot run on this machine (simulate shows it skipped)
     local: tuple[str, ...] | None = None  # what simulate runs instead, against the local registry
     expected: tuple[tuple[int, str], ...] = ()  # exit codes of `local` that are the expected outcome, and why
@@ -100,6 +106,9 @@ class Job:
     identity: CiIdentity | None = None
     approval: bool = False               # waits for the platform's environment approval (reviewers)
     timeout_minutes: int = 60
+    needs: str | None = None             # id of the job of the same workflow that must succeed first
+    gated: bool = True                   # Azure DevOps: a deployment job on the environment (its approvals)
+    artifact: str | None = None          # name of the artifact it uploads or downloads (the saved plans)
 
     def runnable(self) -> list[Step]:
         return [s for s in self.steps if isinstance(s, Step)]
@@ -170,8 +179,47 @@ def stacks_of(env: Environment) -> tuple[str, str]:
 
 def deploy_command(env: Environment) -> tuple[str, ...]:
     """The README's per-environment deploy command (tests/test_isolation.py checks it against the
-    manifest), non-interactive."""
-    return (CDKTF, "deploy", *stacks_of(env), "--ignore-missing-stack-dependencies", "--auto-approve")
+    manifest); CI runs its two stacks as a saved plan and its apply instead (plan_steps, apply_steps)."""
+    return (CDKTF, "deploy", *stacks_of(env), "--ignore-missing-stack-dependencies")
+
+
+def _terraform(stack: str, *args: str) -> tuple[str, ...]:
+    # Providers and the backend's working data go outside the stack folder, so the artifact holds the
+    # configuration, its lock file and the saved plan, not a few hundred MB of provider binaries.
+    return ("env", f"TF_DATA_DIR={TMP}/terraform-data/{stack}", "terraform", f"-chdir={PLANS}/stacks/{stack}", *args)
+
+
+def plan_steps(env: Environment, principal: str, cli) -> list[Step]:
+    """Synth, then per stack in deploy order: init (the azurerm backend) and plan, saved as tfplan."""
+    steps = [Step("synth", f"synth {env.name}'s stacks (into a temp folder)",
+                  run=cli("synth", "--env", env.name, "--out", PLANS))]
+    for stack in stacks_of(env):
+        steps += [
+            Step(f"init-{stack}", f"terraform init {stack} (its state container)",
+                 run=_terraform(stack, "init", "-input=false"), identity=True,
+                 cloud=f"initializes the azurerm backend {env.state.storage_account}/{env.state.container} as "
+                       + principal),
+            Step(f"plan-{stack}", f"terraform plan {stack}, saved as {PLAN_FILE} (what the reviewer reads)",
+                 run=_terraform(stack, "plan", "-input=false", f"-out={PLAN_FILE}"), identity=True,
+                 cloud=f"reads the state and Azure as {principal}"),
+        ]
+    return steps
+
+
+def apply_steps(env: Environment, principal: str) -> list[Step]:
+    """Per stack in deploy order: init, then apply exactly the saved plan (no new plan is made here)."""
+    steps = []
+    for stack in stacks_of(env):
+        steps += [
+            Step(f"apply-init-{stack}", f"terraform init {stack} (the downloaded folder)",
+                 run=_terraform(stack, "init", "-input=false"), identity=True,
+                 cloud=f"initializes the azurerm backend {env.state.storage_account}/{env.state.container} as "
+                       + principal),
+            Step(f"apply-{stack}", f"terraform apply {stack}: the saved plan {PLAN_FILE}, nothing else",
+                 run=_terraform(stack, "apply", "-input=false", PLAN_FILE), identity=True,
+                 cloud=f"applies the approved plan to Azure and Databricks as {principal}"),
+        ]
+    return steps
 
 
 def smoke_job(env: Environment):
@@ -288,19 +336,30 @@ def _deploy(envs: Environments, env: Environment, platform: str, deployed: dict[
     principal = identity.principal
     steps: list[Step | Note] = [
         *_setup_steps(checkout_ref=next(w.name for w in deployed.values() if w.id == after) if after else None,
-                      terraform=env.state.backend == "azurerm"),   # cdktf deploy needs it
+                      terraform=env.state.backend == "azurerm"),   # terraform plan needs it
         Step("check", "check definitions and guardrails", run=cli("check")),
         Step("login", f"sign in to Azure as {principal} (OIDC, no secret)", platform="login", identity=True,
              cloud="exchanges this job's OIDC token for an Entra token of " + principal),
         Step("doctor", f"preflight Azure as {principal} (doctor, read-only)", run=cli("doctor", "--env", env.name),
              identity=True, cloud="reads Azure Resource Manager as " + principal),
     ]
+    plan_job = None
     if env.state.backend == "azurerm":
-        steps.append(Step("deploy", f"cdktf deploy {' '.join(stacks_of(env))} (as {principal})", run=deploy_command(env),
-                          identity=True, cloud="applies Terraform to Azure and Databricks as " + principal))
+        artifact = f"plan-{env.name}"
+        plan_job = Job("plan", f"plan {env.name} as {principal} (saved, kept as the artifact {artifact})", tuple(
+            steps + plan_steps(env, principal, cli) + [
+                Step("upload-plan", f"keep the stacks and their saved plans (artifact {artifact})", platform="upload",
+                     cloud="stores the artifact in the CI platform")]),
+            env=env.name, identity=identity, gated=False, artifact=artifact, timeout_minutes=60)
+        steps = [*_setup_steps(checkout_ref=next(w.name for w in deployed.values() if w.id == after) if after else None),
+                 Step("login", f"sign in to Azure as {principal} (OIDC, no secret)", platform="login", identity=True,
+                      cloud="exchanges this job's OIDC token for an Entra token of " + principal),
+                 Step("download-plan", f"the saved plans of this run's plan job (artifact {artifact})",
+                      platform="download", cloud="reads the artifact from the CI platform"),
+                 *apply_steps(env, principal)]
     else:
-        steps.append(Note("deploy", f"no cdktf deploy: {env.name} keeps its Terraform state on the machine that "
-                                    "deploys it (state.backend: local), and a CI runner's disk is gone after the "
+        steps.append(Note("deploy", f"no terraform plan or apply: {env.name} keeps its Terraform state on the machine "
+                                    "that deploys it (state.backend: local), and a CI runner's disk is gone after the "
                                     f"job. Deploy {env.name} from a workstation as {principal}, or give it an "
                                     "azurerm backend and render again."))
     models = [m.name for m in env.unity_catalog.models]
@@ -342,10 +401,12 @@ def _deploy(envs: Environments, env: Environment, platform: str, deployed: dict[
                           run=cli("ci", "audit", "push", "--env", env.name), identity=True, always=True,
                           cloud=f"writes {env.state.storage_account}/{env.state.container} as {principal}"))
     name = f"deploy {env.name}"
+    title = (f"apply {env.name}'s approved plan as {principal}" if plan_job else f"deploy {env.name} as {principal}")
+    deploy = Job("deploy", title + (", then promote from " + source if source and models else ""), tuple(steps),
+                 env=env.name, identity=identity, approval=approval, timeout_minutes=120,
+                 needs=plan_job.id if plan_job else None, artifact=plan_job.artifact if plan_job else None)
     return Workflow(f"deploy-{env.name}", name, event, branch, after,
-                    (Job("deploy", f"deploy {env.name} as {principal}" + (", then promote from " + source if source and models else ""),
-                         tuple(steps), env=env.name, identity=identity, approval=approval, timeout_minutes=120),),
-                    env=env.name)
+                    (plan_job, deploy) if plan_job else (deploy,), env=env.name)
 
 
 def evaluation_jobs(env: Environment) -> list:
