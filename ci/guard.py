@@ -29,8 +29,10 @@ from .plan import Plan
 GITHUB_EXPRESSIONS = frozenset({"vars.ARM_CLIENT_ID", "vars.DATABRICKS_HOST", "github.token",
                                 "github.event.workflow_run.head_sha", "github.event.pull_request.number",
                                 "runner.temp"})
-AZURE_DEVOPS_MACROS = frozenset({"Agent.TempDirectory", "Agent.ToolsDirectory", "System.AccessToken",
-                                 "System.OidcRequestUri", "Pipeline.Workspace"})
+AZURE_DEVOPS_MACROS = frozenset({"Agent.TempDirectory", "Agent.ToolsDirectory", "Pipeline.Workspace"})
+# The job's token and OIDC endpoint, only where the generator maps them into a step's environment.
+AZURE_DEVOPS_MAPPED = {"System.AccessToken": re.compile(r"\s*SYSTEM_ACCESSTOKEN: \$\(System\.AccessToken\)"),
+                       "System.OidcRequestUri": re.compile(r"\s*SYSTEM_OIDCREQUESTURI: \$\(System\.OidcRequestUri\)")}
 _GITHUB_EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 _ADO_MACRO = re.compile(r"\$\(([^)]*)\)?")
 
@@ -115,6 +117,9 @@ def _expressions(plan: Plan, relative: str, text: str) -> list[Finding]:
                         "a run: line holds an expression (event data must reach scripts through env:)")
     else:
         for match in _ADO_MACRO.finditer(text):
+            mapped = AZURE_DEVOPS_MAPPED.get(match.group(1))
+            if mapped is not None and mapped.fullmatch(_nth(text, _line_of(text, match.start()))):
+                continue
             if match.group(1) not in AZURE_DEVOPS_MACROS:
                 add(match.start(), f"macro {match.group(0)!r} does not come from the generator")
         for token in ("$[", "${{"):
