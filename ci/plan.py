@@ -206,10 +206,20 @@ def plan_steps(env: Environment, principal: str, cli) -> list[Step]:
     return steps
 
 
-def apply_steps(env: Environment, principal: str) -> list[Step]:
-    """Per stack in deploy order: init, then apply exactly the saved plan (no new plan is made here)."""
+def apply_steps(env: Environment, principal: str, cli) -> list[Step]:
+    """Per stack in deploy order: init, then apply exactly the saved plan (no new plan is made here). The
+    databricks stack was planned against the azure stack's outputs: it is applied only if the azure plan
+    changed none of them (ci/saved_plan.py)."""
     steps = []
+    azure, databricks = stacks_of(env)
     for stack in stacks_of(env):
+        if stack == databricks:
+            steps.append(Step(f"outputs-{azure}", f"{azure}'s plan changed none of the outputs {databricks} was "
+                                                  "planned against",
+                              run=("env", f"TF_DATA_DIR={TMP}/terraform-data/{azure}",
+                                   *cli("ci", "plan-outputs", "--stack", f"{PLANS}/stacks/{azure}", "--reader",
+                                        databricks)),
+                              identity=True, cloud=f"shows the applied plan of {azure} (its initialized backend)"))
         steps += [
             Step(f"apply-init-{stack}", f"terraform init {stack} (the downloaded folder)",
                  run=_terraform(stack, "init", "-input=false"), identity=True,
@@ -356,7 +366,7 @@ def _deploy(envs: Environments, env: Environment, platform: str, deployed: dict[
                       cloud="exchanges this job's OIDC token for an Entra token of " + principal),
                  Step("download-plan", f"the saved plans of this run's plan job (artifact {artifact})",
                       platform="download", cloud="reads the artifact from the CI platform"),
-                 *apply_steps(env, principal)]
+                 *apply_steps(env, principal, cli)]
     else:
         steps.append(Note("deploy", f"no terraform plan or apply: {env.name} keeps its Terraform state on the machine "
                                     "that deploys it (state.backend: local), and a CI runner's disk is gone after the "

@@ -249,7 +249,11 @@ def test_deploys_apply_exactly_the_saved_plan_of_the_readmes_stacks_never_the_ac
         assert upload["with"]["name"] == download["with"]["name"] == f"plan-{env.name}"
         assert upload["with"]["path"] == download["with"]["path"] == "${{ runner.temp }}/cdktf.out/stacks"
         steps = [s.get("uses", s.get("run", "")) for s in deploy["steps"]]
-        assert steps.index(download["uses"]) < min(i for i, s in enumerate(steps) if " apply " in s)
+        applies = [i for i, s in enumerate(steps) if " apply " in s]
+        assert steps.index(download["uses"]) < applies[0]
+        # Between the two applies: the databricks plan only holds if the azure plan changed none of its outputs.
+        (check,) = [i for i, s in enumerate(steps) if "ci plan-outputs" in s]
+        assert applies[0] < check < applies[1] and f"--stack \"{folder}/{stacks[0]}\" --reader {stacks[1]}" in steps[check]
         assert not any("main.py synth" in s for s in steps)    # nothing is planned again after the approval
 
 
