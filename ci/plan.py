@@ -21,7 +21,9 @@ Derived from the model, never written twice:
   it out of band), the stack folders with their saved plans kept as the run's artifact `plan-<env>`.
   `deploy`, after the platform's environment approval: the artifact downloaded, `terraform apply tfplan`
   in each stack folder (exactly the plan the reviewer could read, never an unseen `--auto-approve`; a plan
-  whose state moved since is refused by Terraform), then `promote` of every model in
+  whose state moved since is refused by Terraform; the databricks plan only if the azure plan changed none
+  of the outputs it was planned against, ci/saved_plan.py; ci/terraform_steps.py has the steps), then
+  `promote` of every model in
   `unity_catalog.models` from `promotion.from`; where an approval is required the promotion records the
   platform's approval with `approve --ci` (`ci promote`); the audit log is fetched before and stored
   after the promotions (`ci audit`, ci/audit_store.py);
@@ -31,132 +33,19 @@ Derived from the model, never written twice:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable
 
 from infra.model import Environment, Environments
-from infra.model.grants import AzureDevOpsOidc, GithubOidc
 
+# The plan's data and placeholders live in ci/model.py; they are importable from here as before.
+from .model import (CDKTF, DEFAULT_ENVIRONMENTS, PLAN_FILE, PLANS, PLATFORM, PYTHON, STATE, TMP, CiIdentity, Job,  # noqa: F401
+                    Note, Plan, Step, Workflow)
 from .pins import TERRAFORM_VERSION
+from .terraform_steps import apply_steps, plan_steps, stacks_of  # noqa: F401
 
 EVENTS = ("pull_request", "push", "release")
 PLATFORMS = ("github", "azure-devops")
 DEFAULT_BRANCH = "main"
-DEFAULT_ENVIRONMENTS = "environments"
-
-# Placeholders the renderers and the simulator substitute: the project's Python, a temp folder of the
-# run, and the CI platform's name (for `approve --ci`).
-PYTHON = "{python}"
-TMP = "{tmp}"
-STATE = "{tmp}/lakegate"
-PLATFORM = "{platform}"
-CDKTF = ".tools/bin/cdktf"
-PLANS = f"{TMP}/cdktf.out"   # the environment's synthesized stacks, each with its saved plan (tfplan)
-PLAN_FILE = "tfplan"
-
-@dataclass(frozen=True)
-class Step:
-    """One step. `run` is an argv with placeholders; `platform` steps (checkout, python, login) are the CI
-    platform's own (an action or a task) and have no command."""
-
-    id: str
-    name: str
-    run: tuple[str, ...] = ()
-    platform: str | None = None          # checkout | python | terraform | login | upload | download
-    cloud: str | None = None             # why it cannot run on this machine (simulate shows it skipped)
-    local: tuple[str, ...] | None = None  # what simulate runs instead, against the local registry
-    expected: tuple[tuple[int, str], ...] = ()  # exit codes of `local` that are the expected outcome, and why
-    identity: bool = False               # runs as the environment's principal (OIDC variables, login)
-    always: bool = False                 # also after a failed step (cleanup)
-    ci: bool = True                      # False: a local stand-in only simulate runs
-    setup: bool = False                  # provisions the runner; simulate uses this checkout instead
-
-
-@dataclass(frozen=True)
-class Note:
-    """Something a job deliberately does not do, and why: a comment in the YAML, a line in simulate."""
-
-    id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class CiIdentity:
-    """The environment's principal as CI presents it: its OIDC subject on each platform."""
-
-    env: str
-    principal: str
-    tenant_id: str
-    subscription_id: str
-    github: GithubOidc | None
-    azure_devops: AzureDevOpsOidc | None
-    credentials_strategy: str | None
-
-    @property
-    def github_environment(self) -> str | None:
-        return self.github.environment if self.github else None
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    name: str
-    steps: tuple[Step | Note, ...]
-    env: str | None = None
-    identity: CiIdentity | None = None
-    approval: bool = False               # waits for the platform's environment approval (reviewers)
-    timeout_minutes: int = 60
-    needs: str | None = None             # id of the job of the same workflow that must succeed first
-    gated: bool = True                   # Azure DevOps: a deployment job on the environment (its approvals)
-    artifact: str | None = None          # name of the artifact it uploads or downloads (the saved plans)
-
-    def runnable(self) -> list[Step]:
-        return [s for s in self.steps if isinstance(s, Step)]
-
-    @property
-    def promotes(self) -> bool:
-        """Whether it talks to the environment's workspace (so it needs DATABRICKS_HOST)."""
-        return any(s.id.startswith("promote-") for s in self.runnable())
-
-
-@dataclass(frozen=True)
-class Workflow:
-    id: str                              # file stem (GitHub) / stage id (Azure DevOps)
-    name: str
-    event: str                           # pull_request | push | release
-    branch: str                          # push / pull_request: the branch; workflow_run: the source's
-    after: str | None                    # id of the workflow whose success starts this one
-    jobs: tuple[Job, ...]
-    env: str | None = None
-
-
-@dataclass(frozen=True)
-class Plan:
-    platform: str
-    workflows: tuple[Workflow, ...]
-    environments_dir: str = DEFAULT_ENVIRONMENTS
-    first_env: str | None = None
-    stand_ins: dict[str, tuple[Step, ...]] = field(default_factory=dict)   # event -> local-only prelude
-    cleanup: tuple[Step, ...] = ()       # local-only, after every simulated event that needed the registry
-
-    def workflow(self, id: str) -> Workflow:
-        return next(w for w in self.workflows if w.id == id)
-
-    def for_event(self, event: str) -> list[Workflow]:
-        """The workflows an event starts, then those chained after them, in order."""
-        started = [w for w in self.workflows if w.event == event and w.after is None]
-        ordered, frontier = list(started), list(started)
-        while frontier:
-            current = frontier.pop(0)
-            for follower in self.workflows:
-                if follower.after == current.id and follower not in ordered:
-                    ordered.append(follower)
-                    frontier.append(follower)
-        return ordered
-
-    def deploy_workflows(self) -> list[Workflow]:
-        return [w for w in self.workflows if w.env is not None]
-
 
 # --------------------------------------------------------------------------------------------------
 
@@ -172,64 +61,10 @@ def presents_identity(env: Environment, platform: str) -> bool:
     return (oidc.github if platform == "github" else oidc.azure_devops) is not None
 
 
-def stacks_of(env: Environment) -> tuple[str, str]:
-    """The environment's stacks in deploy order (infra/synth.py names them the same way)."""
-    return f"{env.name}-azure", f"{env.name}-databricks"
-
-
 def deploy_command(env: Environment) -> tuple[str, ...]:
     """The README's per-environment deploy command (tests/test_isolation.py checks it against the
     manifest); CI runs its two stacks as a saved plan and its apply instead (plan_steps, apply_steps)."""
     return (CDKTF, "deploy", *stacks_of(env), "--ignore-missing-stack-dependencies")
-
-
-def _terraform(stack: str, *args: str) -> tuple[str, ...]:
-    # Providers and the backend's working data go outside the stack folder, so the artifact holds the
-    # configuration, its lock file and the saved plan, not a few hundred MB of provider binaries.
-    return ("env", f"TF_DATA_DIR={TMP}/terraform-data/{stack}", "terraform", f"-chdir={PLANS}/stacks/{stack}", *args)
-
-
-def plan_steps(env: Environment, principal: str, cli) -> list[Step]:
-    """Synth, then per stack in deploy order: init (the azurerm backend) and plan, saved as tfplan."""
-    steps = [Step("synth", f"synth {env.name}'s stacks (into a temp folder)",
-                  run=cli("synth", "--env", env.name, "--out", PLANS))]
-    for stack in stacks_of(env):
-        steps += [
-            Step(f"init-{stack}", f"terraform init {stack} (its state container)",
-                 run=_terraform(stack, "init", "-input=false"), identity=True,
-                 cloud=f"initializes the azurerm backend {env.state.storage_account}/{env.state.container} as "
-                       + principal),
-            Step(f"plan-{stack}", f"terraform plan {stack}, saved as {PLAN_FILE} (what the reviewer reads)",
-                 run=_terraform(stack, "plan", "-input=false", f"-out={PLAN_FILE}"), identity=True,
-                 cloud=f"reads the state and Azure as {principal}"),
-        ]
-    return steps
-
-
-def apply_steps(env: Environment, principal: str, cli) -> list[Step]:
-    """Per stack in deploy order: init, then apply exactly the saved plan (no new plan is made here). The
-    databricks stack was planned against the azure stack's outputs: it is applied only if the azure plan
-    changed none of them (ci/saved_plan.py)."""
-    steps = []
-    azure, databricks = stacks_of(env)
-    for stack in stacks_of(env):
-        if stack == databricks:
-            steps.append(Step(f"outputs-{azure}", f"{azure}'s plan changed none of the outputs {databricks} was "
-                                                  "planned against",
-                              run=("env", f"TF_DATA_DIR={TMP}/terraform-data/{azure}",
-                                   *cli("ci", "plan-outputs", "--stack", f"{PLANS}/stacks/{azure}", "--reader",
-                                        databricks)),
-                              identity=True, cloud=f"shows the applied plan of {azure} (its initialized backend)"))
-        steps += [
-            Step(f"apply-init-{stack}", f"terraform init {stack} (the downloaded folder)",
-                 run=_terraform(stack, "init", "-input=false"), identity=True,
-                 cloud=f"initializes the azurerm backend {env.state.storage_account}/{env.state.container} as "
-                       + principal),
-            Step(f"apply-{stack}", f"terraform apply {stack}: the saved plan {PLAN_FILE}, nothing else",
-                 run=_terraform(stack, "apply", "-input=false", PLAN_FILE), identity=True,
-                 cloud=f"applies the approved plan to Azure and Databricks as {principal}"),
-        ]
-    return steps
 
 
 def smoke_job(env: Environment):
