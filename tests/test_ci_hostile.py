@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ci import guard
@@ -181,14 +181,24 @@ def test_any_value_is_refused_or_rendered_inert(examples, field, value):
         try:
             envs = load_environments(examples)
         except DefinitionError as exc:            # refused: `ci render` exits 2 with these located problems
+            event("refused")
             assert any(p.file.endswith("dev.yaml") and p.line > 0 for p in exc.problems), exc
             return
+        event("accepted")
+        rendered = {}
         for platform in ("github", "azure-devops"):
             plan = build_plan(envs, platform)
             files = generated(envs, platform)
             assert guard.check(plan, files, lint=platform == "github") == []
-            for text in files.values():
-                yaml.safe_load(text)
+            rendered.update(files)
+        # Where it was meant to go, as the value itself: a double-quoted string.
+        where = "azure-pipelines.yml" if field == "service_connection" else ".github/workflows/deploy-dev.yml"
+        assert quoted(value) in rendered[where]
+        document = yaml.safe_load(rendered[where])
+        if field == "environment":
+            assert document["jobs"]["deploy"]["environment"] == value
+        elif field == "branch":
+            assert document["on"]["push"]["branches"] == [value]
         for hazard in ("${{", "$(", "$[", "\n", "'", "*", "?", "[", "!"):
             assert hazard not in value                # only literals got this far
     finally:
