@@ -128,10 +128,11 @@ def _step(workflow: Workflow, job: Job, step: Step | Note):
                 "with": {"client-id": "${{ vars.ARM_CLIENT_ID }}", "tenant-id": Quoted(identity.tenant_id),
                          "subscription-id": Quoted(identity.subscription_id)}}
     if step.platform == "upload":
-        # The stack folders with their saved plans; the lock files are hidden files.
+        # The stack folders with their saved plans; the lock files are hidden files. A saved plan holds the
+        # prior state (as readable as the state container), so it is kept a week, not the default 90 days.
         return {"name": Quoted(step.name), "uses": Commented(pins.UPLOAD_ARTIFACT.uses, pins.UPLOAD_ARTIFACT.version),
                 "with": {"name": Quoted(job.artifact), "path": STACKS, "include-hidden-files": True,
-                         "if-no-files-found": "error", "retention-days": 30}}
+                         "if-no-files-found": "error", "retention-days": 7}}
     if step.platform == "download":
         return {"name": Quoted(step.name),
                 "uses": Commented(pins.DOWNLOAD_ARTIFACT.uses, pins.DOWNLOAD_ARTIFACT.version),
