@@ -86,7 +86,7 @@ def _env_at(plan: Plan, relative: str, text: str, line: int) -> str | None:
         workflow = next((w for w in plan.workflows if w.id == stem), None)
         return workflow.env if workflow is not None and workflow.env else plan.first_env
     stage = None
-    for number, current in enumerate(text.splitlines()[:line], start=1):
+    for current in text.splitlines()[:line]:
         match = re.match(r"\s*- stage: (\S+)", current)
         if match:
             stage = match.group(1)
@@ -102,9 +102,14 @@ def _expressions(plan: Plan, relative: str, text: str) -> list[Finding]:
         found.append(Finding(relative, line, message, _env_at(plan, relative, text, line), _nth(text, line)))
 
     if plan.platform == "github":
-        for match in _GITHUB_EXPRESSION.finditer(text):
-            if match.group(1).strip() not in GITHUB_EXPRESSIONS:
-                add(match.start(), f"expression {match.group(0)!r} does not come from the generator")
+        start = text.find("${{")
+        while start >= 0:
+            match = _GITHUB_EXPRESSION.match(text, start)
+            if match is None:   # never closed: GitHub refuses the file, or reads on into the next line
+                add(start, f"an unterminated expression {text[start:start + 40]!r}")
+            elif match.group(1).strip() not in GITHUB_EXPRESSIONS:
+                add(start, f"expression {match.group(0)!r} does not come from the generator")
+            start = text.find("${{", start + 3)
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:

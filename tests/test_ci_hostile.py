@@ -122,8 +122,8 @@ def test_literal_values_render_inert_and_quoted(case, tmp_path, capsys):
 
 def test_the_guard_catches_an_expression_no_grammar_covers(envs):
     """A step name built from a value no grammar checks yet: render refuses it on both platforms."""
-    for platform, hostile in (("github", "${{ github.event.pull_request.title }}"),
-                              ("azure-devops", "$(System.AccessToken)")):
+    for platform, hostile in (("github", "${{ github.event.pull_request.title }}"), ("github", "${{ github.actor"),
+                              ("azure-devops", "$(System.AccessToken)"), ("azure-devops", "$[variables.x]")):
         plan = build_plan(envs, platform)
         workflow = plan.workflows[1]
         job = workflow.jobs[0]
@@ -135,7 +135,7 @@ def test_the_guard_catches_an_expression_no_grammar_covers(envs):
         files = github.render(plan) if platform == "github" else azure_devops.render(plan)
         findings = guard.check(plan, files, lint=False)
         assert findings and all(f.env == workflow.env for f in findings), findings
-        assert hostile in findings[0].message
+        assert hostile[:2] in findings[0].message and hostile in findings[0].generated
     clean = build_plan(envs, "github")
     assert guard.check(clean, generated(envs, "github")) == []          # the examples: nothing, actionlint included
     assert not [s for w in clean.workflows for j in w.jobs for s in j.steps if isinstance(s, Note) and "${{" in s.text]
