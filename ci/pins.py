@@ -28,7 +28,9 @@ CHECKOUT = Action("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1"
 SETUP_PYTHON = Action("actions/setup-python", "5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0")
 AZURE_LOGIN = Action("azure/login", "f5d393ae46f8fde4be8b75f32e3fc50e654ad0ca", "v3.0.1")
 SETUP_TERRAFORM = Action("hashicorp/setup-terraform", "dfe3c3f87815947d99a8997f908cb6525fc44e9e", "v4.0.1")
-ACTIONS = (CHECKOUT, SETUP_PYTHON, SETUP_TERRAFORM, AZURE_LOGIN)
+UPLOAD_ARTIFACT = Action("actions/upload-artifact", "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0")
+DOWNLOAD_ARTIFACT = Action("actions/download-artifact", "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1")
+ACTIONS = (CHECKOUT, SETUP_PYTHON, SETUP_TERRAFORM, AZURE_LOGIN, UPLOAD_ARTIFACT, DOWNLOAD_ARTIFACT)
 
 # Terraform: what the tests parse the stacks with (tests/test_terraform_cli.py) and cdktf deploy applies
 # with; hosted runners have none. Azure DevOps downloads the release and checks HashiCorp's published

@@ -15,139 +15,37 @@ Derived from the model, never written twice:
   ahead of dev); the first environment starts on a push to the branch its jobs run from
   (`workflows.code.branch`, default main). A GitHub OIDC subject bound to a branch pins the job to a
   push on that branch (the subject is only presented there);
-* each deploy job runs as its environment's principal: doctor (read-only preflight), the README's
-  `cdktf deploy <env>-azure <env>-databricks --ignore-missing-stack-dependencies` (never the account
-  stack, the platform's bootstrap identity deploys it out of band), then `promote` of every model in
-  `models` from `promotion.from`; where an approval is required the job waits for the
-  CI platform's environment approval first and records it with `approve --ci` (`ci promote`); the
-  audit log is fetched before and stored after the promotions (`ci audit`, ci/audit_store.py);
+* each deploy runs as its environment's principal, in two jobs. `plan`: doctor (read-only preflight),
+  synth of the environment, `terraform init` and `terraform plan -out=tfplan` in each of its stack folders
+  (`<env>-azure`, `<env>-databricks`: never the account stack, the platform's bootstrap identity deploys
+  it out of band), the stack folders with their saved plans kept as the run's artifact `plan-<env>`.
+  `deploy`, after the platform's environment approval: the artifact downloaded, `terraform apply tfplan`
+  in each stack folder (exactly the plan the reviewer could read, never an unseen `--auto-approve`; a plan
+  whose state moved since is refused by Terraform; the databricks plan only if the azure plan changed none
+  of the outputs it was planned against, ci/saved_plan.py; ci/terraform_steps.py has the steps), then
+  `promote` of every model in
+  `models` from `promotion.from`; where an approval is required the promotion records the
+  platform's approval with `approve --ci` (`ci promote`); the audit log is fetched before and stored
+  after the promotions (`ci audit`, ci/audit_store.py);
 * an environment whose Terraform state is local (`state.backend: local`) is not deployed by CI: a
   runner's disk is gone after the job, and with it the state. Its job keeps the preflight and says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable
 
 from infra.model import Environment, Environments
-from infra.model.grants import AzureDevOpsOidc, GithubOidc
 
+# The plan's data and placeholders live in ci/model.py; they are importable from here as before.
+from .model import (CDKTF, DEFAULT_ENVIRONMENTS, PLAN_FILE, PLANS, PLATFORM, PYTHON, STATE, TMP, CiIdentity, Job,  # noqa: F401
+                    Note, Plan, Step, Workflow)
 from .pins import TERRAFORM_VERSION
+from .terraform_steps import apply_steps, plan_steps, stacks_of  # noqa: F401
 
 EVENTS = ("pull_request", "push", "release")
 PLATFORMS = ("github", "azure-devops")
 DEFAULT_BRANCH = "main"
-DEFAULT_ENVIRONMENTS = "environments"
-
-# Placeholders the renderers and the simulator substitute: the project's Python, a temp folder of the
-# run, and the CI platform's name (for `approve --ci`).
-PYTHON = "{python}"
-TMP = "{tmp}"
-STATE = "{tmp}/lakegate"
-PLATFORM = "{platform}"
-CDKTF = ".tools/bin/cdktf"
-
-@dataclass(frozen=True)
-class Step:
-    """One step. `run` is an argv with placeholders; `platform` steps (checkout, python, login) are the CI
-    platform's own (an action or a task) and have no command."""
-
-    id: str
-    name: str
-    run: tuple[str, ...] = ()
-    platform: str | None = None          # checkout | python | terraform | login
-    cloud: str | None = None             # why it cannot run on this machine (simulate shows it skipped)
-    local: tuple[str, ...] | None = None  # what simulate runs instead, against the local registry
-    expected: tuple[tuple[int, str], ...] = ()  # exit codes of `local` that are the expected outcome, and why
-    identity: bool = False               # runs as the environment's principal (OIDC variables, login)
-    always: bool = False                 # also after a failed step (cleanup)
-    ci: bool = True                      # False: a local stand-in only simulate runs
-    setup: bool = False                  # provisions the runner; simulate uses this checkout instead
-
-
-@dataclass(frozen=True)
-class Note:
-    """Something a job deliberately does not do, and why: a comment in the YAML, a line in simulate."""
-
-    id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class CiIdentity:
-    """The environment's principal as CI presents it: its OIDC subject on each platform."""
-
-    env: str
-    principal: str
-    tenant_id: str
-    subscription_id: str
-    github: GithubOidc | None
-    azure_devops: AzureDevOpsOidc | None
-    credentials_strategy: str | None
-
-    @property
-    def github_environment(self) -> str | None:
-        return self.github.environment if self.github else None
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    name: str
-    steps: tuple[Step | Note, ...]
-    env: str | None = None
-    identity: CiIdentity | None = None
-    approval: bool = False               # waits for the platform's environment approval (reviewers)
-    timeout_minutes: int = 60
-
-    def runnable(self) -> list[Step]:
-        return [s for s in self.steps if isinstance(s, Step)]
-
-    @property
-    def promotes(self) -> bool:
-        """Whether it talks to the environment's workspace (so it needs DATABRICKS_HOST)."""
-        return any(s.id.startswith("promote-") for s in self.runnable())
-
-
-@dataclass(frozen=True)
-class Workflow:
-    id: str                              # file stem (GitHub) / stage id (Azure DevOps)
-    name: str
-    event: str                           # pull_request | push | release
-    branch: str                          # push / pull_request: the branch; workflow_run: the source's
-    after: str | None                    # id of the workflow whose success starts this one
-    jobs: tuple[Job, ...]
-    env: str | None = None
-
-
-@dataclass(frozen=True)
-class Plan:
-    platform: str
-    workflows: tuple[Workflow, ...]
-    environments_dir: str = DEFAULT_ENVIRONMENTS
-    first_env: str | None = None
-    stand_ins: dict[str, tuple[Step, ...]] = field(default_factory=dict)   # event -> local-only prelude
-    cleanup: tuple[Step, ...] = ()       # local-only, after every simulated event that needed the registry
-
-    def workflow(self, id: str) -> Workflow:
-        return next(w for w in self.workflows if w.id == id)
-
-    def for_event(self, event: str) -> list[Workflow]:
-        """The workflows an event starts, then those chained after them, in order."""
-        started = [w for w in self.workflows if w.event == event and w.after is None]
-        ordered, frontier = list(started), list(started)
-        while frontier:
-            current = frontier.pop(0)
-            for follower in self.workflows:
-                if follower.after == current.id and follower not in ordered:
-                    ordered.append(follower)
-                    frontier.append(follower)
-        return ordered
-
-    def deploy_workflows(self) -> list[Workflow]:
-        return [w for w in self.workflows if w.env is not None]
-
 
 # --------------------------------------------------------------------------------------------------
 
@@ -163,15 +61,10 @@ def presents_identity(env: Environment, platform: str) -> bool:
     return (oidc.github if platform == "github" else oidc.azure_devops) is not None
 
 
-def stacks_of(env: Environment) -> tuple[str, str]:
-    """The environment's stacks in deploy order (infra/synth.py names them the same way)."""
-    return f"{env.name}-azure", f"{env.name}-databricks"
-
-
 def deploy_command(env: Environment) -> tuple[str, ...]:
     """The README's per-environment deploy command (tests/test_isolation.py checks it against the
-    manifest), non-interactive."""
-    return (CDKTF, "deploy", *stacks_of(env), "--ignore-missing-stack-dependencies", "--auto-approve")
+    manifest); CI runs its two stacks as a saved plan and its apply instead (plan_steps, apply_steps)."""
+    return (CDKTF, "deploy", *stacks_of(env), "--ignore-missing-stack-dependencies")
 
 
 def smoke_jobs(env: Environment) -> list:
@@ -289,19 +182,30 @@ def _deploy(envs: Environments, env: Environment, platform: str, deployed: dict[
     principal = identity.principal
     steps: list[Step | Note] = [
         *_setup_steps(checkout_ref=next(w.name for w in deployed.values() if w.id == after) if after else None,
-                      terraform=env.state.backend == "azurerm"),   # cdktf deploy needs it
+                      terraform=env.state.backend == "azurerm"),   # terraform plan needs it
         Step("check", "check definitions and guardrails", run=cli("check")),
         Step("login", f"sign in to Azure as {principal} (OIDC, no secret)", platform="login", identity=True,
              cloud="exchanges this job's OIDC token for an Entra token of " + principal),
         Step("doctor", f"preflight Azure as {principal} (doctor, read-only)", run=cli("doctor", "--env", env.name),
              identity=True, cloud="reads Azure Resource Manager as " + principal),
     ]
+    plan_job = None
     if env.state.backend == "azurerm":
-        steps.append(Step("deploy", f"cdktf deploy {' '.join(stacks_of(env))} (as {principal})", run=deploy_command(env),
-                          identity=True, cloud="applies Terraform to Azure and Databricks as " + principal))
+        artifact = f"plan-{env.name}"
+        plan_job = Job("plan", f"plan {env.name} as {principal} (saved, kept as the artifact {artifact})", tuple(
+            steps + plan_steps(env, principal, cli) + [
+                Step("upload-plan", f"keep the stacks and their saved plans (artifact {artifact})", platform="upload",
+                     cloud="stores the artifact in the CI platform")]),
+            env=env.name, identity=identity, gated=False, artifact=artifact, timeout_minutes=60)
+        steps = [*_setup_steps(checkout_ref=next(w.name for w in deployed.values() if w.id == after) if after else None),
+                 Step("login", f"sign in to Azure as {principal} (OIDC, no secret)", platform="login", identity=True,
+                      cloud="exchanges this job's OIDC token for an Entra token of " + principal),
+                 Step("download-plan", f"the saved plans of this run's plan job (artifact {artifact})",
+                      platform="download", cloud="reads the artifact from the CI platform"),
+                 *apply_steps(env, principal, cli)]
     else:
-        steps.append(Note("deploy", f"no cdktf deploy: {env.name} keeps its Terraform state on the machine that "
-                                    "deploys it (state.backend: local), and a CI runner's disk is gone after the "
+        steps.append(Note("deploy", f"no terraform plan or apply: {env.name} keeps its Terraform state on the machine "
+                                    "that deploys it (state.backend: local), and a CI runner's disk is gone after the "
                                     f"job. Deploy {env.name} from a workstation as {principal}, or give it an "
                                     "azurerm backend and render again."))
     models = env.model_names
@@ -347,10 +251,12 @@ def _deploy(envs: Environments, env: Environment, platform: str, deployed: dict[
                           run=cli("ci", "audit", "push", "--env", env.name), identity=True, always=True,
                           cloud=f"writes {env.state.storage_account}/{env.state.container} as {principal}"))
     name = f"deploy {env.name}"
+    title = (f"apply {env.name}'s approved plan as {principal}" if plan_job else f"deploy {env.name} as {principal}")
+    deploy = Job("deploy", title + (", then promote from " + source if source and models else ""), tuple(steps),
+                 env=env.name, identity=identity, approval=approval, timeout_minutes=120,
+                 needs=plan_job.id if plan_job else None, artifact=plan_job.artifact if plan_job else None)
     return Workflow(f"deploy-{env.name}", name, event, branch, after,
-                    (Job("deploy", f"deploy {env.name} as {principal}" + (", then promote from " + source if source and models else ""),
-                         tuple(steps), env=env.name, identity=identity, approval=approval, timeout_minutes=120),),
-                    env=env.name)
+                    (plan_job, deploy) if plan_job else (deploy,), env=env.name)
 
 
 def evaluation_jobs(env: Environment) -> list:

@@ -13,6 +13,7 @@ from pathlib import Path
 from infra.model import Environments
 
 from . import azure_devops, github
+from .guard import Finding, check
 from .plan import DEFAULT_ENVIRONMENTS, PLATFORMS, build_plan
 
 MARKER = github.MARKER
@@ -29,6 +30,16 @@ def generated(envs: Environments, platform: str, environments: str = DEFAULT_ENV
     """Relative path -> content for one platform."""
     plan = build_plan(envs, platform, environments)
     return github.render(plan) if platform == "github" else azure_devops.render(plan)
+
+
+def findings(envs: Environments, platforms=PLATFORMS, environments: str = DEFAULT_ENVIRONMENTS) -> list[Finding]:
+    """What ci/guard.py finds in the pipelines render would write (expressions not from the generator,
+    actionlint's findings); render writes nothing while there is one."""
+    found = []
+    for platform in platforms:
+        plan = build_plan(envs, platform, environments)
+        found += check(plan, github.render(plan) if platform == "github" else azure_devops.render(plan))
+    return found
 
 
 def _orphans(root: Path, platform: str, produced: dict[str, str]) -> list[str]:

@@ -10,6 +10,7 @@ The output is parsed back by the tests (yaml.safe_load) and linted by actionlint
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ class Commented:
 @dataclass(frozen=True)
 class Comment:
     text: str
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """A value that comes from the definitions: always a double-quoted YAML string, whatever it holds."""
+
+    value: str
 
 
 def dump(document: dict, header: str = "") -> str:
@@ -112,6 +120,8 @@ _NUMBER_LIKE = re.compile(r"[-+]?(\d[\d_]*)?(\.\d*)?([eE][-+]?\d+)?|0[xXoObB][0-
 
 
 def _scalar(value: Any) -> str:
+    if isinstance(value, Quoted):
+        return _double_quoted(value.value)
     if value is None:
         return "null"
     if value is True:
@@ -135,5 +145,6 @@ def _scalar(value: Any) -> str:
 
 
 def _double_quoted(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    # JSON's escapes are YAML's: a quote, a backslash, a line break or any control character stays inside
+    # the string.
+    return json.dumps(text, ensure_ascii=True)

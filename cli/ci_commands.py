@@ -52,6 +52,15 @@ def add_ci_commands(commands, common) -> None:
     state_dir_option(audit, "the log is in its audit/")
     audit.set_defaults(handler=cmd_audit)
 
+    outputs = actions.add_parser("plan-outputs", help="exit 12 when a saved Terraform plan changes the stack's outputs "
+                                                     "(the deploy job's check between two stacks' applies)")
+    common(outputs, json_flag=False)
+    outputs.add_argument("--stack", required=True, metavar="DIR", help="the stack folder holding the saved plan")
+    outputs.add_argument("--plan", default="tfplan", metavar="FILE", help="the saved plan in it (default tfplan)")
+    outputs.add_argument("--reader", required=True, metavar="STACK",
+                         help="the stack planned against these outputs (named in the message)")
+    outputs.set_defaults(handler=cmd_plan_outputs)
+
     promote = actions.add_parser("promote", help="promote into an environment that needs an approval: gates, then the "
                                                  "approval this CI run was given (approve --ci), then promote again")
     common(promote)
@@ -90,6 +99,34 @@ def _guardrails_pass(envs, json_output: bool = False) -> bool:
     return False
 
 
+def _refusals(args, envs, platforms, environments: str) -> int | None:
+    """The exit code when the pipelines must not be written: an environments folder that is not a plain
+    relative path (it reaches `run:` lines), or what ci/guard.py finds in the output."""
+    from ci.guard import ActionlintMissing, definition_line
+    from ci.render import findings
+    from infra.model.ci_values import check_relative_folder
+
+    try:
+        check_relative_folder(environments)
+    except ValueError as exc:
+        output.fail(f"--environments {args.environments}: the generated steps name it as {exc}; keep the "
+                    "definitions in a plainly named folder inside --root")
+        return exit_codes.USAGE
+    try:
+        found = findings(envs, platforms, environments)
+    except ActionlintMissing as exc:
+        output.fail(str(exc))
+        return exit_codes.INVALID_REQUEST
+    for finding in found:
+        output.fail(f"{definition_line(Path(args.environments), finding)}: renders as code in "
+                    f"{finding.file}:{finding.line}: {finding.message}")
+    if found:
+        output.fail(f"{len(found)} problem(s): nothing written; a value in the definitions must stay data in the "
+                    "generated pipelines")
+        return exit_codes.INVALID_DEFINITIONS
+    return None
+
+
 def cmd_render(args) -> int:
     from ci.render import stale, write
 
@@ -105,6 +142,9 @@ def cmd_render(args) -> int:
     platforms = _platforms(args.platform)
     # The generated commands name the definitions relative to the repository (default: environments).
     environments = os.path.relpath(Path(args.environments).resolve(), root.resolve())
+    refused = _refusals(args, envs, platforms, environments)
+    if refused is not None:
+        return refused
     if args.check:
         problems = stale(envs, root, platforms, environments)
         for relative in problems:
@@ -179,6 +219,25 @@ def cmd_simulate(args) -> int:
         if result.failed:
             output.fail(f"{result.failed.workflow}: step `{result.failed.step}` failed ({result.failed.reason})")
     return result.exit_code
+
+
+def cmd_plan_outputs(args) -> int:
+    from ci.saved_plan import PlanUnreadable, output_changes, show
+
+    stack = Path(args.stack)
+    try:
+        changes = output_changes(show(stack, args.plan))
+    except PlanUnreadable as exc:
+        output.fail(str(exc))
+        return exit_codes.PREFLIGHT_FAILED
+    if changes:
+        listed = ", ".join(f"{c.name} ({'/'.join(c.actions)})" for c in changes)
+        output.fail(f"{stack.name}'s applied plan changed output(s) {listed}; the saved plan of {args.reader} was made "
+                    f"against the old values and is not applied: run the deploy again to plan {args.reader} against "
+                    "the new ones")
+        return exit_codes.PREFLIGHT_FAILED
+    output.console.print(f"{stack.name}'s plan changes none of its outputs: {args.reader}'s saved plan still holds")
+    return exit_codes.OK
 
 
 def cmd_promote(args) -> int:

@@ -120,7 +120,7 @@ def test_the_validator_catches_what_azure_devops_refuses(pipeline):
     assert validate({"trigger": {"branches": {"include": ["main"]}}}, SCHEMA)   # no stages
     stage = document["stages"][1]
     stage["dependOn"] = stage.pop("dependsOn")
-    step = stage["jobs"][0]["strategy"]["runOnce"]["deploy"]["steps"][-1]
+    step = stage["jobs"][-1]["strategy"]["runOnce"]["deploy"]["steps"][-1]
     step["inputs"]["azureSubscriptions"] = step["inputs"].pop("azureSubscription")
     document["stages"][0]["jobs"][0]["steps"][1]["task"] = "UsePython@9"
     problems = "\n".join(validate(document, SCHEMA))
@@ -149,11 +149,26 @@ def test_stages_jobs_environments_and_conditions(pipeline, envs):
                                                   "'refs/tags/'))")
     for env in envs:
         stage = stages[f"deploy_{env.name}"]
-        (job,) = stage["jobs"]
+        *planned, job = stage["jobs"]
         assert job["deployment"] == "deploy" and job["environment"] == env.name   # approvals & checks live there
         assert stage["lockBehavior"] == "sequential"
         steps = job["strategy"]["runOnce"]["deploy"]["steps"]
         assert (steps[0]["checkout"], steps[0]["persistCredentials"]) == ("self", False)   # not automatic in deployments
+        assert steps[0]["fetchDepth"] == 0                                 # the lineage gate reads the history
+        if env.state.backend == "azurerm":
+            # The plan is a plain job (it only reads, no approval); the deployment applies what it saved.
+            (plan,) = planned
+            assert plan["job"] == "plan" and "environment" not in plan and job["dependsOn"] == "plan"
+            assert {"publish": "$(Agent.TempDirectory)/cdktf.out/stacks", "artifact": f"plan-{env.name}"}.items() \
+                <= next(s for s in plan["steps"] if "publish" in s).items()
+            assert next(s for s in steps if "download" in s)["artifact"] == f"plan-{env.name}"
+            scripts = [s["inputs"]["inlineScript"] for s in steps if "inputs" in s and "inlineScript" in s["inputs"]]
+            applies = [line for s in scripts for line in s.splitlines() if " apply " in line]
+            assert [line.split("stacks/")[1] for line in applies] == [
+                f"{env.name}-azure\" apply -input=false tfplan", f"{env.name}-databricks\" apply -input=false tfplan"]
+            steps = plan["steps"] + steps
+        else:
+            assert planned == []
         identity_steps = [s for s in steps if "task" in s and s["task"].startswith("AzureCLI@")]
         assert identity_steps and {s["inputs"]["azureSubscription"] for s in identity_steps} == {
             env.principals.service_principal.ci_oidc.azure_devops.service_connection}
@@ -168,7 +183,7 @@ def test_stages_jobs_environments_and_conditions(pipeline, envs):
         if promotes:
             assert stage["variables"] == [{"group": f"lakegate-{env.name}"}]
             assert identity_steps[-1]["condition"] == "always()" and "ci audit push" in identity_steps[-1]["inputs"]["inlineScript"]
-    prod = stages["deploy_prod"]["jobs"][0]["strategy"]["runOnce"]["deploy"]["steps"]
+    prod = stages["deploy_prod"]["jobs"][-1]["strategy"]["runOnce"]["deploy"]["steps"]
     assert any("ci promote churn --to prod --approval azure-devops --registry databricks" in s.get("inputs", {})
                .get("inlineScript", "") for s in prod)
 

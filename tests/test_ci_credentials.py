@@ -114,7 +114,7 @@ def azure_devops_step_environment(envs, env_name: str, step_prefix: str, group: 
     service connection, the stage's variable group, and the script's own `export` lines."""
     document = yaml.safe_load(azure_devops.render(build_plan(envs, "azure-devops"))[azure_devops.PIPELINE_FILE])
     stage = next(s for s in document["stages"] if s["stage"] == f"deploy_{env_name}")
-    steps = stage["jobs"][0]["strategy"]["runOnce"]["deploy"]["steps"]
+    steps = stage["jobs"][-1]["strategy"]["runOnce"]["deploy"]["steps"]
     step = next(s for s in steps if s.get("task") == "AzureCLI@2" and step_prefix in s["inputs"]["inlineScript"])
     system = {"System.AccessToken": entra.ado_access_token, "System.OidcRequestUri": f"{entra.url}/ado/oidctoken"}
     result = {k: re.sub(r"\$\(([\w.]+)\)", lambda m: system[m.group(1)], v) for k, v in step["env"].items()}

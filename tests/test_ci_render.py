@@ -144,11 +144,11 @@ def test_render_refuses_invalid_definitions_and_guardrail_violations(tmp_path, c
 def test_least_privilege_permissions(workflows, envs):
     for name, document in workflows.items():
         assert document["permissions"] == {}, name          # nothing by default
-        for job in document["jobs"].values():
+        for job_id, job in document["jobs"].items():
             expected = {"contents": "read"}
             if name.startswith("deploy-"):
                 expected["id-token"] = "write"             # only where Entra exchanges the job's OIDC token
-                if envs[name.removeprefix("deploy-")].promotion.approval.required:
+                if envs[name.removeprefix("deploy-")].promotion.approval.required and job_id == "deploy":
                     expected["actions"] = "read"           # approve --ci github reads the run's approvals
             assert job["permissions"] == expected, name
 
@@ -188,9 +188,11 @@ def test_concurrency_never_overlaps_two_deploys_of_an_environment(workflows):
         if name == "pull-request":
             assert document["concurrency"]["cancel-in-progress"] is True
             continue
-        (job,) = document["jobs"].values()
-        assert job["concurrency"] == {"group": f"lakegate-{name.removeprefix('deploy-')}", "cancel-in-progress": False}
-        groups.append(job["concurrency"]["group"])
+        # On the whole workflow: another run's plan never lands between this run's plan and its apply.
+        assert document["concurrency"] == {"group": f"lakegate-{name.removeprefix('deploy-')}",
+                                           "cancel-in-progress": False}
+        assert all("concurrency" not in job for job in document["jobs"].values())
+        groups.append(document["concurrency"]["group"])
     assert len(groups) == len(set(groups)) == 3
 
 
@@ -199,9 +201,11 @@ def test_triggers_follow_the_promotion_order(workflows):
     assert on(workflows["deploy-dev"]) == {"push": {"branches": ["main"]}}
     assert on(workflows["deploy-staging"]) == {"workflow_run": {"workflows": ["deploy dev"], "types": ["completed"],
                                                                 "branches": ["main"]}}
-    staging = workflows["deploy-staging"]["jobs"]["deploy"]
+    staging = workflows["deploy-staging"]["jobs"]["plan"]
     assert "conclusion == 'success'" in staging["if"] and "event == 'push'" in staging["if"]
-    assert staging["steps"][0]["with"]["ref"] == "${{ github.event.workflow_run.head_sha }}"
+    assert workflows["deploy-staging"]["jobs"]["deploy"]["needs"] == "plan"    # so it is skipped with the plan
+    for job in workflows["deploy-staging"]["jobs"].values():
+        assert job["steps"][0]["with"]["ref"] == "${{ github.event.workflow_run.head_sha }}"
     assert on(workflows["deploy-prod"]) == {"release": {"types": ["published"]}}
     assert workflows["deploy-dev"]["name"] == "deploy dev"
 
@@ -213,24 +217,56 @@ def readme_commands() -> dict[str, list[str]]:
     return {c[2].rsplit("-", 1)[0]: c for c in commands}
 
 
-def test_deploy_steps_are_the_readmes_commands_and_never_the_account_stack(workflows, envs):
+def test_deploys_apply_exactly_the_saved_plan_of_the_readmes_stacks_never_the_account_stack(workflows, envs):
     documented = readme_commands()
     assert "account" in documented                          # deployed by the bootstrap identity, out of band
     for env in envs:
-        runs = [s.get("run", "") for s in workflows[f"deploy-{env.name}"]["jobs"]["deploy"]["steps"]]
-        deploys = [r for r in runs if "cdktf deploy" in r]
-        assert all("account" not in shlex.split(r)[2:] for r in deploys)
+        jobs = workflows[f"deploy-{env.name}"]["jobs"]
+        text = yaml.safe_dump(jobs)
+        assert "cdktf deploy" not in text and "auto-approve" not in text and "account" not in text.replace(
+            "accounts", "")
         if env.state.backend == "local":
-            assert deploys == []                            # the state would die with the runner
+            assert list(jobs) == ["deploy"] and "terraform" not in text     # the state would die with the runner
             continue
-        (line,) = deploys
-        assert shlex.split(line) == [".tools/bin/cdktf", *documented[env.name][1:], "--auto-approve"]
-        assert list(deploy_command(env)) == shlex.split(line)
+        stacks = documented[env.name][2:4]
+        assert list(deploy_command(env)) == [".tools/bin/cdktf", *documented[env.name][1:]] and stacks == [f"{env.name}-azure",
+                                                                                f"{env.name}-databricks"]
+        plan, deploy = jobs["plan"], jobs["deploy"]
+        assert deploy["needs"] == "plan" and plan["environment"] == deploy["environment"]
+
+        def terraform(job):
+            return [shlex.split(s["run"])[2:] for s in job["steps"] if "terraform " in s.get("run", "")]
+
+        folder = "$RUNNER_TEMP/cdktf.out/stacks"
+        assert [args[:2] for args in terraform(plan)] == [
+            ["terraform", f"-chdir={folder}/{stack}"] for stack in stacks for _ in (0, 1)]
+        assert [args[2:] for args in terraform(plan)] == [["init", "-input=false"], ["plan", "-input=false",
+                                                                                     "-out=tfplan"]] * 2
+        assert [args[2:] for args in terraform(deploy)] == [["init", "-input=false"],
+                                                            ["apply", "-input=false", "tfplan"]] * 2
+        uses = {s["uses"].split("@")[0]: s for job in (plan, deploy) for s in job["steps"] if "uses" in s}
+        upload, download = uses["actions/upload-artifact"], uses["actions/download-artifact"]
+        assert upload["with"]["name"] == download["with"]["name"] == f"plan-{env.name}"
+        assert upload["with"]["path"] == download["with"]["path"] == "${{ runner.temp }}/cdktf.out/stacks"
+        steps = [s.get("uses", s.get("run", "")) for s in deploy["steps"]]
+        applies = [i for i, s in enumerate(steps) if " apply " in s]
+        assert steps.index(download["uses"]) < applies[0]
+        # Between the two applies: the databricks plan only holds if the azure plan changed none of its outputs.
+        (check,) = [i for i, s in enumerate(steps) if "ci plan-outputs" in s]
+        assert applies[0] < check < applies[1] and f"--stack \"{folder}/{stacks[0]}\" --reader {stacks[1]}" in steps[check]
+        assert not any("main.py synth" in s for s in steps)    # nothing is planned again after the approval
+
+
+def test_checkouts_fetch_the_whole_history_for_the_lineage_gate(workflows):
+    checkouts = [s for document in workflows.values() for job in document["jobs"].values() for s in job["steps"]
+                 if s.get("uses", "").startswith("actions/checkout@")]
+    jobs = sum(len(document["jobs"]) for document in workflows.values())
+    assert len(checkouts) == jobs == 6 and all(s["with"]["fetch-depth"] == 0 for s in checkouts)
 
 
 def test_promotions_come_from_the_models_in_order(workflows, envs):
     for env in envs:
-        runs = [s.get("run", "") for s in workflows[f"deploy-{env.name}"]["jobs"]["deploy"]["steps"]]
+        runs = [s.get("run", "") for job in workflows[f"deploy-{env.name}"]["jobs"].values() for s in job["steps"]]
         promotes = [r for r in runs if " promote " in f" {r} "]
         if env.promotion.from_env is None:
             assert promotes == []
@@ -251,8 +287,9 @@ def test_promotions_come_from_the_models_in_order(workflows, envs):
 
 def test_each_job_targets_its_github_environment(workflows, envs):
     for env in envs:
+        for job in workflows[f"deploy-{env.name}"]["jobs"].values():
+            assert job["environment"] == env.principals.service_principal.ci_oidc.github.environment == env.name
         job = workflows[f"deploy-{env.name}"]["jobs"]["deploy"]
-        assert job["environment"] == env.principals.service_principal.ci_oidc.github.environment == env.name
         assert job["env"]["ARM_CLIENT_ID"] == "${{ vars.ARM_CLIENT_ID }}"
         assert job["env"]["ARM_TENANT_ID"] == env.azure.tenant_id
         assert (job["env"]["ARM_USE_OIDC"], job["env"]["ARM_USE_CLI"]) == ("true", "false")

@@ -56,12 +56,21 @@ def test_deploy_events_list_the_rendered_steps_in_order(capsys, envs):
              "seed-dev-demand-train", "seed-staging-churn-feature-refresh", "seed-staging-demand-feature-refresh"]
     assert [s["step"] for s in push["steps"] if s["local_stand_in"]] == [*seeds, "local-down"]
     staging = [s for s in push["steps"] if s["workflow"] == "deploy staging"]
-    assert [(s["step"], s["status"]) for s in staging] == [
-        ("checkout", "skipped"), ("python", "skipped"), ("terraform", "skipped"), ("install", "skipped"),
-        ("check", "listed"), ("login", "skipped"), ("doctor", "skipped"), ("deploy", "skipped"), ("audit-pull", "skipped"),
-        ("promote-churn", "listed"), ("promote-demand", "listed"), ("audit-push", "skipped")]
+    setup = [("checkout", "skipped"), ("python", "skipped"), ("terraform", "skipped"), ("install", "skipped")]
+    terraform = [(f"{verb}-staging-{stack}", "skipped") for stack in ("azure", "databricks") for verb in ("init", "plan")]
+    assert [(s["job"], s["step"], s["status"]) for s in staging] == [("plan", *s) for s in [
+        *setup, ("check", "listed"), ("login", "skipped"), ("doctor", "skipped"), ("synth", "listed"), *terraform,
+        ("upload-plan", "skipped")]] + [("deploy", *s) for s in [
+        *setup, ("login", "skipped"), ("download-plan", "skipped"),
+        ("apply-init-staging-azure", "skipped"), ("apply-staging-azure", "skipped"),
+        ("outputs-staging-azure", "skipped"), ("apply-init-staging-databricks", "skipped"),
+        ("apply-staging-databricks", "skipped"),
+        ("audit-pull", "skipped"), ("promote-churn", "listed"), ("promote-demand", "listed"), ("audit-push", "skipped")]]
     reasons = {s["step"]: s["reason"] for s in staging}
-    assert reasons["login"].startswith("needs the cloud: ") and reasons["deploy"].startswith("needs the cloud: ")
+    assert reasons["login"].startswith("needs the cloud: ") and reasons["apply-staging-azure"].startswith(
+        "needs the cloud: applies the approved plan")
+    synth = next(s for s in staging if s["step"] == "synth")
+    assert synth["command"][2:6] == ["synth", "--env", "staging", "--out"]     # runs here too (into the temp folder)
     assert reasons["promote-churn"].startswith("local equivalent of a cloud step")
     promote = next(s for s in staging if s["step"] == "promote-churn")
     assert promote["ci_command"] == ".venv/bin/python main.py promote churn --to staging --registry databricks"

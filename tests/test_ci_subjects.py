@@ -50,7 +50,7 @@ def test_every_github_job_presents_its_environments_federated_subject(envs, acco
     credentials = federated_credentials(account)
     seen = set()
     for path, document, job_id, job in github_jobs(envs):
-        env = envs[document["jobs"][job_id]["concurrency"]["group"].removeprefix("lakegate-")]
+        env = envs[document["concurrency"]["group"].removeprefix("lakegate-")]
         oidc = env.principals.service_principal.ci_oidc.github
         presented = github.presented_subject(oidc.repository, document, job_id)
         credential = credentials[f"github-actions-{env.name}"]
@@ -98,8 +98,10 @@ def test_a_branch_subject_is_presented_by_a_push_to_that_branch(tmp_path):
     edit(folder / "staging.yaml", "github: {repository: contoso/lakegate-ml, environment: staging}",
          "github: {repository: contoso/lakegate-ml, branch: release-candidates}")
     envs = load_environments(folder)
-    (path, document, job_id, job), = [j for j in github_jobs(envs) if j[0].endswith("deploy-staging.yml")]
-    assert "environment" not in job
-    assert github.presented_subject("contoso/lakegate-ml", document, job_id) == \
-        envs["staging"].principals.service_principal.ci_oidc.github.subject == \
-        "repo:contoso/lakegate-ml:ref:refs/heads/release-candidates"
+    jobs = [j for j in github_jobs(envs) if j[0].endswith("deploy-staging.yml")]
+    assert [job_id for _, _, job_id, _ in jobs] == ["plan", "deploy"]     # both sign in
+    for path, document, job_id, job in jobs:
+        assert "environment" not in job
+        assert github.presented_subject("contoso/lakegate-ml", document, job_id) == \
+            envs["staging"].principals.service_principal.ci_oidc.github.subject == \
+            "repo:contoso/lakegate-ml:ref:refs/heads/release-candidates"

@@ -6,7 +6,8 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import PrincipalName, Strict
+from .base import PrincipalName, Strict, Uuid
+from .ci_values import AzureDevOpsName, AzureDevOpsOrganization, GithubEnvironmentName, GithubRepository, GitRef
 
 # Unity Catalog privileges by securable type (Databricks "Unity Catalog privileges and securable objects").
 PRIVILEGES_BY_SECURABLE: dict[str, frozenset[str]] = {
@@ -107,9 +108,10 @@ class Grant(Strict):
 
 
 class GithubOidc(Strict):
-    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="`org/repo`.")
-    environment: str | None = Field(None, description="GitHub environment; subject `repo:org/repo:environment:X`.")
-    branch: str | None = Field(None, description="Branch instead of environment; subject `repo:org/repo:ref:refs/heads/X`.")
+    repository: GithubRepository = Field(description="`org/repo`.")
+    environment: GithubEnvironmentName | None = Field(
+        None, description="GitHub environment; subject `repo:org/repo:environment:X`.")
+    branch: GitRef | None = Field(None, description="Branch instead of environment; subject `repo:org/repo:ref:refs/heads/X`.")
 
     @model_validator(mode="after")
     def _one_subject(self) -> "GithubOidc":
@@ -125,10 +127,10 @@ class GithubOidc(Strict):
 
 
 class AzureDevOpsOidc(Strict):
-    organization: str = Field(description="Azure DevOps organization.")
-    project: str = Field(description="Azure DevOps project.")
-    service_connection: str = Field(description="Name of the workload-identity service connection.")
-    organization_id: str = Field(description="Organization GUID (the issuer is per organization).")
+    organization: AzureDevOpsOrganization = Field(description="Azure DevOps organization.")
+    project: AzureDevOpsName = Field(description="Azure DevOps project.")
+    service_connection: AzureDevOpsName = Field(description="Name of the workload-identity service connection.")
+    organization_id: Uuid = Field(description="Organization GUID (the issuer is per organization).")
 
     @property
     def subject(self) -> str:

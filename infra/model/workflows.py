@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import GitProvider, Identifier, PrincipalName, Strict
+from .ci_values import GitRef
 
 _JOB_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _TASK_KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -40,8 +41,9 @@ class CodeSource(Strict):
     provider: GitProvider = Field(
         "gitHub", description="Git provider, as Databricks spells it."
     )
-    branch: str | None = Field(None, description="Branch to run; give exactly one of branch, tag.")
-    tag: str | None = Field(None, description="Tag to run (releases); give exactly one of branch, tag.")
+    branch: GitRef | None = Field(None, description="Branch to run (a literal name, no pattern); give exactly one "
+                                                    "of branch, tag.")
+    tag: GitRef | None = Field(None, description="Tag to run (releases); give exactly one of branch, tag.")
 
     @model_validator(mode="after")
     def _one_ref(self) -> "CodeSource":
