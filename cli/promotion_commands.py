@@ -16,7 +16,7 @@ def add_promotion_commands(commands, common) -> None:
         parser = commands.add_parser(name, help=help)
         common(parser)
         state_dir_option(parser)
-        parser.set_defaults(handler=with_environments(handler, prepare=check_request))
+        parser.set_defaults(handler=with_environments(_names_checked(handler), prepare=check_request))
         return parser
 
     local = command("local", cmd_local, "start, stop or inspect the local embedded registry")
@@ -62,6 +62,7 @@ def add_promotion_commands(commands, common) -> None:
     _registry_option(rollback)
 
     status = command("status", cmd_status, "champion, challenger, versions, lineage and gates per environment")
+    status.add_argument("--env", metavar="ENV", help="only this environment")
     _registry_option(status)
 
     audit = command("audit", cmd_audit, "verify every environment's audit log: chain, registry anchors, registry state")
@@ -69,8 +70,29 @@ def add_promotion_commands(commands, common) -> None:
                        "state")
     audit.add_argument("--offline", action="store_true", help="file-only checks (hash chain, head): no anchors, no "
                        "registry state; truncation and full rewrites are only caught with the registry")
+    audit.add_argument("--env", metavar="ENV", help="only this environment's log")
     _registry_option(audit)
 
+
+
+def _names_checked(handler):
+    """The handler, after the environment and model named on the command line are known to the definitions
+    (exit 6 with the closest names, before any registry call)."""
+
+    def run(args, envs) -> int:
+        check_names(args, envs)
+        return handler(args, envs)
+
+    return run
+
+
+def check_names(args, envs) -> None:
+    from promotion import naming
+
+    name = getattr(args, "to", None) or getattr(args, "env", None)
+    env = naming.environment(envs, name) if name is not None else None
+    if env is not None and getattr(args, "model", None) is not None:
+        naming.declared_model(env, args.model)
 
 
 def check_request(args) -> None:
@@ -236,13 +258,24 @@ def cmd_rollback(args, envs) -> int:
 
 def cmd_status(args, envs) -> int:
     from promotion.api import status
+    from promotion.status import environment_status
 
-    data = status(envs, adapter_factory(args, envs))
+    factory = adapter_factory(args, envs)
+    data = {"environments": [environment_status(envs[args.env], factory)]} if args.env else status(envs, factory)
     if args.json:
         output.emit_json(data)
         return exit_codes.OK
     output.console.print(status_table(data))
     return exit_codes.OK
+
+
+def _only(result, env: str):
+    """The verification of one environment's log (the others are checked, not reported)."""
+    from dataclasses import replace
+
+    return replace(result, checked={k: v for k, v in result.checked.items() if k == env},
+                   problems=[p for p in result.problems if p.env == env],
+                   notes={k: v for k, v in result.notes.items() if k == env})
 
 
 def cmd_audit(args, envs) -> int:
@@ -252,6 +285,8 @@ def cmd_audit(args, envs) -> int:
         result = verify_audit(audit_dir(args))
     else:
         result = cross_check_audit(envs, audit_dir(args), adapter_factory(args, envs))
+    if args.env:
+        result = _only(result, args.env)
     if args.json:
         output.emit_json(result.as_dict())
     else:

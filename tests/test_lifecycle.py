@@ -56,8 +56,9 @@ def test_run_smoke_is_a_sample_one_epoch_and_registers_nothing(world, capsys):
 
 
 BAD = [
-    (("run", "nope", "--env", "dev"), 2, "dev has no job 'nope' (its jobs: feature-refresh, train,"),
-    (("run", "train", "--env", "nope"), 2, "unknown environment 'nope' (known: dev, staging, prod)"),
+    (("run", "nope", "--env", "dev"), 6, "dev has no job 'nope' (its jobs: feature-refresh, train,"),
+    (("run", "trian", "--env", "dev"), 6, "dev has no job 'trian' (did you mean train?) (its jobs: feature-refresh,"),
+    (("run", "train", "--env", "nope"), 6, "unknown environment 'nope' (known: dev, staging, prod)"),
     (("run", "train", "--env", "dev", "--param", "epochs"), 6, "--param 'epochs': expected NAME=VALUE"),
     (("run", "train", "--env", "dev", "--param", "epochs=many"), 6,
      "task train (pipelines/training/train_churn.py): argument --epochs: invalid int value: 'many'"),

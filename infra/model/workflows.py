@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..suggest import did_you_mean
 from .base import GitProvider, Identifier, PrincipalName, Strict
 
 _JOB_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
@@ -234,7 +235,8 @@ class Workflows(Strict):
             if job.retrain_on_drift is not None:
                 target = job.retrain_on_drift.job
                 if target not in names:
-                    raise ValueError(f"job '{job.name}': retrain_on_drift.job '{target}' is not a job")
+                    raise ValueError(f"job '{job.name}': retrain_on_drift.job '{target}' is not a job"
+                                     f"{did_you_mean(target, names)}")
                 if target == job.name:
                     raise ValueError(f"job '{job.name}': retrain_on_drift.job cannot be the job itself")
         return self
