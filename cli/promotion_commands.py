@@ -16,7 +16,7 @@ def add_promotion_commands(commands, common) -> None:
         parser = commands.add_parser(name, help=help)
         common(parser)
         state_dir_option(parser)
-        parser.set_defaults(handler=with_environments(_names_checked(handler), prepare=check_request))
+        parser.set_defaults(handler=with_environments(_checked(handler)))
         return parser
 
     local = command("local", cmd_local, "start, stop or inspect the local embedded registry")
@@ -75,12 +75,13 @@ def add_promotion_commands(commands, common) -> None:
 
 
 
-def _names_checked(handler):
-    """The handler, after the environment and model named on the command line are known to the definitions
-    (exit 6 with the closest names, before any registry call)."""
+def _checked(handler):
+    """The handler, after what can be refused before any registry call (exit 6): first the environment and model
+    named on the command line (known to the definitions, with the closest names), then the request itself."""
 
     def run(args, envs) -> int:
         check_names(args, envs)
+        check_request(args)
         return handler(args, envs)
 
     return run

@@ -66,7 +66,7 @@ BAD = [
     (("run", "feature-refresh", "--env", "dev", "--param", "output_table=prod.features.churn_features"), 4,
      "sp-lakegate-dev may not write on prod.features.churn_features"),
     (("serve", "churn", "--env", "prod", "--port", "70000"), 6, "--port 70000: a port is 0 (a free one) to 65535"),
-    (("serve", "fraud", "--env", "prod"), 6, "prod.ml.fraud"),
+    (("serve", "fraud", "--env", "prod"), 6, "model fraud is not declared in "),
 ]
 
 
