@@ -16,7 +16,7 @@ def add_promotion_commands(commands, common) -> None:
         parser = commands.add_parser(name, help=help)
         common(parser)
         state_dir_option(parser)
-        parser.set_defaults(handler=with_environments(_checked(handler)))
+        parser.set_defaults(handler=with_environments(checked_before_registry(handler)))
         return parser
 
     local = command("local", cmd_local, "start, stop or inspect the local embedded registry")
@@ -75,7 +75,7 @@ def add_promotion_commands(commands, common) -> None:
 
 
 
-def _checked(handler):
+def checked_before_registry(handler):
     """The handler, after what can be refused before any registry call (exit 6): first the environment and model
     named on the command line (known to the definitions, with the closest names), then the request itself."""
 

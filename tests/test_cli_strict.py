@@ -62,6 +62,7 @@ STATE = "--state-dir=/nonexistent/lakegate-state"
 UNKNOWN = [
     (["promote", "churn", "--to", "prd", STATE], "unknown environment 'prd' (did you mean prod?) (known: dev, staging, prod)"),
     (["promote", "chrun", "--to", "staging", STATE], "model chrun is not declared in environments/staging.yaml:"),
+    (["ci", "promote", "chrun", "--to", "prod", "--approval", "github", STATE], "(models of prod: churn) (did you mean churn?)"),
     (["approve", "churn", "--env", "prd", "--version", "1", STATE], "unknown environment 'prd' (did you mean prod?)"),
     (["rollback", "chrun", "--env", "prod", STATE], "(models of prod: churn) (did you mean churn?)"),
     (["status", "--env", "stagin", STATE], "unknown environment 'stagin' (did you mean staging?)"),
