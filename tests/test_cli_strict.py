@@ -137,3 +137,21 @@ def test_unknown_names_in_the_yaml_get_the_closest_name(tmp_path, monkeypatch, f
     found = problems_of(defs)
     line = line_of(defs / file, pattern)
     assert any(p.startswith(f"environments/{file}:{line}: {message}") for p in found), found
+
+
+def test_audit_verify_env_reports_only_that_environments_log(tmp_path, capsys):
+    import json
+
+    from promotion.audit import AuditLog
+
+    state = tmp_path / "state"
+    (state / "audit").mkdir(parents=True, mode=0o700)
+    state.chmod(0o700)
+    AuditLog(state / "audit", "dev").append("promote", model="dev.ml.churn")
+    AuditLog(state / "audit", "prod").append("promote", model="prod.ml.churn")
+    AuditLog(state / "audit", "prod").append("promote", model="prod.ml.churn")
+    (state / "audit" / "staging.jsonl").write_text("not json\n")  # broken, but not the one asked about
+    capsys.readouterr()
+    assert main(["audit", "verify", "--offline", "--env", "prod", "--json", f"--state-dir={state}"]) == 0
+    assert json.loads(capsys.readouterr().out)["checked"] == {"prod": 2}
+    assert main(["audit", "verify", "--offline", "--json", f"--state-dir={state}"]) == 8  # all of them: staging's is broken
