@@ -241,9 +241,9 @@ def cmd_plan_outputs(args) -> int:
 
 
 def cmd_promote(args) -> int:
-    from .promotion_commands import check_request
+    from .promotion_commands import checked_before_registry
 
-    return with_environments(_promote_with_ci_approval, prepare=check_request)(args)
+    return with_environments(checked_before_registry(_promote_with_ci_approval))(args)
 
 
 def _promote_with_ci_approval(args, envs) -> int:

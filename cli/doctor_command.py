@@ -1,30 +1,22 @@
 """`doctor --env ENV`: preflight of one environment against Azure, as the environment's own principal.
 
 Exit codes: 0 nothing failed (warnings allowed), 12 a check failed, 11 no usable credentials, 9 ARM or
-Entra ID cannot be reached at all, 2 invalid definitions or an unknown --env.
+Entra ID cannot be reached at all, 2 invalid definitions, 6 an unknown --env.
 """
 
 from __future__ import annotations
 
 import logging
 
-from infra.errors import Problem
-
 from . import exit_codes, output
-from .infra_commands import load_or_report
+from .infra_commands import load_or_report, require_environment
 from .presenters import print_doctor
 
 def cmd_doctor(args) -> int:
     envs = load_or_report(args)
     if envs is None:
         return exit_codes.INVALID_DEFINITIONS
-    if args.env not in envs:
-        problem = Problem(str(args.environments), 0, "--env",
-                          f"unknown environment '{args.env}' (known: {', '.join(envs.names)})")
-        if args.json:
-            output.emit_json({"ok": False, "problems": [problem.as_dict()]})
-        output.problems([problem])
-        return exit_codes.INVALID_DEFINITIONS
+    require_environment(args.env, known=envs.names)  # exit 6 with the closest name
 
     from infra.preflight import Unreachable, diagnose
     from promotion.errors import CredentialsError

@@ -24,7 +24,28 @@ class CliRefusal(Exception):
 
 
 class UsageParser(argparse.ArgumentParser):
-    """argparse with its own exit code for usage errors (argparse's 2 is ours for invalid definitions)."""
+    """argparse with its own exit code for usage errors (argparse's 2 is ours for invalid definitions), no
+    prefix guessing (`--env` is never read as `--environments`), and "did you mean" for an unknown option.
+
+    Subparsers are made with the parser's own class (argparse's default), so this holds for every command."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: D102 - argparse's hook
+        # Refused by the innermost parser that read them: the one whose options the suggestion comes from.
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}{self._suggestion(extras)}")
+        return namespace, extras
+
+    def _suggestion(self, extras: list[str]) -> str:
+        from infra.suggest import did_you_mean
+
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        unknown = next((e.split("=", 1)[0] for e in extras if e.startswith("--")), None)
+        return did_you_mean(unknown, options) if unknown else ""
 
     def error(self, message: str):  # noqa: D102 - argparse's hook
         self.print_usage(sys.stderr)

@@ -82,12 +82,12 @@ def cmd_run(args, envs) -> int:
 
 
 def cmd_serve(args, envs) -> int:
-    from pipelines.errors import PipelineError, UnknownJob
+    from pipelines.errors import PipelineError
     from pipelines.runtime import LocalRuntime
     from pipelines.serving.server import ChampionServer
+    from promotion.naming import declared_model, environment
 
-    if args.env not in envs:
-        raise UnknownJob(f"unknown environment {args.env!r} (known: {', '.join(envs.names)})")
+    declared_model(environment(envs, args.env), args.model)  # exit 6 with the closest names, before the registry
     if not 0 <= args.port <= 65535:
         raise PipelineError(f"--port {args.port}: a port is 0 (a free one) to 65535")
     if args.refresh_seconds <= 0:

@@ -16,7 +16,7 @@ def add_promotion_commands(commands, common) -> None:
         parser = commands.add_parser(name, help=help)
         common(parser)
         state_dir_option(parser)
-        parser.set_defaults(handler=with_environments(handler, prepare=check_request))
+        parser.set_defaults(handler=with_environments(checked_before_registry(handler)))
         return parser
 
     local = command("local", cmd_local, "start, stop or inspect the local embedded registry")
@@ -65,6 +65,7 @@ def add_promotion_commands(commands, common) -> None:
     _registry_option(rollback)
 
     status = command("status", cmd_status, "champion, challenger, versions, lineage and gates per environment")
+    status.add_argument("--env", metavar="ENV", help="only this environment")
     _registry_option(status)
 
     audit = command("audit", cmd_audit, "verify every environment's audit log: chain, registry anchors, registry state")
@@ -72,8 +73,30 @@ def add_promotion_commands(commands, common) -> None:
                        "state")
     audit.add_argument("--offline", action="store_true", help="file-only checks (hash chain, head): no anchors, no "
                        "registry state; truncation and full rewrites are only caught with the registry")
+    audit.add_argument("--env", metavar="ENV", help="only this environment's log")
     _registry_option(audit)
 
+
+
+def checked_before_registry(handler):
+    """The handler, after what can be refused before any registry call (exit 6): first the environment and model
+    named on the command line (known to the definitions, with the closest names), then the request itself."""
+
+    def run(args, envs) -> int:
+        check_names(args, envs)
+        check_request(args)
+        return handler(args, envs)
+
+    return run
+
+
+def check_names(args, envs) -> None:
+    from promotion import naming
+
+    name = getattr(args, "to", None) or getattr(args, "env", None)
+    env = naming.environment(envs, name) if name is not None else None
+    if env is not None and getattr(args, "model", None) is not None:
+        naming.declared_model(env, args.model)
 
 
 def check_request(args) -> None:
@@ -177,7 +200,7 @@ def cmd_train(args, envs) -> int:
 
 def training_model(env, asked: str | None) -> str:
     """The model `train` trains: the one asked for (declared in `env`), else the environment's only model."""
-    from infra.model.suggest import did_you_mean
+    from infra.suggest import did_you_mean
     from promotion.errors import InvalidRequest
 
     if asked is None:
@@ -256,13 +279,24 @@ def cmd_rollback(args, envs) -> int:
 
 def cmd_status(args, envs) -> int:
     from promotion.api import status
+    from promotion.status import environment_status
 
-    data = status(envs, adapter_factory(args, envs))
+    factory = adapter_factory(args, envs)
+    data = {"environments": [environment_status(envs[args.env], factory)]} if args.env else status(envs, factory)
     if args.json:
         output.emit_json(data)
         return exit_codes.OK
     output.console.print(status_table(data))
     return exit_codes.OK
+
+
+def _only(result, env: str):
+    """The verification of one environment's log (the others are checked, not reported)."""
+    from dataclasses import replace
+
+    return replace(result, checked={k: v for k, v in result.checked.items() if k == env},
+                   problems=[p for p in result.problems if p.env == env],
+                   notes={k: v for k, v in result.notes.items() if k == env})
 
 
 def cmd_audit(args, envs) -> int:
@@ -272,6 +306,8 @@ def cmd_audit(args, envs) -> int:
         result = verify_audit(audit_dir(args))
     else:
         result = cross_check_audit(envs, audit_dir(args), adapter_factory(args, envs))
+    if args.env:
+        result = _only(result, args.env)
     if args.json:
         output.emit_json(result.as_dict())
     else:

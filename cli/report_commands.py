@@ -94,7 +94,10 @@ def _diff(args, envs) -> int:
     from . import output
 
     if len(args.envs) != 2 or any(name not in envs for name in args.envs):
-        output.fail(f"report diff needs two of: {', '.join(envs.names)}")
+        from infra.suggest import did_you_mean
+
+        unknown = "".join(f"; unknown environment '{n}'{did_you_mean(n, envs.names)}" for n in args.envs if n not in envs)
+        output.fail(f"report diff needs two of: {', '.join(envs.names)}{unknown}")
         return exit_codes.INVALID_REQUEST
     left, right = envs[args.envs[0]], envs[args.envs[1]]
     rows = environment_diff(left, right)

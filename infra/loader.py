@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import get_args
 
 from pydantic import ValidationError
 
 from .errors import DefinitionError, Problem
+from .isolation import in_promotion_order, isolation_problems
 from .model import Environment, Environments
 from .model.account import ACCOUNT_FILE, Account
 from .model.promotion import Gate
+from .suggest import did_you_mean
 from .yaml_source import SourceMap, format_path, load_yaml
 
 
@@ -120,14 +122,18 @@ class EnvironmentFile:
     def valid(self) -> bool:
         return self.env is not None
 
-    def declared(self, path: tuple) -> str | None:
-        """The string at `path` in the raw YAML, when the file says it and no problem was reported at it."""
+    def declared(self, path: tuple, kinds: tuple = (str,)):
+        """The value (a string unless `kinds` says) at `path` in the raw YAML, when the file says it and no
+        problem was reported at it."""
         value = self.data
         for part in path:
-            if not isinstance(value, dict) or part not in value:
+            if isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+                value = value[part]
+            elif isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
                 return None
-            value = value[part]
-        if not isinstance(value, str) or self.source.is_refused(path):
+        if not isinstance(value, kinds) or isinstance(value, bool) or self.source.is_refused(path):
             return None
         where = format_path(path)
         if any(p.path == where or p.path.startswith((where + ".", where + "[")) for p in self.problems):
@@ -166,90 +172,88 @@ def load_environment_file(path: Path) -> tuple[Environment | None, list[Problem]
 
 
 def environment_files(directory: Path) -> list[Path]:
-    # Files starting with '_' or '.' are not environments (room for shared snippets and editors' files).
+    # Files starting with '_' or '.' are not environments (room for shared snippets and editors' files). A folder
+    # or other non-file named like one is kept: reading it is a located problem, never a crash later.
     return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml") and not p.name.startswith(("_", ".")))
+
+
+@dataclass
+class Loaded:
+    """What a definitions folder holds: the environments whose files validated on their own (in promotion
+    order, with the account when its file is valid) and every problem of every file, cross-file ones too."""
+
+    environments: Environments
+    problems: list[Problem] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # every environment file's, valid or not, in promotion order
+
+
+def read_environments(directory: Path | str = "environments") -> Loaded:
+    """Read and cross-check every file; never raises for bad definitions (see load_environments)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return Loaded(Environments([]), [Problem(display_path(directory), 0, "", "no such directory")])
+    paths = environment_files(directory)
+    if not paths:
+        return Loaded(Environments([]), [Problem(display_path(directory), 0, "", "no environment files (*.yaml)")])
+    files = [_read_environment_file(path) for path in paths]
+    problems = [problem for file in files for problem in file.problems]
+    environments = [file.env for file in files if file.valid]
+    account, account_file = _read_account_file(directory / ACCOUNT_FILE)
+    problems += account_file.problems
+    problems += cross_checks(files, account_file)
+    problems += account_group_problems(environments)
+    names = [file.name for file in in_promotion_order(files)]
+    return Loaded(Environments(promotion_order(environments), account), problems, names)
 
 
 def load_environments(directory: Path | str = "environments") -> Environments:
     """Load and cross-check every environment; raise DefinitionError with all problems found."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DefinitionError([Problem(display_path(directory), 0, "", "no such directory")])
-    files = environment_files(directory)
-    if not files:
-        raise DefinitionError([Problem(display_path(directory), 0, "", "no environment files (*.yaml)")])
-    loaded = [_read_environment_file(path) for path in files]
-    problems = [problem for file in loaded for problem in file.problems]
-    environments = [file.env for file in loaded if file.valid]
-    problems += cross_checks(environments, broken=[file for file in loaded if not file.valid])
-    problems += account_group_problems(environments)
-    account, account_problems = load_account_file(directory / ACCOUNT_FILE)
-    problems += account_problems
-    if problems:
-        raise DefinitionError(problems)
-    return Environments(promotion_order(environments), account)
+    loaded = read_environments(directory)
+    if loaded.problems:
+        raise DefinitionError(loaded.problems)
+    return loaded.environments
 
 
-# Names that must be unique across environments: (path in the YAML, what it is, its value in the model).
-_UNIQUE = [
-    (("unity_catalog", "catalog"), "catalog", lambda e: e.unity_catalog.catalog),
-    (("storage", "account_name"), "storage account", lambda e: e.storage.account_name),
-    (("workspace", "name"), "workspace", lambda e: e.workspace.name),
-    (("principals", "service_principal", "name"), "service principal", lambda e: e.service_principal),
-]
+def cross_checks(files: list[EnvironmentFile], account: EnvironmentFile | None = None) -> list[Problem]:
+    """Checks that need every environment: unique names, isolated values, promotion graph, bindings, grants.
 
-
-def _files(environments: list[Environment], broken) -> list[EnvironmentFile]:
-    valid = [EnvironmentFile(Path(env.name), env._source, env, None, []) for env in environments]
-    return sorted(valid + list(broken), key=lambda f: (f.source.file, f.name))
-
-
-def _value(file: EnvironmentFile, path: tuple, key):
-    return key(file.env) if file.valid else file.declared(path)
-
-
-def _unique(files: list[EnvironmentFile], value, path: tuple, what: str) -> list[Problem]:
-    seen: dict[str, EnvironmentFile] = {}
-    problems = []
-    for file in files:
-        current = value(file)
-        if current is None:
-            continue
-        if current in seen:
-            problems.append(file.source.problem(path, f"{what} '{current}' is already used by {seen[current].locate(*path)}"))
-        else:
-            seen[current] = file
-    return problems
-
-
-def cross_checks(environments: list[Environment], broken: list[EnvironmentFile] = ()) -> list[Problem]:
-    """Checks that need every environment: unique names, promotion graph, bindings, networks, grants.
-
-    `environments` are the valid ones; `broken` the files that failed validation. A broken file still
-    counts as its environment (named by its file stem) and its readable names still count as taken, so it
-    causes no false error in another file; checks that start from a broken file are not run (it has
-    errors of its own to fix first).
+    `files` are every environment file, valid or not. A broken file still counts as its environment (named
+    by its file stem) and its readable values still count as taken, so it causes no false error in another
+    file; checks that start from a broken file are not run (it has errors of its own to fix first).
     """
-    files = _files(environments, broken)
-    problems = _unique(files, lambda f: f.name, ("name",), "environment name")
-    for path, what, key in _UNIQUE:
-        problems += _unique(files, lambda f, path=path, key=key: _value(f, path, key), path, what)
+    files = in_promotion_order(files)
+    problems = _unique_names(files)
+    problems += isolation_problems(files, account)
+    environments = [file.env for file in files if file.valid]
     known = sorted({f.name for f in files})
     by_name = {e.name: e for e in environments}
     for env in environments:
         source = env.promotion.from_env
         if source is not None and source not in known:
-            problems.append(env._source.problem(("promotion", "from"), f"unknown environment '{source}' (known: {', '.join(known)})"))
+            problems.append(env._source.problem(("promotion", "from"), f"unknown environment '{source}'"
+                                                                        f"{did_you_mean(source, known)} (known: {', '.join(known)})"))
         if source == env.name:
             problems.append(env._source.problem(("promotion", "from"), "an environment cannot promote from itself"))
         for other in env.unity_catalog.bindings:
             if other not in known:
-                problems.append(env._source.problem(("unity_catalog", "bindings", other), f"unknown environment '{other}'"))
+                problems.append(env._source.problem(("unity_catalog", "bindings", other),
+                                                    f"unknown environment '{other}'{did_you_mean(other, known)}"))
             elif other == env.name:
                 problems.append(env._source.problem(("unity_catalog", "bindings", other), "a catalog is always bound to its own workspace"))
         problems += _grant_references(env, files)
     problems += _promotion_cycles(environments, by_name)
-    problems += _overlapping_networks(files)
+    return problems
+
+
+def _unique_names(files: list[EnvironmentFile]) -> list[Problem]:
+    # Two files with one stem (dev.yaml and dev.yml) would be one environment twice.
+    seen, problems = {}, []
+    for file in files:
+        if file.name in seen:
+            problems.append(file.source.problem(("name",), f"environment name '{file.name}' is already used by "
+                                                           f"{seen[file.name].locate('name')}"))
+        else:
+            seen[file.name] = file
     return problems
 
 
@@ -257,7 +261,7 @@ def _catalog_owners(files: list[EnvironmentFile]) -> tuple[dict[str, Environment
     """Catalog -> the file of the environment that owns it; and whether every file's catalog is known."""
     owners, complete = {}, True
     for file in files:
-        catalog = _value(file, ("unity_catalog", "catalog"), lambda e: e.unity_catalog.catalog)
+        catalog = file.declared(("unity_catalog", "catalog"))
         if catalog is None:
             complete = False
         else:
@@ -279,7 +283,8 @@ def _grant_references(env: Environment, files: list[EnvironmentFile]) -> list[Pr
     for i, grant in enumerate(env.grants):
         if grant.principal not in known_principals:
             problems.append(env._source.problem(("grants", i, "principal"),
-                            f"unknown principal '{grant.principal}' (groups, the service principal or 'account users')"))
+                            f"unknown principal '{grant.principal}'{did_you_mean(grant.principal, known_principals)} "
+                            "(groups, the service principal or 'account users')"))
         message = _foreign_securable(grant.on, own, owners, complete)
         if message:
             problems.append(env._source.problem(("grants", i, "on"), message))
@@ -327,36 +332,6 @@ def _promotion_cycles(environments: list[Environment], by_name: dict[str, Enviro
     return problems
 
 
-def _network(file: EnvironmentFile):
-    path = ("workspace", "vnet", "cidr")
-    if file.valid:
-        cidr = file.env.workspace.vnet.cidr if file.env.workspace.vnet is not None else None
-    else:
-        cidr = file.declared(path)
-    if cidr is None:
-        return None
-    try:
-        return ipaddress.ip_network(cidr)
-    except ValueError:
-        return None
-
-
-def _overlapping_networks(files: list[EnvironmentFile]) -> list[Problem]:
-    problems, seen = [], []
-    path = ("workspace", "vnet", "cidr")
-    for file in files:
-        network = _network(file)
-        if network is None:
-            continue
-        for other, other_network in seen:
-            # Only networks of one family compare (IPv6 is refused by the model, but never a TypeError here).
-            if network.version == other_network.version and network.overlaps(other_network):
-                problems.append(file.source.problem(path,
-                                f"{network} overlaps {other.name}'s VNet {other_network} ({other.locate(*path)})"))
-        seen.append((file, network))
-    return problems
-
-
 def promotion_order(environments: list[Environment]) -> list[Environment]:
     """Sources before targets (dev, staging, prod); ties keep file order."""
     by_name = {e.name: e for e in environments}
@@ -400,17 +375,26 @@ def account_group_problems(environments: list[Environment]) -> list[Problem]:
 
 def load_account_file(path: Path) -> tuple[Account | None, list[Problem]]:
     """environments/_account.yaml: the Databricks account and the shared account stack (required)."""
+    account, file = _read_account_file(path)
+    return account, file.problems
+
+
+def _read_account_file(path: Path) -> tuple[Account | None, EnvironmentFile]:
+    """The account, or None; and the file as the isolation checks see it (its state container is claimed)."""
     name = display_path(path)
     if not path.exists():
-        return None, [Problem(name, 0, "", "missing: the Databricks account (databricks_account_id, tenant_id, "
-                                           "deployer, state) every environment belongs to")]
+        return None, EnvironmentFile(path, SourceMap(name, {}), None, None, [Problem(
+            name, 0, "", "missing: the Databricks account (databricks_account_id, tenant_id, deployer, state) every "
+                         "environment belongs to")])
     data, source, problems = load_yaml(path, name)
+    if data is not None and not isinstance(data, dict):
+        problems, data = problems + [Problem(name, 1, "", "the account file holds a mapping of fields")], None
+    file = EnvironmentFile(path, source, None, data, problems)
     if data is None:
-        return None, problems
-    if not isinstance(data, dict):
-        return None, problems + [Problem(name, 1, "", "the account file holds a mapping of fields")]
+        return None, file
     try:
         account = Account.model_validate(data)
     except ValidationError as exc:
-        return None, problems + _validation_problems(exc, data, source)
-    return (account if not problems else None), problems
+        problems += _validation_problems(exc, data, source)
+        return None, file
+    return (account if not problems else None), file

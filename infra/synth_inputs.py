@@ -44,9 +44,15 @@ def definition_files(directory: Path) -> list[Path]:
     return sorted(p for p in Path(directory).glob("*.y*ml") if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
+def _named_content(path: Path) -> bytes:
+    # A folder (or FIFO, ...) named like a file is never read: the loader reports it (located, exit 2); its name
+    # still counts, so adding one is a change and the definitions are loaded again.
+    return path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"\0not a file")
+
+
 def raw_digest(directory: Path, root: Path = _ROOT) -> str:
     files = definition_files(directory)
-    return _sha(code_digest(root).encode(), *(p.name.encode() + b"\0" + p.read_bytes() for p in files))
+    return _sha(code_digest(root).encode(), *(_named_content(p) for p in files))
 
 
 def peer_view(env) -> dict:
@@ -70,7 +76,7 @@ def environment_fingerprints(envs, directory: Path, root: Path = _ROOT) -> dict[
         value = _sha(*shared, own.read_bytes() if own.exists() else b"", peers.encode())
         fingerprints[f"{env.name}-azure"] = fingerprints[f"{env.name}-databricks"] = value
     # The account stack reads nearly everything of every environment (identities, groups, tags, state).
-    fingerprints["account"] = _sha(shared[0], *(p.name.encode() + b"\0" + p.read_bytes() for p in definition_files(directory)))
+    fingerprints["account"] = _sha(shared[0], *(_named_content(p) for p in definition_files(directory)))
     return fingerprints
 
 

@@ -10,9 +10,7 @@ class PipelineError(Exception):
 
 
 class UnknownJob(PipelineError):
-    """The job (or environment) is not in the definitions."""
-
-    kind = "INVALID_DEFINITIONS"
+    """The job (or environment) asked for is not in the definitions: the request is wrong, not the YAML (exit 6)."""
 
 
 class MissingTable(PipelineError):

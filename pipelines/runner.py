@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.constructs.databricks.job_plan import PlannedTask, job_parameters, local_props, planned_tasks
+from infra.suggest import did_you_mean
 
 from .errors import PipelineError, TaskArguments, UnknownJob
 from .runtime import LocalRuntime, using
@@ -71,12 +72,14 @@ class JobRun:
 
 def resolve_job(envs, env_name: str, job_name: str):
     if env_name not in envs:
-        raise UnknownJob(f"unknown environment {env_name!r} (known: {', '.join(envs.names)})")
+        raise UnknownJob(f"unknown environment {env_name!r}{did_you_mean(env_name, envs.names)} "
+                         f"(known: {', '.join(envs.names)})")
     env = envs[env_name]
     job = env.job(job_name)
     if job is None:
-        known = ", ".join(j.name for j in env.jobs) or "none"
-        raise UnknownJob(f"{env_name} has no job {job_name!r} (its jobs: {known}; {env.locate('workflows', 'jobs')})")
+        names = [j.name for j in env.jobs]
+        raise UnknownJob(f"{env_name} has no job {job_name!r}{did_you_mean(job_name, names)} (its jobs: "
+                         f"{', '.join(names) or 'none'}; {env.locate('models')})")
     return env, job
 
 

@@ -511,10 +511,10 @@ def test_entra_unreachable_exit_9_with_one_line(run, monkeypatch):
     assert one_line(err).startswith(f"error: Entra ID cannot be reached at {url}: ")
 
 
-def test_an_unknown_env_exit_2(run):
-    code, out, err = run("qa", principal="prod")
-    assert code == 2 and out == ""
-    assert one_line(err) == "environments: --env: unknown environment 'qa' (known: dev, staging, prod)"
+def test_an_unknown_env_exit_6(run):
+    code, out, err = run("prd", principal="prod")
+    assert code == 6 and out == ""
+    assert one_line(err) == "error: --env: unknown environment 'prd' (did you mean prod?) (known: dev, staging, prod)"
 
 
 def test_invalid_definitions_exit_2(run, tmp_path, capsys):

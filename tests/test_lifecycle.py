@@ -59,8 +59,9 @@ def test_run_smoke_is_a_sample_one_epoch_and_registers_nothing(world, capsys):
 
 
 BAD = [
-    (("run", "nope", "--env", "dev"), 2, "dev has no job 'nope' (its jobs: churn-feature-refresh, churn-train,"),
-    (("run", "churn-train", "--env", "nope"), 2, "unknown environment 'nope' (known: dev, staging, prod)"),
+    (("run", "nope", "--env", "dev"), 6, "dev has no job 'nope' (its jobs: churn-feature-refresh, churn-train,"),
+    (("run", "churn-trian", "--env", "dev"), 6, "dev has no job 'churn-trian' (did you mean churn-train?) (its jobs: "),
+    (("run", "churn-train", "--env", "nope"), 6, "unknown environment 'nope' (known: dev, staging, prod)"),
     (("run", "churn-train", "--env", "dev", "--param", "epochs"), 6, "--param 'epochs': expected NAME=VALUE"),
     (("run", "churn-train", "--env", "dev", "--param", "epochs=many"), 6,
      "task train (pipelines/training/train.py): argument --epochs: invalid int value: 'many'"),
@@ -68,7 +69,7 @@ BAD = [
     (("run", "churn-feature-refresh", "--env", "dev", "--param", "output_table=prod.features.churn_features"), 4,
      "sp-lakegate-dev may not write on prod.features.churn_features"),
     (("serve", "churn", "--env", "prod", "--port", "70000"), 6, "--port 70000: a port is 0 (a free one) to 65535"),
-    (("serve", "fraud", "--env", "prod"), 6, "prod declares no serving endpoint for model fraud"),
+    (("serve", "fraud", "--env", "prod"), 6, "model fraud is not declared in "),
 ]
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ..suggest import did_you_mean
 from .base import Strict
 
 
@@ -56,7 +57,8 @@ class Compute(Strict):
         for cluster in self.clusters:
             policy = policies.get(cluster.policy)
             if policy is None:
-                raise ValueError(f"cluster '{cluster.name}' uses unknown policy '{cluster.policy}'")
+                raise ValueError(f"cluster '{cluster.name}' uses unknown policy '{cluster.policy}'"
+                                 f"{did_you_mean(cluster.policy, [p.name for p in self.policies])}")
             if cluster.node_type not in policy.node_types:
                 raise ValueError(f"cluster '{cluster.name}' node_type {cluster.node_type} is not allowed by policy '{policy.name}'")
             if policy.cluster_type == "job":

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import PrincipalName, Strict, Uuid
 from .ci_values import AzureDevOpsName, AzureDevOpsOrganization, GithubEnvironmentName, GithubRepository, GitRef
+from ..suggest import did_you_mean
 
 # Unity Catalog privileges by securable type (Databricks "Unity Catalog privileges and securable objects").
 PRIVILEGES_BY_SECURABLE: dict[str, frozenset[str]] = {
@@ -95,7 +96,7 @@ class Grant(Strict):
     def _known(cls, privileges: list[str]) -> list[str]:
         for privilege in privileges:
             if privilege not in ALL_PRIVILEGES:
-                raise ValueError(f"unknown privilege '{privilege}'")
+                raise ValueError(f"unknown privilege '{privilege}'{did_you_mean(privilege, ALL_PRIVILEGES)}")
         return privileges
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ from .base import Identifier, PrincipalName, Strict
 from .metrics import TASK_METRICS
 from .promotion import Approval, Gate
 from .serving import InferenceTable, RateLimit
-from .suggest import did_you_mean
+from ..suggest import did_you_mean
 from .workflows import JobPermission, Notifications, Schedule
 
 TaskType = Literal["classification", "regression"]

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import EnvName, Strict
 from .metrics import ALL_METRICS, HIGHER_IS_BETTER
-from .suggest import did_you_mean
+from ..suggest import did_you_mean
 
 
 class _Gate(Strict):

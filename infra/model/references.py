@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..suggest import did_you_mean
+
+
 def _principal_problems(where: str, names: Iterable[str], data: dict) -> list[str]:
     """Workspace permissions name a group, the service principal or a user (an e-mail address)."""
     principals = data.get("principals")
     if principals is None:
         return []
     known = {principals.service_principal.name, *principals.groups}
-    problems = [f"{where}: unknown principal '{name}' (a group, the service principal or a user's e-mail)"
-                for name in names if name not in known and "@" not in name]
+    problems = [f"{where}: unknown principal '{name}'{did_you_mean(name, known)} (a group, the service principal or "
+                "a user's e-mail)" for name in names if name not in known and "@" not in name]
     # Workspace objects can only be shared with groups the workspace has (those with entitlements).
     problems += [f"{where}: group '{name}' has no entitlements, so it is not assigned to this workspace"
                  for name in names if name in principals.groups and not principals.groups[name].entitlements]
@@ -44,8 +47,6 @@ def _schema_problems(where: str, table: str | None, data: dict) -> list[str]:
 
 
 def _model_problems(where: str, model: str | None, data: dict) -> list[str]:
-    from .suggest import did_you_mean
-
     models = data.get("models")
     if model is None or models is None or model in models:
         return []
@@ -76,7 +77,8 @@ def check_workflows(workflows, data: dict) -> list[str]:
         for cluster in job.clusters if compute is not None else []:
             policy, cluster_where = compute.policy(cluster.policy), f"{where} cluster '{cluster.key}'"
             if policy is None:
-                problems.append(f"{cluster_where}: unknown policy '{cluster.policy}'")
+                known = [p.name for p in compute.policies]
+                problems.append(f"{cluster_where}: unknown policy '{cluster.policy}'{did_you_mean(cluster.policy, known)}")
             elif policy.cluster_type == "all-purpose":
                 problems.append(f"{cluster_where}: policy '{policy.name}' only allows all-purpose clusters")
             elif cluster.node_type not in policy.node_types:
@@ -112,7 +114,7 @@ def check_monitors(monitors, data: dict) -> list[str]:
         problems += _schema_problems(where, monitor.table, data)
         problems += _schema_problems(f"{where} baseline_table", monitor.baseline_table, data)
         if monitor.warehouse is not None and monitor.warehouse not in warehouses:
-            problems.append(f"{where}: unknown SQL warehouse '{monitor.warehouse}'")
+            problems.append(f"{where}: unknown SQL warehouse '{monitor.warehouse}'{did_you_mean(monitor.warehouse, warehouses)}")
     return problems
 
 

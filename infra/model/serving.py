@@ -34,7 +34,7 @@ class ServingEndpoint(Strict):
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", description="Endpoint name (part of its URL).")
-    model: Identifier = Field(description="Registered model served (unity_catalog.models).")
+    model: Identifier = Field(description="Registered model served (models).")
     workload_size: Literal["Small", "Medium", "Large"] = Field(
         "Small", description="Concurrency per replica set (applied by promotion with the first champion).")
     workload_type: Literal["CPU", "GPU_SMALL", "GPU_MEDIUM", "GPU_LARGE", "MULTIGPU_MEDIUM"] = Field(

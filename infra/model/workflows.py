@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..suggest import did_you_mean
 from .base import GitProvider, Identifier, PrincipalName, Strict
 from .ci_values import GitRef
 
@@ -121,7 +122,7 @@ class RetrainOnDrift(Strict):
 class ModelTrigger(Strict):
     """Run the job when a model of the environment's catalog changes (e.g. a new version arrives)."""
 
-    model: Identifier = Field(description="Registered model (unity_catalog.models).")
+    model: Identifier = Field(description="Registered model (models).")
     condition: Literal["MODEL_VERSION_READY", "MODEL_ALIAS_SET", "MODEL_CREATED"] = Field(
         "MODEL_VERSION_READY", description="What change starts a run."
     )
@@ -266,7 +267,8 @@ class Workflows(Strict):
             if job.retrain_on_drift is not None:
                 target = job.retrain_on_drift.job
                 if target not in names:
-                    raise ValueError(f"job '{job.name}': retrain_on_drift.job '{target}' is not a job")
+                    raise ValueError(f"job '{job.name}': retrain_on_drift.job '{target}' is not a job"
+                                     f"{did_you_mean(target, names)}")
                 if target == job.name:
                     raise ValueError(f"job '{job.name}': retrain_on_drift.job cannot be the job itself")
         return self
