@@ -102,7 +102,9 @@ class Document:
 
     def content_end(self, path: tuple) -> int:
         """Offset just past the last value written under `path`."""
-        ends = [end for p, (_, end) in self.source.spans.items() if p[: len(path)] == path]
+        # A block collection's end is where the next token starts (after comments that belong to it): not counted.
+        ends = [end for p, (_, end) in self.source.spans.items() if p[: len(path)] == path
+                and (p in self.source.flow or not isinstance(self.get(*p), (dict, list)))]
         return max(ends)
 
     def walk(self, value=None, path: tuple = ()):
