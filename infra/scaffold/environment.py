@@ -115,7 +115,7 @@ def plan_environment(directory: Path, envs, name: str, after: str, production: b
 def _identity(doc: Document, src, name: str, after: str, production: bool, others) -> None:
     doc.set(("name",), name)
     if doc.get("description") is not None:
-        doc.set(("description",), f"Created from {after} by `new environment`: say what {name} is for.")
+        doc.set(("description",), f"Created from {after} (say what {name} is for)")
     if doc.get("production") is not None:
         doc.set(("production",), production)
     elif production:

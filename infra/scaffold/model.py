@@ -75,7 +75,7 @@ def model_block(env, doc: Document, name: str, task: str, code: str, indent: int
     consumers = next((list(m.serving.consumers) for m in models if m.serving is not None), [])
     lines = [
         f"{pad(0)}{name}:",
-        f"{pad(1)}description: {scalar(f'What {name} predicts (written by new model: describe it)')}",
+        f"{pad(1)}description: {scalar(f'What {name} predicts (describe it here)')}",
         f"{pad(1)}task: {task}",
         f"{pad(1)}code: {scalar(code)}",
         f"{pad(1)}features: {flow({'table': f'{features}.{name}_features', 'key': f'{name}_id'})}",

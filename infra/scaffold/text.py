@@ -16,7 +16,7 @@ import yaml
 from ..yaml_source import format_path, load_yaml
 
 _RESOLVER = yaml.resolver.Resolver()
-_PLAIN = re.compile(r"[A-Za-z0-9_./@$][A-Za-z0-9 _./@$+=-]*")
+_PLAIN = re.compile(r"[A-Za-z0-9_./@$][A-Za-z0-9 _./@$+=()-]*")
 
 
 def scalar(value) -> str:
