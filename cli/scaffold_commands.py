@@ -107,7 +107,7 @@ def _apply(args, written, what: str) -> int:
         return exit_codes.GUARDRAIL_VIOLATION
     files = [_display(p) for p in written.files]
     created = [_display(p) for p in written.created]
-    steps = _next_steps(args)
+    steps = _next_steps(args, envs)
     if args.json:
         output.emit_json({"ok": True, "written": files, "created": created, "notes": written.notes,
                           "changes": [c.as_dict() for c in written.changes], "next": steps})
@@ -124,13 +124,15 @@ def _apply(args, written, what: str) -> int:
     return exit_codes.OK
 
 
-def _next_steps(args) -> list[str]:
+def _next_steps(args, envs) -> list[str]:
     folder = "" if Path(args.environments).resolve() == Path("environments").resolve() else \
         f" --environments {args.environments}"
     if args.new_kind == "model":
-        return [f"edit the code the model names (models.{args.name}.code)", f"python main.py generate{folder}",
-                f"python main.py train {args.name} --env <first environment>{folder}",
-                f"python main.py promote {args.name} --to <next environment>{folder}"]
+        first = envs.names[0]
+        targets = [t.name for t in envs.promotion_targets(first)]
+        return [f"edit {envs[first].models[args.name].code}", f"python main.py generate{folder}",
+                f"python main.py train {args.name} --env {first}{folder}"] + (
+                [f"python main.py promote {args.name} --to {targets[0]}{folder}"] if targets else [])
     return [f"python main.py generate{folder}", f"python main.py check{folder}", f"python main.py synth{folder}",
             "cdktf deploy account", f"cdktf deploy {args.name}-azure {args.name}-databricks "
             "--ignore-missing-stack-dependencies", f"declare workspace.id in {args.name}'s file"]
