@@ -223,3 +223,43 @@ def test_scalars_read_back_as_written(value, text):
     from infra.scaffold.text import scalar
 
     assert scalar(value) == text and yaml.safe_load(f"k: {text}")["k"] == value
+
+
+def test_a_model_starts_a_models_section_where_there_is_none(defs):
+    (defs.parent / "cdktf.json").write_text("{}\n")
+    dev = (defs / "dev.yaml").read_text()
+    (defs / "dev.yaml").write_text(dev[: dev.index("# The models dev holds")])
+    staging = (defs / "staging.yaml").read_text()
+    (defs / "staging.yaml").write_text(staging[: staging.index("# The models staging holds")] + "models: {}\n")
+    result = run_in_process("new", "model", "risk", "--task", "classification", "--environments", str(defs))
+    assert result.returncode == 0, result.stderr
+    from infra.loader import load_environments
+
+    envs = load_environments(defs)
+    assert [list(env.models) for env in envs] == [["risk"], ["risk"], ["churn", "demand", "risk"]]
+    assert (defs / "dev.yaml").read_text().endswith("# The models dev holds.\nmodels:\n  risk:\n"
+                                                   "    description: What risk predicts (describe it here)\n"
+                                                   "    task: classification\n    code: models/risk.py\n"
+                                                   "    features: {table: features.risk_features, key: risk_id}\n"
+                                                   "    label: target\n    training:\n      parameters: {C: \"1.0\"}\n"
+                                                   "    evaluation: {metrics: [accuracy, f1, precision, recall, roc_auc]}\n"
+                                                   "    serving:\n      scale_to_zero: true\n"
+                                                   "    batch: {output_table: predictions.risk_predictions}\n")
+    assert "models: {}" not in (defs / "staging.yaml").read_text()
+    assert (defs.parent / "models" / "risk.py").read_text().startswith('"""risk: which class a row belongs to')
+
+
+def test_after_an_environment_without_a_source_promotion_from_is_added(defs):
+    from infra.loader import load_environments
+    from infra.model import Environment
+    from infra.scaffold.environment import plan_environment
+    from infra.yaml_source import load_yaml
+
+    written = plan_environment(defs, load_environments(defs), "sandbox", "dev", production=True)
+    text = written.files[defs / "sandbox.yaml"]
+    assert "promotion:\n  from: dev\n  gates:" in text and "\nproduction: true\n" in text
+    assert set(written.files) == {defs / "sandbox.yaml", defs / "staging.yaml"}   # staging now promotes from sandbox
+    (defs / "sandbox.yaml").write_text(text)
+    data, _, problems = load_yaml(defs / "sandbox.yaml", "sandbox.yaml")
+    env = Environment.model_validate(data)
+    assert problems == [] and env.production and env.promotion.from_env == "dev" and env.state.backend == "local"
