@@ -44,6 +44,8 @@ def project(tmp_path_factory):
     steps["generate"] = run_in_process("generate", "--root", str(root), *folder)
     steps["generate_check"] = run_in_process("generate", "--check", "--root", str(root), *folder)
     steps["ci_check"] = run_in_process("ci", "render", "--check", "--root", str(root), *folder)
+    steps["docs_check"] = run_in_process("docs", "--check")
+    steps["check_at_the_end"] = run_in_process("check", *folder)
     return root, defs, steps
 
 
@@ -148,16 +150,21 @@ def test_generate_regenerates_everything_derived(project):
     assert steps["generate"].returncode == 0, steps["generate"].stderr
     assert steps["generate_check"].returncode == 0, steps["generate_check"].stderr
     assert steps["ci_check"].returncode == 0, steps["ci_check"].stderr
+    assert steps["docs_check"].returncode == 0, steps["docs_check"].stderr
+    assert steps["check_at_the_end"].returncode == 0, steps["check_at_the_end"].stderr
     readme = (root / "README.md").read_text()
     assert "cdktf deploy qa-azure qa-databricks --ignore-missing-stack-dependencies" in readme
     assert (root / ".github" / "workflows" / "deploy-qa.yml").is_file() and (root / "RULES.md").is_file()
 
 
-def test_the_readme_deploy_block_is_generated_from_the_examples(envs):
+def test_the_readme_deploy_block_is_generated_from_the_projects_environments():
+    # The project's own folder (a user's added environments included): current once `generate` ran.
+    from infra.loader import load_environments
     from infra.scaffold.deploy_block import with_deploy_commands
 
     readme = (ROOT / "README.md").read_text()
-    assert with_deploy_commands(readme, envs) == readme, "run `python main.py generate`"
+    assert with_deploy_commands(readme, load_environments(ROOT / "environments")) == readme, \
+        "run `python main.py generate`"
 
 
 # -- refusals: each with its exit code, nothing written ----------------------------------------------------------
