@@ -270,3 +270,17 @@ def test_after_an_environment_without_a_source_promotion_from_is_added(defs):
     data, _, problems = load_yaml(defs / "sandbox.yaml", "sandbox.yaml")
     env = Environment.model_validate(data)
     assert problems == [] and env.production and env.promotion.from_env == "dev" and env.state.backend == "local"
+
+
+def test_a_refused_model_leaves_no_stub_and_no_folder(defs):
+    # demand's endpoint in dev is already called what fraud's would be: written, refused by the check, and every
+    # file back as it was, models/ (created for the stub) gone again.
+    (defs.parent / "cdktf.json").write_text("{}\n")
+    edit(defs / "dev.yaml", "      consumers: [data-scientists, ml-engineers]\n    batch: {output_table: predictions.demand",
+         "      consumers: [data-scientists, ml-engineers]\n      endpoint: fraud-dev\n"
+         "    batch: {output_table: predictions.demand")
+    before = digest(defs.parent)
+    result = run_in_process("new", "model", "fraud", "--task", "regression", "--environments", str(defs))
+    assert result.returncode == 2, result.stderr
+    assert "serving endpoint 'fraud-dev' is declared twice" in result.stderr and "nothing written" in result.stderr
+    assert digest(defs.parent) == before and not (defs.parent / "models").exists()

@@ -18,12 +18,15 @@ class Transaction:
     def __init__(self, files: dict[Path, str]):
         self.files = files
         self.saved: dict[Path, bytes | None] = {}
+        self.folders: list[Path] = []  # created for a new file (models/): removed again on restore
 
     def write(self) -> None:
         try:
             for path, text in self.files.items():
                 self.saved[path] = path.read_bytes() if path.exists() else None
+                missing = [f for f in (path.parent, *path.parent.parents) if not f.exists()]
                 path.parent.mkdir(parents=True, exist_ok=True)
+                self.folders += missing
                 _write(path, text)
         except BaseException:
             self.restore()
@@ -37,4 +40,9 @@ class Transaction:
                 temporary = path.with_name(f".{path.name}.lakegate-restore")
                 temporary.write_bytes(before)
                 os.replace(temporary, path)
-        self.saved = {}
+        for folder in self.folders:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty: something else was put there meanwhile
+        self.saved, self.folders = {}, []
