@@ -284,3 +284,13 @@ def test_a_refused_model_leaves_no_stub_and_no_folder(defs):
     assert result.returncode == 2, result.stderr
     assert "serving endpoint 'fraud-dev' is declared twice" in result.stderr and "nothing written" in result.stderr
     assert digest(defs.parent) == before and not (defs.parent / "models").exists()
+
+
+def test_explicit_endpoint_names_are_made_the_new_environments(defs):
+    edit(defs / "staging.yaml", "    serving:\n      scale_to_zero: true\n      consumers: [ml-engineers]\n    batch: "
+         "{output_table: predictions.demand", "    serving:\n      endpoint: demand-staging-api\n      scale_to_zero: "
+         "true\n      consumers: [ml-engineers]\n    batch: {output_table: predictions.demand")
+    result = run_in_process("new", "environment", "qa", "--after", "staging", "--environments", str(defs))
+    assert result.returncode == 0, result.stderr
+    assert "models.demand.serving.endpoint: demand-staging-api -> demand-qa-api" in result.stdout
+    assert "      endpoint: demand-qa-api\n" in (defs / "qa.yaml").read_text()

@@ -184,9 +184,12 @@ def _network(doc: Document, src, others) -> None:
 
 
 def _endpoints(doc: Document, src, name: str, after: str) -> None:
+    """Endpoint names written out (derived ones are `<model>-<env>` already); nothing refers to them by name."""
     for model, spec in src.models.items():
         if spec.serving is not None and spec.serving.endpoint:
             doc.set(("models", model, "serving", "endpoint"), renamed(spec.serving.endpoint, after, name))
+    for index, endpoint in enumerate(src.serving):
+        doc.set(("serving", index, "name"), renamed(endpoint.name, after, name))
 
 
 def _promotion(doc: Document, after: str) -> None:
