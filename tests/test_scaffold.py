@@ -264,7 +264,8 @@ def test_after_an_environment_without_a_source_promotion_from_is_added(defs):
 
     written = plan_environment(defs, load_environments(defs), "sandbox", "dev", production=True)
     text = written.files[defs / "sandbox.yaml"]
-    assert "promotion:\n  from: dev\n  gates:" in text and "\nproduction: true\n" in text
+    assert "promotion:\n  from: dev\n  evaluation: {table: \"holdout.{model}_validation\"}\n  gates:" in text
+    assert "\nproduction: true\n" in text
     assert set(written.files) == {defs / "sandbox.yaml", defs / "staging.yaml"}   # staging now promotes from sandbox
     (defs / "sandbox.yaml").write_text(text)
     data, _, problems = load_yaml(defs / "sandbox.yaml", "sandbox.yaml")
@@ -294,3 +295,17 @@ def test_explicit_endpoint_names_are_made_the_new_environments(defs):
     assert result.returncode == 0, result.stderr
     assert "models.demand.serving.endpoint: demand-staging-api -> demand-qa-api" in result.stdout
     assert "      endpoint: demand-qa-api\n" in (defs / "qa.yaml").read_text()
+
+
+def test_after_dev_the_copys_hold_out_gets_a_schema_only_its_principal_reads(defs):
+    # dev's grants are for the people who train there: judged on a schema they read, LG-UC-003 would refuse the copy.
+    result = run_in_process("new", "environment", "sandbox", "--after", "dev", "--environments", str(defs))
+    assert result.returncode == 0, result.stderr
+    text = (defs / "sandbox.yaml").read_text()
+    assert "  - {principal: sp-lakegate-sandbox, on: schema sandbox.holdout, privileges: [USE_SCHEMA, SELECT, MODIFY, " \
+           "CREATE_TABLE]}\n" in text
+    from infra.loader import load_environments
+
+    envs = load_environments(defs)
+    assert envs["sandbox"].policy("churn").evaluation_table == "holdout.churn_validation"
+    assert envs["staging"].promotion.from_env == "sandbox" and [e.name for e in envs][:2] == ["dev", "sandbox"]

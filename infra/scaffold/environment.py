@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..loader import display_path, environment_files
 from . import ScaffoldError
-from .text import Change, Document, scalar
+from .text import Change, Document, flow, scalar
 
 _NAME = re.compile(r"[a-z][a-z0-9-]{1,20}")
 _PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -97,7 +97,8 @@ def plan_environment(directory: Path, envs, name: str, after: str, production: b
     _principal(doc, src, name, after)
     _network(doc, src, others)
     _endpoints(doc, src, name, after)
-    _promotion(doc, after)
+    evaluation = _own_holdout(doc, src, name) if src.promotion.from_env is None and src.models else None
+    _promotion(doc, after, evaluation)
     doc.prepend(f"# {name}: created from {files[after].name} by `python main.py new environment {name} --after {after}`"
                 f" (the comments below are {after}'s).\n")
     out = Written(files={target: doc.rendered()}, created=[target], changes=list(doc.changes))
@@ -192,17 +193,45 @@ def _endpoints(doc: Document, src, name: str, after: str) -> None:
         doc.set(("serving", index, "name"), renamed(endpoint.name, after, name))
 
 
-def _promotion(doc: Document, after: str) -> None:
+HOLDOUT = "holdout"
+
+
+def _own_holdout(doc: Document, src, name: str) -> str:
+    """ENV was nobody's target: its grants are for the people who train there, and the copy's gates would judge on
+    a schema they read (LG-UC-003). The copy's hold-out gets its own schema, read by its principal only (as prod's)."""
+    table = HOLDOUT + ".{model}_validation"
+    schemas = doc.get("unity_catalog", "schemas") or []
+    names = [item.get("name") if isinstance(item, dict) else item for item in schemas]
+    if HOLDOUT not in names:
+        comment = f"The labelled hold-out {name}'s gates judge on (only its principal reads it)"
+        item = flow({"name": HOLDOUT, "comment": comment}) if isinstance(schemas[0], dict) else HOLDOUT
+        doc.append_item(("unity_catalog", "schemas"), item, f"schema {HOLDOUT}")
+    if isinstance(doc.get("grants"), list) and doc.get("grants"):
+        principal = renamed(src.service_principal, src.name, name)
+        grant = {"principal": principal, "on": f"schema {catalog_name(name)}.{HOLDOUT}",
+                 "privileges": ["USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"]}
+        doc.append_item(("grants",), flow(grant), f"{principal} on schema {HOLDOUT}")
+    return table
+
+
+def _promotion(doc: Document, after: str, evaluation: str | None) -> None:
     promotion = doc.get("promotion")
+    lines = f"from: {scalar(after)}\n" + (f"evaluation: {flow({'table': evaluation})}\n" if evaluation else "")
+    if isinstance(promotion, dict) and evaluation and "evaluation" in promotion:
+        raise ScaffoldError("INVALID_DEFINITIONS", f"{doc.source.locate(('promotion', 'evaluation'))}: {after} "
+                                                   "names an evaluation table but is nobody's target; copy another "
+                                                   "environment, or remove it")
     if isinstance(promotion, dict) and "from" in promotion:
         doc.set(("promotion", "from"), after)
     elif isinstance(promotion, dict) and promotion and ("promotion",) not in doc.source.flow:
         first = next(iter(promotion))
         start = doc.source.key_spans[("promotion", first)][0]
         indent = " " * doc.indent_of(("promotion", first))
-        doc.insert_lines(start, f"{indent}from: {scalar(after)}\n", ("promotion", "from"), after)
+        doc.insert_lines(start, "".join(indent + line + "\n" for line in lines.splitlines()), ("promotion", "from"),
+                         after)
     elif promotion is None:
-        doc.insert_lines(len(doc.text), f"promotion:\n  from: {scalar(after)}\n", ("promotion", "from"), after)
+        doc.insert_lines(len(doc.text), "promotion:\n" + "".join(f"  {line}\n" for line in lines.splitlines()),
+                         ("promotion", "from"), after)
     else:
         raise ScaffoldError("INVALID_DEFINITIONS", f"{doc.source.locate(('promotion',))}: promotion is written in flow "
                                                    "style; add `from` to it by hand, or write it as a block")

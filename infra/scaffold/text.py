@@ -35,7 +35,8 @@ def scalar(value) -> str:
 def flow(value) -> str:
     """A small value in YAML flow style, as the examples write gates and tables: `{type: signature}`."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{scalar(k)}: {flow(v)}" for k, v in value.items()) + "}"
+        # Keys are read as plain text by the loader (`on:` stays a key, never YAML 1.1's boolean).
+        return "{" + ", ".join(f"{k if _PLAIN.fullmatch(str(k)) else scalar(k)}: {flow(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(flow(v) for v in value) + "]"
     return scalar(value)
@@ -72,7 +73,7 @@ class Document:
         if problems or not isinstance(self.data, dict):
             raise ValueError(f"{display} cannot be edited: {problems[0] if problems else 'not a mapping'}")
         self.edits: list[tuple[int, int, str]] = []
-        self.changes: list[Change] = []
+        self._changes: list[tuple[int, int, int, str, object, object]] = []  # offset, own edit, extra line, ...
 
     # -- reading ------------------------------------------------------------------------------------------------
     def get(self, *path):
@@ -126,13 +127,12 @@ class Document:
             return
         start, end = self.source.spans[path]
         self.edits.append((start, end, scalar(value)))
-        self.changes.append(Change(self.display, self.line_of(start), format_path(path), old, value))
+        self._record(start, format_path(path), old, value)
 
     def rename_key(self, path: tuple, new: str) -> None:
         start, end = self.source.key_spans[path]
         self.edits.append((start, end, scalar(new)))
-        self.changes.append(Change(self.display, self.line_of(start), format_path(path[:-1]) + f" key",
-                                   path[-1], new))
+        self._record(start, format_path(path[:-1]) + " key", path[-1], new)
 
     def remove(self, path: tuple, comment: str = "") -> None:
         """Remove `key: value`; a block entry's line becomes `comment` (when given) at the key's indentation."""
@@ -152,7 +152,7 @@ class Document:
                 self.edits.append((before.start(), value_end, ""))
             else:
                 self.edits.append((key_start, value_end, ""))
-        self.changes.append(Change(self.display, self.line_of(key_start), format_path(path), old, None))
+        self._record(key_start, format_path(path), old, None)
 
     def insert_lines(self, offset: int, text: str, path: tuple, shown) -> None:
         """Insert whole lines at the start of the line holding `offset` (or at the end of the file)."""
@@ -160,17 +160,41 @@ class Document:
         if at == len(self.text) and self.text and not self.text.endswith("\n"):
             text = "\n" + text
         self.edits.append((at, at, text))
-        self.changes.append(Change(self.display, self.line_of(at) + (1 if text.startswith("\n") else 0),
-                                   format_path(path), None, shown))
+        self._record(at, format_path(path), None, shown, extra=1 if text.startswith("\n") else 0)
+
+    def append_item(self, path: tuple, item: str, shown) -> None:
+        """Append a rendered item to the sequence at `path`: `, item` in a flow list, `- item` after a block one's last."""
+        items = self.get(*path)
+        start, end = self.source.spans[path]
+        if path in self.source.flow:
+            close = self.text.rindex("]", start, end)
+            self.edits.append((close, close, (", " if items else "") + item))
+            self._record(close, format_path(path + (len(items),)), None, shown)
+            return
+        first = self.source.spans[path + (0,)][0]
+        prefix = self.text[self._line_start(first):first]  # `    - `
+        self.insert_lines(self._line_end(self.content_end(path)), prefix + item + "\n", path + (len(items),), shown)
 
     def after_line_of(self, offset: int) -> int:
         return self._line_end(offset)
 
     def prepend(self, text: str) -> None:
-        """Lines before everything (called last: the lines of the changes so far move down)."""
+        """Lines before everything."""
         self.edits.append((0, 0, text))
-        shift = text.count("\n")
-        self.changes = [Change(c.file, c.line + shift, c.path, c.old, c.new) for c in self.changes]
+
+    def _record(self, offset: int, path: str, old, new, extra: int = 0) -> None:
+        self._changes.append((offset, len(self.edits) - 1, extra, path, old, new))
+
+    @property
+    def changes(self) -> list[Change]:
+        """What changed, at its line in the rendered file (edits above it move it)."""
+        found = []
+        for offset, own, extra, path, old, new in self._changes:
+            shift = sum(replacement.count("\n") - self.text.count("\n", start, end)
+                        for index, (start, end, replacement) in enumerate(self.edits)
+                        if index != own and (start < offset or start == end == offset))
+            found.append(Change(self.display, self.line_of(offset) + shift + extra, path, old, new))
+        return found
 
     def rendered(self) -> str:
         text = self.text
