@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_pipeline_commands(commands, _common)
 
+    from .scaffold_commands import add_scaffold_commands
+
+    add_scaffold_commands(commands, _common)
+
     from .demo import add_demo_command
 
     add_demo_command(commands, _common)

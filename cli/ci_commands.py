@@ -84,7 +84,7 @@ def _platforms(choice: str) -> tuple[str, ...]:
     return ("github", "azure-devops") if choice == "all" else (choice,)
 
 
-def _guardrails_pass(envs, json_output: bool = False) -> bool:
+def guardrails_pass(envs, json_output: bool = False) -> bool:
     from infra.guardrails.runner import check_environments
 
     from .infra_commands import refuse
@@ -97,6 +97,11 @@ def _guardrails_pass(envs, json_output: bool = False) -> bool:
                           "findings": [f.as_dict() for f in report.violations]})
     refuse(report)
     return False
+
+
+def environments_argument(environments: str | Path, root: Path) -> str:
+    """The definitions folder as the generated commands name it: relative to the repository (default: environments)."""
+    return os.path.relpath(Path(environments).resolve(), Path(root).resolve())
 
 
 def _refusals(args, envs, platforms, environments: str) -> int | None:
@@ -133,15 +138,14 @@ def cmd_render(args) -> int:
     envs = _load(args)
     if envs is None:
         return exit_codes.INVALID_DEFINITIONS
-    if not _guardrails_pass(envs):
+    if not guardrails_pass(envs):
         return exit_codes.GUARDRAIL_VIOLATION
     root = Path(args.root)
     if not root.is_dir():
         output.fail(f"--root {args.root} is not a folder")
         return exit_codes.INVALID_DEFINITIONS
     platforms = _platforms(args.platform)
-    # The generated commands name the definitions relative to the repository (default: environments).
-    environments = os.path.relpath(Path(args.environments).resolve(), root.resolve())
+    environments = environments_argument(args.environments, root)
     refused = _refusals(args, envs, platforms, environments)
     if refused is not None:
         return refused

@@ -15,9 +15,11 @@ GENERATED = {"README.md": "the environment field reference between its BEGIN/END
              "RULES.md": "the whole file (from the default guardrail pack, infra/guardrails/packs.py)"}
 
 
-def generated_docs() -> dict[Path, str]:
-    readme = ROOT / "README.md"
-    return {readme: with_reference(readme.read_text()), ROOT / "RULES.md": rules_reference()}
+def generated_docs(root: Path = ROOT) -> dict[Path, str]:
+    """File -> what `docs` writes there (a project without a README gets only RULES.md)."""
+    readme = root / "README.md"
+    readme_text = {readme: with_reference(readme.read_text())} if root == ROOT or readme.is_file() else {}
+    return {**readme_text, root / "RULES.md": rules_reference()}
 
 
 def doc_status(generated: dict[Path, str]) -> list[dict]:

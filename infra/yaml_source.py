@@ -71,9 +71,15 @@ def format_path(path: Path_) -> str:
 class SourceMap:
     """Line numbers of the values of one YAML file, by field path."""
 
-    def __init__(self, file: str, lines: dict[Path_, int], refused: frozenset = frozenset()):
+    def __init__(self, file: str, lines: dict[Path_, int], refused: frozenset = frozenset(),
+                 spans: dict | None = None, key_spans: dict | None = None, flow: frozenset = frozenset()):
         self.file = file
         self._lines = lines
+        # Character offsets (start, end) in the file's text of each value and each mapping key, and the paths of
+        # flow collections (`{...}`, `[...]`): what editing a file as text needs (infra/scaffold/).
+        self.spans = spans or {}
+        self.key_spans = key_spans or {}
+        self.flow = frozenset(flow)
         # Paths whose value was refused while reading (an unknown tag, an invalid date, ...): the problem is
         # already reported there, so validation errors at or under them are consequences, not news.
         self.refused = frozenset(refused)
@@ -171,6 +177,10 @@ class _Builder:
     def __init__(self, file: str):
         self.file = file
         self.lines: dict[Path_, int] = {}
+        self.spans: dict[Path_, tuple[int, int]] = {}
+        self.key_spans: dict[Path_, tuple[int, int]] = {}
+        self.flow: set[Path_] = set()
+        self._key_span = (0, 0)
         self.problems: list[Problem] = []
         self.refused: set[Path_] = set()
         self.stack: list[_Collection] = []
@@ -222,6 +232,8 @@ class _Builder:
         if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             frame = self.stack.pop()
             self.open_anchors.discard(frame.anchor)
+            if frame.path in self.spans and event.end_mark is not None:
+                self.spans[frame.path] = (self.spans[frame.path][0], event.end_mark.index)
             value = frame.value
             if frame.refused:
                 value = INVALID
@@ -249,6 +261,10 @@ class _Builder:
             self._tag_problem(event.tag, kind, line, path)
         if not skip:
             self.lines.setdefault(path, line)
+            if path not in self.spans and event.start_mark is not None:
+                self.spans[path] = (event.start_mark.index, event.start_mark.index)
+                if event.flow_style:
+                    self.flow.add(path)
         if event.anchor is not None:
             self._define(event.anchor, line, path)
             self.open_anchors.add(event.anchor)
@@ -275,11 +291,15 @@ class _Builder:
             explicit = True
         if event.anchor is not None:
             self._define(event.anchor, line, path)
+        marks = (event.start_mark.index, event.end_mark.index) if event.start_mark is not None else None
         if role == "key":
+            self._key_span = marks
             self._done(text, 1, 0, False, line, event.anchor, key=(tag, explicit, text))
             return
         if not skip:
             self.lines.setdefault(path, line)
+            if marks is not None:
+                self.spans.setdefault(path, marks)
         value, tainted = self._scalar_value(tag, text, line, path, event)
         self._done(value, 1, 0, tainted, line, event.anchor, key=None)
 
@@ -377,6 +397,8 @@ class _Builder:
             return text, True
         if not parent.skip:
             self.lines[path + (text,)] = line
+            if self._key_span is not None:
+                self.key_spans[path + (text,)] = self._key_span
         return text, parent.skip
 
 
@@ -478,7 +500,8 @@ def load_yaml(file_path: Path, display_name: str) -> tuple[object, SourceMap, li
             Problem(display_name, builder.line, "", f"nested too deeply to read (at most {MAX_DEPTH} levels)")]
     finally:
         parser.dispose()
-    source = SourceMap(display_name, builder.lines, frozenset(builder.refused))
+    source = SourceMap(display_name, builder.lines, frozenset(builder.refused), builder.spans, builder.key_spans,
+                       frozenset(builder.flow))
     if builder.root is _NOTHING:
         return None, source, builder.problems + [Problem(display_name, 1, "", "the file is empty")]
     if builder.root is INVALID:

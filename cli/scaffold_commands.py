@@ -1,0 +1,240 @@
+"""`new environment`, `new model` and `generate`: definitions that pass `check` at once, and everything derived
+from the list of environments and models (docs, CI pipelines, the README's deploy commands) regenerated in one go.
+
+`new` writes all of its files or none: it writes, loads the whole folder and runs the guardrails; if that fails,
+every file it touched is put back as it was, and the problems are reported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import exit_codes, output
+
+TASKS = ("classification", "regression")
+
+
+def add_scaffold_commands(commands, common) -> None:
+    new = commands.add_parser("new", help="scaffold an environment or a model that passes `check` at once",
+                              allow_abbrev=False)
+    kinds = new.add_subparsers(dest="new_kind", metavar="KIND")
+    kinds.required = True
+
+    environment = kinds.add_parser("environment", allow_abbrev=False,
+                                   help="environments/NAME.yaml from ENV's file, every isolated value made NAME's own; "
+                                        "the environment that promoted from ENV promotes from NAME")
+    common(environment)
+    environment.add_argument("name", metavar="NAME", help="the new environment (lowercase letters, digits, '-')")
+    environment.add_argument("--after", required=True, metavar="ENV",
+                             help="the environment it is copied from and promotes from")
+    environment.add_argument("--production", action="store_true",
+                             help="production rules apply to it (default: not production, even after prod)")
+    environment.set_defaults(handler=cmd_new_environment)
+
+    model = kinds.add_parser("model", allow_abbrev=False,
+                             help="models.NAME in every environment file, and its stub training module models/NAME.py")
+    common(model)
+    model.add_argument("name", metavar="NAME", help="the new model (lowercase letters, digits, '_')")
+    model.add_argument("--task", required=True, choices=TASKS, help="decides the metrics and gates")
+    model.add_argument("--code-dir", metavar="DIR", default=None,
+                       help="folder of the stub module (default: models/ in the project root, the folder holding "
+                            "cdktf.json)")
+    model.set_defaults(handler=cmd_new_model)
+
+    generate = commands.add_parser("generate", allow_abbrev=False,
+                                   help="regenerate (or --check) everything derived from the environments and models: "
+                                        "README reference and deploy commands, RULES.md, CI pipelines")
+    common(generate)
+    generate.add_argument("--check", action="store_true", help="write nothing; exit 10 naming what is stale")
+    generate.add_argument("--root", metavar="DIR", default=None,
+                          help="repository folder (default: the folder holding cdktf.json, else the current one)")
+    generate.set_defaults(handler=cmd_generate)
+
+
+def project_root(environments: str | Path) -> Path:
+    """The folder holding cdktf.json, from the definitions folder upwards; else the current directory."""
+    start = Path(environments).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "cdktf.json").is_file():
+            return folder
+    return Path.cwd()
+
+
+def _load(args):
+    from infra.loader import load_environments
+
+    return load_environments(Path(args.environments))  # DefinitionError: exit 2 with every problem (cli/failures.py)
+
+
+def _display(path: Path) -> str:
+    from infra.loader import display_path
+
+    return display_path(path)
+
+
+def _apply(args, written, what: str) -> int:
+    """Write, check the whole folder, restore everything if it fails; report."""
+    from infra.errors import DefinitionError
+    from infra.guardrails.runner import check_environments
+    from infra.scaffold.files import Transaction
+
+    from .infra_commands import refuse
+
+    transaction = Transaction(written.files)
+    transaction.write()
+    try:
+        envs = _load(args)
+        report = check_environments(envs)
+    except DefinitionError as error:
+        transaction.restore()
+        if args.json:
+            output.emit_json({"ok": False, "error": "invalid_definitions", "written": [],
+                              "problems": [p.as_dict() for p in error.problems]})
+        output.problems(error.problems)
+        output.fail(f"{what} would leave the definitions invalid: nothing written")
+        return exit_codes.INVALID_DEFINITIONS
+    except BaseException:
+        transaction.restore()
+        raise
+    if not report.passed:
+        transaction.restore()
+        if args.json:
+            output.emit_json({"ok": False, "error": "guardrail_violation", "written": [],
+                              "findings": [f.as_dict() for f in report.violations]})
+        refuse(report)
+        output.fail(f"{what} would violate guardrails: nothing written")
+        return exit_codes.GUARDRAIL_VIOLATION
+    files = [_display(p) for p in written.files]
+    created = [_display(p) for p in written.created]
+    steps = _next_steps(args, envs)
+    if args.json:
+        output.emit_json({"ok": True, "written": files, "created": created, "notes": written.notes,
+                          "changes": [c.as_dict() for c in written.changes], "next": steps})
+        return exit_codes.OK
+    # emoji=False: rich would show `qa.yaml:100:` as `qa.yaml💯`.
+    for path in files:
+        output.console.print(f"{'created' if path in created else 'changed'} {output.escape(path)}", emoji=False)
+    for change in sorted(written.changes, key=lambda c: (files.index(c.file) if c.file in files else 0, c.line)):
+        output.console.print(f"  {output.escape(str(change))}", emoji=False)
+    for note in written.notes:
+        output.console.print(f"note: {output.escape(note)}", emoji=False)
+    output.console.print(f"{len(envs)} environment(s) valid: {', '.join(envs.names)}; guardrails passed")
+    output.console.print("next: " + "; ".join(steps))
+    return exit_codes.OK
+
+
+def _next_steps(args, envs) -> list[str]:
+    folder = "" if Path(args.environments).resolve() == Path("environments").resolve() else \
+        f" --environments {args.environments}"
+    if args.new_kind == "model":
+        first = envs.names[0]
+        targets = [t.name for t in envs.promotion_targets(first)]
+        return [f"edit {envs[first].models[args.name].code}", f"python main.py generate{folder}",
+                f"python main.py train {args.name} --env {first}{folder}"] + (
+                [f"python main.py promote {args.name} --to {targets[0]}{folder}"] if targets else [])
+    return [f"python main.py generate{folder}", f"python main.py check{folder}", f"python main.py synth{folder}",
+            "cdktf deploy account", f"cdktf deploy {args.name}-azure {args.name}-databricks "
+            "--ignore-missing-stack-dependencies", f"declare workspace.id in {args.name}'s file"]
+
+
+def cmd_new_environment(args) -> int:
+    from infra.model.suggest import did_you_mean
+    from infra.scaffold import ScaffoldError
+    from infra.scaffold.environment import check_name, plan_environment
+
+    check_name(args.name)
+    envs = _load(args)
+    if args.after not in envs:
+        raise ScaffoldError("INVALID_REQUEST", f"unknown environment '{args.after}'{did_you_mean(args.after, envs.names)}"
+                                               f" (known: {', '.join(envs.names)})")
+    written = plan_environment(Path(args.environments), envs, args.name, args.after, args.production)
+    return _apply(args, written, f"new environment {args.name}")
+
+
+def cmd_new_model(args) -> int:
+    from infra.scaffold import ScaffoldError
+    from infra.scaffold.model import LABEL, check_name, plan_model
+    from infra.scaffold.stub import stub_module
+
+    check_name(args.name)
+    envs = _load(args)
+    root = project_root(args.environments)
+    folder = Path(args.code_dir).resolve() if args.code_dir else root / "models"
+    module = folder / f"{args.name}.py"
+    relative = Path(os.path.relpath(module, root))
+    if relative.parts[0] == "..":
+        raise ScaffoldError("INVALID_REQUEST", f"--code-dir {args.code_dir} is outside the project ({root}): the model's "
+                                               "code must be a file of the project")
+    written = plan_model(Path(args.environments), envs, args.name, args.task, relative.as_posix())
+    if module.exists():
+        written.notes.append(f"{_display(module)} exists: kept as it is (it must define features(ctx) and "
+                             "fit(frame, params))")
+    else:
+        written.files[module] = stub_module(args.name, args.task, LABEL)
+        written.created.append(module)
+    return _apply(args, written, f"new model {args.name}")
+
+
+def generated_files(envs, root: Path, environments: str) -> dict[Path, tuple[str, str]]:
+    """Path -> (text, what it is) for everything derived from the environments and models."""
+    from ci.render import generated as ci_generated
+    from infra.scaffold.deploy_block import has_block, with_deploy_commands
+
+    from .ci_commands import environments_argument
+    from .docs_commands import GENERATED, generated_docs
+
+    files = {}
+    for path, text in generated_docs(root).items():
+        what = GENERATED[path.name]
+        if path.name == "README.md" and has_block(text):
+            text, what = with_deploy_commands(text, envs), what + " and the deploy commands (from the environments)"
+        files[path] = (text, what)
+    relative = environments_argument(environments, root)
+    for platform in ("github", "azure-devops"):
+        for name, text in ci_generated(envs, platform, relative).items():
+            files[root / name] = (text, f"the {platform} CI pipeline (from the environments and models)")
+    return files
+
+
+def cmd_generate(args) -> int:
+    from ci.render import PLATFORMS, stale, write
+
+    from .ci_commands import guardrails_pass, environments_argument
+
+    envs = _load(args)
+    if not guardrails_pass(envs, args.json):
+        return exit_codes.GUARDRAIL_VIOLATION
+    root = Path(args.root) if args.root else project_root(args.environments)
+    if not root.is_dir():
+        output.fail(f"--root {args.root} is not a folder")
+        return exit_codes.INVALID_REQUEST
+    files = generated_files(envs, root, args.environments)
+    docs = {path: text for path, (text, _) in files.items() if path.suffix == ".md"}
+    stale_docs = [path for path, text in docs.items() if not path.is_file() or path.read_text() != text]
+    relative = environments_argument(args.environments, root)
+    stale_ci = stale(envs, root, PLATFORMS, relative)
+    names = [os.path.relpath(p, root) for p in stale_docs] + stale_ci
+    if args.check:
+        if args.json:
+            output.emit_json({"ok": not names, "checked": True, "stale": names})
+        for name in names:
+            what = files.get(root / name, ("", "no longer generated: remove it"))[1]
+            output.fail(f"{name} is out of date ({what}): run `python main.py generate`")
+        if not names and not args.json:
+            output.console.print(f"generated files current ({len(files)})")
+        return exit_codes.STALE_DOCS if names else exit_codes.OK
+    for path in stale_docs:
+        path.write_text(docs[path])
+    outcome = write(envs, root, PLATFORMS, relative)
+    changed = [os.path.relpath(p, root) for p in stale_docs] + outcome.written
+    if args.json:
+        output.emit_json({"ok": True, "checked": False, "written": changed, "removed": outcome.removed})
+        return exit_codes.OK
+    for name in changed:
+        output.console.print(f"wrote {name}")
+    for name in outcome.removed:
+        output.console.print(f"removed {name} (no longer generated)")
+    if not changed and not outcome.removed:
+        output.console.print(f"nothing to change ({len(files)} file(s) current)")
+    return exit_codes.OK

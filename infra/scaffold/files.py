@@ -1,0 +1,48 @@
+"""Write a scaffold's files all or nothing: everything is written, then checked by the caller; `restore` puts back
+every file exactly as it was (created ones removed) when the check fails or a write does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _write(path: Path, text: str) -> None:
+    # Beside the target, then renamed over it: a file is never seen half-written.
+    temporary = path.with_name(f".{path.name}.lakegate-new")
+    temporary.write_bytes(text.encode("utf-8"))
+    os.replace(temporary, path)
+
+
+class Transaction:
+    def __init__(self, files: dict[Path, str]):
+        self.files = files
+        self.saved: dict[Path, bytes | None] = {}
+        self.folders: list[Path] = []  # created for a new file (models/): removed again on restore
+
+    def write(self) -> None:
+        try:
+            for path, text in self.files.items():
+                self.saved[path] = path.read_bytes() if path.exists() else None
+                missing = [f for f in (path.parent, *path.parent.parents) if not f.exists()]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.folders += missing
+                _write(path, text)
+        except BaseException:
+            self.restore()
+            raise
+
+    def restore(self) -> None:
+        for path, before in self.saved.items():
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                temporary = path.with_name(f".{path.name}.lakegate-restore")
+                temporary.write_bytes(before)
+                os.replace(temporary, path)
+        for folder in self.folders:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty: something else was put there meanwhile
+        self.saved, self.folders = {}, []
