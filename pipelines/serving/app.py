@@ -271,7 +271,9 @@ def _frame_problem(payload: Any, served: Served) -> str | None:
         values = list(frame[column])
         for row, value in enumerate(values):
             if value is None or (isinstance(value, float) and value != value):
-                return f"column {column}: null in row {row} (every input column is required)"
+                if column not in served.required:
+                    continue
+                return f"column {column}: null in row {row} (the column is required)"
             if served.types.get(column) in ("double", "float", "long", "integer") and \
                     (isinstance(value, bool) or not isinstance(value, (int, float))):
                 return f"column {column}: {value!r} in row {row} is not a number ({served.types[column]} expected)"

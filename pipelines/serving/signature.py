@@ -21,6 +21,9 @@ INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _NUMBER = ("double", "float")
 _INTEGER = {"integer": (-2**31, 2**31 - 1), "long": (-2**63, 2**63 - 1)}
 _SHOWN = 40
+# Types whose pandas column holds a missing value: null is allowed there in an optional column. An optional
+# integer or boolean column can only be left out of every row (MLflow cannot cast a column with a gap to int).
+_NULLABLE = ("double", "float", "string", "binary", "datetime")
 
 
 class Refused(ValueError):
@@ -106,6 +109,12 @@ class Signature:
             self._columns(list(record), f"{key}[{row}]")
             for column, cell in record.items():
                 self._value(column, cell, row)
+        for column in self.columns:
+            if column not in self.required and self.types[column] not in _NULLABLE:
+                given = [column in record for record in value]
+                if any(given) and not all(given):
+                    raise Refused("INVALID_INPUT", f"column {column}: missing in row {given.index(False)} (a "
+                                                   f"{self.types[column]} column is given in every row or in none)")
 
     def _check_split(self, split: Any) -> None:
         if not isinstance(split, dict) or not {"columns", "data"} <= set(split) or set(split) - {"columns", "data", "index"}:
@@ -183,6 +192,9 @@ class Signature:
         if value is None:
             if column in self.required:
                 raise Refused("INVALID_INPUT", f"column {column}: null in row {row} (the column is required)")
+            if kind not in _NULLABLE:
+                raise Refused("INVALID_INPUT", f"column {column}: null in row {row} (a {kind} column takes no null: "
+                                               f"leave it out of every row instead)")
             return
         if kind in _NUMBER:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
@@ -204,13 +216,16 @@ class Signature:
     def row_schema(self) -> dict:
         return {"type": "object", "additionalProperties": False,
                 "required": [c for c in self.columns if c in self.required],
-                "properties": {c: _schema_of(self.types[c], c not in self.required) for c in self.columns}}
+                "description": "an optional integer or boolean column is given in every row or in none",
+                "properties": {c: _schema_of(self.types[c], c not in self.required and self.types[c] in _NULLABLE)
+                               for c in self.columns}}
 
 
 def openapi(endpoint: str, model_name: str, version: str, signature: Signature) -> dict:
     """OpenAPI 3.0 for the invocations path: the request body from the signature, the answers `serve` gives."""
     row = {"$ref": "#/components/schemas/Row"}
-    cell = {"anyOf": [_schema_of(signature.types[c], c not in signature.required) for c in signature.columns]} \
+    cell = {"anyOf": [_schema_of(signature.types[c], c not in signature.required and signature.types[c] in _NULLABLE)
+                      for c in signature.columns]} \
         if signature.columns else {}
     body = {"oneOf": [
         {"type": "object", "additionalProperties": False, "required": ["dataframe_records"],
