@@ -213,7 +213,9 @@ class ChampionServer:
                 self.check_alias()
             self._problem, self._gone_since = None, None
             return
-        if where is not None and where.state != "running":
+        if where is None or where.state == "running":
+            self._gone_since = None  # reachable or not ours to watch: no stop countdown
+        else:
             now = time.monotonic()
             self._gone_since = self._gone_since or now
             if now - self._gone_since >= self.registry_timeout:
@@ -223,12 +225,13 @@ class ChampionServer:
                 self._event(self.failure)
                 self._stop.set()
                 return
-        problem = f"could not check {self.full_name}@{self.alias} ({type(error).__name__}: {error})"
-        if problem != self._problem:  # once per distinct problem, not every refresh
+        # Once per kind of problem, not at every refresh (a connection error's text differs at each attempt).
+        problem = f"{type(error).__name__} while the registry is {where.state if where is not None else 'elsewhere'}"
+        if problem != self._problem:
             waiting = f"; gives up if it stays stopped for {self.registry_timeout:g} s" \
                 if where is not None and where.state != "running" else ""
-            self._event(f"{problem}; still serving v{self.app.current.version}, retrying every "
-                        f"{self.refresh_seconds:g} s{waiting}")
+            self._event(f"could not check {self.full_name}@{self.alias} ({type(error).__name__}: {str(error)[:200]}); "
+                        f"still serving v{self.app.current.version}, retrying every {self.refresh_seconds:g} s{waiting}")
         self._problem = problem
 
     def _registry_now(self):
