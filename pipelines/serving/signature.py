@@ -214,6 +214,8 @@ class Signature:
     # -- the OpenAPI document -----------------------------------------------------------------------------
 
     def row_schema(self) -> dict:
+        if not self.columns:
+            return {"type": "object", "description": "the model has no column signature: the model decides"}
         return {"type": "object", "additionalProperties": False,
                 "required": [c for c in self.columns if c in self.required],
                 "description": "an optional integer or boolean column is given in every row or in none",
