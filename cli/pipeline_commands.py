@@ -87,12 +87,18 @@ def cmd_run(args, envs) -> int:
 def _check_serve_options(args) -> None:
     """What the command line says, checked before any registry call (exit 6, one line)."""
     import math
+    import re
     import socket
 
     from pipelines.errors import PipelineError
     from pipelines.serving.server import HOST
     from promotion.validation import check_alias
 
+    name = r"[a-z][a-z0-9_]{0,62}"  # a Unity Catalog identifier (infra/model/base.py Identifier)
+    if not re.fullmatch(rf"{name}(\.{name}\.{name})?", args.model):
+        shown = args.model if len(args.model) <= 40 else args.model[:37] + "..."
+        raise PipelineError(f"model {shown!r} is not a model name (churn) or full name (prod.ml.churn): lowercase "
+                            "letters, digits and _")
     check_alias(args.alias)
     if not 0 <= args.port <= 65535:
         raise PipelineError(f"--port {args.port}: a port is 0 (a free one) to 65535")
@@ -101,6 +107,7 @@ def _check_serve_options(args) -> None:
             raise PipelineError(f"{option} {value:g}: must be a number of seconds above 0")
     if args.port:  # taken or privileged: say so now, not after loading the model
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closed port is free
             try:
                 probe.bind((HOST, args.port))
             except OSError as error:

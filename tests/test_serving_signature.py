@@ -265,11 +265,18 @@ def test_the_api_fuzzed_from_its_openapi_document_never_answers_5xx(served):
 # -- serve's options --------------------------------------------------------------------------------------------
 
 
-def _serve(tmp_path, capsys, *args) -> tuple[int, str]:
+def _serve(tmp_path, capsys, *args, model: str = "churn") -> tuple[int, str]:
     from cli.app import main
 
-    code = main(["serve", "churn", "--env", "prod", "--state-dir", str(tmp_path / "state"), *args])
+    code = main(["serve", model, "--env", "prod", "--state-dir", str(tmp_path / "state"), *args])
     return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["../../x", "prod.ml.../x", "/etc/passwd", "Churn", "prod.ml", "a" * 300])
+def test_a_model_name_that_is_not_one_is_refused_before_any_registry_call(tmp_path, capsys, model):
+    (tmp_path / "state").mkdir(mode=0o700)
+    code, err = _serve(tmp_path, capsys, model=model)
+    assert code == 6 and "is not a model name (churn) or full name (prod.ml.churn)" in err, (code, err)
 
 
 @pytest.mark.parametrize("args,message", [
