@@ -35,8 +35,17 @@ class Refused(ValueError):
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    try:
+        text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    except (RecursionError, ValueError, TypeError):  # nested as deep as the parser allows: say what it is
+        text = f"a {_kind(value)}"
     return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
+
+
+def _name(column: Any) -> str:
+    """A column name as a message shows it: plain names as they are, anything else quoted (no control bytes)."""
+    text = str(column)
+    return text if text and text.isprintable() and text.strip() == text and "," not in text else _shown(text)
 
 
 def decode(body: bytes) -> str:
@@ -178,11 +187,11 @@ class Signature:
     # -- one column list, one value -----------------------------------------------------------------------
 
     def _columns(self, given: list, where: str) -> None:
-        duplicated = sorted({c for c in given if given.count(c) > 1})
+        duplicated = sorted({_name(c) for c in given if given.count(c) > 1})
         missing = [c for c in self.columns if c in self.required and c not in given]
-        unknown = [str(c) for c in given if c not in self.types]
+        unknown = [_name(c) for c in given if c not in self.types]
         if duplicated or missing or unknown:
-            parts = ([f"column(s) given twice {', '.join(map(str, duplicated))}"] if duplicated else []) + \
+            parts = ([f"column(s) given twice {', '.join(duplicated)}"] if duplicated else []) + \
                     ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
                     ([f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
             raise Refused("INVALID_INPUT", f"{where}: " + "; ".join(parts)[:300] + f" (expected: {self.expected})")
