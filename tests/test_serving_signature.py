@@ -304,3 +304,19 @@ def test_a_port_already_taken_is_refused_before_any_registry_call(tmp_path, caps
         port = taken.getsockname()[1]
         code, err = _serve(tmp_path, capsys, "--port", str(port))
     assert code == 6 and f"--port {port}: cannot listen on 127.0.0.1:{port}" in err, (code, err)
+
+
+def test_signature_checking_is_set_per_endpoint_in_the_yaml(tmp_path):
+    from infra.loader import load_environments
+    from pipelines.serving.server import endpoint_config
+
+    from .helpers import copy_examples, edit, problems_of
+
+    folder = copy_examples(tmp_path / "environments")
+    assert endpoint_config(load_environments(folder)["prod"], "churn").signature_checking == "strict"   # the default
+    line = edit(folder / "prod.yaml", "    scale_to_zero: false", "    scale_to_zero: false\n    signature_checking: lenient")
+    assert endpoint_config(load_environments(folder)["prod"], "churn").signature_checking == "lenient"
+    edit(folder / "prod.yaml", "signature_checking: lenient", "signature_checking: loose")
+    found = problems_of(folder)
+    assert found == [f"{folder / 'prod.yaml'}:{line + 1}: serving[0].signature_checking: 'loose' is not one of strict, "
+                     "lenient"], found
