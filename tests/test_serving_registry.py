@@ -91,25 +91,39 @@ def test_serve_follows_the_registry_restarted_on_another_port(world):
     assert out.count("could not check") <= 2 and "Traceback" not in out, out   # said once, not every 0.2 s
 
 
-def test_serving_stops_with_a_clear_message_when_the_registry_stays_stopped(world):
-    from pipelines.runtime import LocalRuntime
-    from pipelines.serving.server import ChampionServer
-    from promotion.errors import failure_kind
-    from promotion.local.server import LocalRegistryError
+def test_serve_exits_9_with_a_clear_message_when_the_registry_stays_stopped(world, capsys):
+    """`serve` in this process (the CLI's own path): the registry is stopped once it serves, and stays stopped."""
+    import signal
+    import threading
 
-    _, envs, plan, registry = world
+    from cli.app import main
+    from pipelines.serving.server import read_record
+
+    folder, _, plan, registry = world
     if registry.status().state != "running":
         registry.up(plan)
-    runtime = LocalRuntime(envs, "dev", registry.state_dir)
-    runtime.echo = False
-    server = ChampionServer(runtime, "churn", refresh_seconds=0.1, registry_timeout=1.0, log_requests=False)
-    server.start()
-    try:
+    stopped, finished = threading.Event(), threading.Event()
+
+    def stop_the_registry_once_served():
+        deadline = time.monotonic() + 180
+        while read_record(registry.state_dir, "dev", "churn-dev") is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         registry.down()
-        assert server._stop.wait(30), "serving did not stop"
+        stopped.set()
+        if not finished.wait(120):  # a serve that never gives up gets SIGTERM (exit 0): the test fails, not hangs
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    helper = threading.Thread(target=stop_the_registry_once_served, daemon=True)
+    helper.start()
+    try:
+        code = main(["serve", "churn", "--env", "dev", "--no-log", "--refresh-seconds", "0.1", "--registry-timeout",
+                     "1", "--environments", str(folder), "--state-dir", str(registry.state_dir)])
     finally:
-        server.stop()
-    assert server.failure.startswith(f"the local registry in {registry.state_dir} has been stopped for 1 s: serve "
-                                     "stops (it served v"), server.failure
-    assert "start it with `python main.py local up`, then serve again" in server.failure
-    assert failure_kind(LocalRegistryError(server.failure)) == "REGISTRY_UNAVAILABLE"   # what cmd_serve raises: exit 9
+        finished.set()
+        signal.signal(signal.SIGTERM, before)   # serve's handler must not outlive it in the test process
+    captured = capsys.readouterr()
+    assert stopped.is_set() and code == 9, (code, captured.err)
+    assert f"error: the local registry in {registry.state_dir} has been stopped for 1 s: serve stops (it served v" \
+        in captured.err and "start it with `python main.py local up`, then serve again" in captured.err
+    assert "Traceback" not in captured.out + captured.err
