@@ -33,6 +33,9 @@ def add_pipeline_commands(commands, common) -> None:
     serve.add_argument("--alias", default="champion", help="alias served (default champion)")
     serve.add_argument("--refresh-seconds", type=float, default=2.0, help="how often the alias is checked (default 2)")
     serve.add_argument("--no-log", action="store_true", help="do not log requests to the payload table")
+    serve.add_argument("--registry-timeout", type=float, default=120.0, metavar="SECONDS",
+                       help="stop (exit 9) when the local registry has been stopped this long (default 120); a "
+                            "registry restarted on another port meanwhile is followed")
     state_dir_option(serve, "registry, lakehouse")
     serve.set_defaults(handler=with_environments(cmd_serve, prepare=_check_state_dir))
 
@@ -81,37 +84,70 @@ def cmd_run(args, envs) -> int:
     return exit_codes.OK
 
 
-def cmd_serve(args, envs) -> int:
-    from pipelines.errors import PipelineError
-    from pipelines.runtime import LocalRuntime
-    from pipelines.serving.server import ChampionServer
-    from promotion.naming import declared_model, environment
+def _check_serve_options(args) -> None:
+    """What the command line says, checked before any registry call (exit 6, one line)."""
+    import math
+    import re
+    import socket
 
-    declared_model(environment(envs, args.env), args.model)  # exit 6 with the closest names, before the registry
+    from pipelines.errors import PipelineError
+    from pipelines.serving.server import HOST
+    from promotion.validation import check_alias
+
+    name = r"[a-z][a-z0-9_]{0,62}"  # a Unity Catalog identifier (infra/model/base.py Identifier)
+    if not re.fullmatch(rf"{name}(\.{name}\.{name})?", args.model):
+        shown = args.model if len(args.model) <= 40 else args.model[:37] + "..."
+        raise PipelineError(f"model {shown!r} is not a model name (churn) or full name (prod.ml.churn): lowercase "
+                            "letters, digits and _")
+    check_alias(args.alias)
     if not 0 <= args.port <= 65535:
         raise PipelineError(f"--port {args.port}: a port is 0 (a free one) to 65535")
-    if args.refresh_seconds <= 0:
-        raise PipelineError(f"--refresh-seconds {args.refresh_seconds:g}: must be above 0")
+    for option, value in (("--refresh-seconds", args.refresh_seconds), ("--registry-timeout", args.registry_timeout)):
+        if not (math.isfinite(value) and value > 0):
+            raise PipelineError(f"{option} {value:g}: must be a number of seconds above 0")
+    if args.port:  # taken or privileged: say so now, not after loading the model
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closed port is free
+            try:
+                probe.bind((HOST, args.port))
+            except OSError as error:
+                raise PipelineError(f"--port {args.port}: cannot listen on {HOST}:{args.port} "
+                                    f"({error.strerror or error})") from None
+
+
+def cmd_serve(args, envs) -> int:
+    from pipelines.runtime import LocalRuntime
+    from pipelines.serving.server import ChampionServer
+    from promotion.local.server import LocalRegistryError
+    from promotion.naming import declared_model, environment
+
+    _check_serve_options(args)
+    declared_model(environment(envs, args.env), args.model)  # exit 6 with the closest names, before the registry
     runtime = LocalRuntime(envs, args.env, Path(args.state_dir))
     runtime.echo = False
     server = ChampionServer(runtime, args.model, port=args.port, alias=args.alias,
-                            refresh_seconds=args.refresh_seconds, log_requests=not args.no_log)
+                            refresh_seconds=args.refresh_seconds, log_requests=not args.no_log,
+                            registry_timeout=args.registry_timeout)
     try:
         url = server.start()
     except OSError as error:
         raise OSError(f"cannot serve on 127.0.0.1:{args.port or 'a free port'}: {error}") from None
     summary = {"ok": True, "url": url, "model": server.full_name, "version": server.version, "alias": args.alias,
                "principal": runtime.principal, "payload_table": None if args.no_log else
-               runtime.tables.full_name(server.payload_table)}
+               runtime.tables.full_name(server.payload_table), "signature_checking": server.signature_checking,
+               "openapi": url.rsplit("/invocations", 1)[0] + "/openapi.json"}
     if args.json:
         output.emit_json(summary)
     else:
         output.console.print(f"serving {server.full_name}@{args.alias} (v{server.version}) as {runtime.principal} at\n"
-                             f"  {url}\n" + (f"requests logged to {summary['payload_table']}; " if not args.no_log else "")
+                             f"  {url}\n  (OpenAPI: {summary['openapi']}; {server.signature_checking} signature "
+                             "checking)\n" + (f"requests logged to {summary['payload_table']}; " if not args.no_log else "")
                              + "Ctrl-C stops")
     sys.stdout.flush()
     try:
         server.wait()
     finally:
         server.stop()
+    if server.failure is not None:
+        raise LocalRegistryError(server.failure)  # exit 9: the registry is gone, so is the endpoint
     return exit_codes.OK

@@ -110,17 +110,25 @@ def test_credentials_a_client_sends_are_neither_echoed_nor_logged(endpoint):
 
 
 def test_a_consumer_cannot_forge_ground_truth_through_the_payload_log(endpoint):
-    """MLflow ignores input columns outside the signature and answers 200, so a request may carry `churned` (or
-    `prediction`, `model_version`): the monitoring job's columns are its own, never the client's."""
+    """Strict signature checking refuses input columns outside the signature; a lenient endpoint (MLflow's own
+    behaviour) ignores them and answers 200, so a request may carry `churned` (or `prediction`, `model_version`):
+    the monitoring job's columns are its own, never the client's."""
     import pandas as pd
 
     from pipelines.monitoring.unpack_inference_table import unpack
 
     forged = {**ROW, "churned": 1, "prediction": 7, "model_version": "99"}
-    answer = endpoint.http.post(endpoint.url, json={"dataframe_records": [forged]})
+    refused = endpoint.http.post(endpoint.url, json={"dataframe_records": [forged]})
+    assert refused.status_code == 400 and "unknown column(s) churned, prediction, model_version" in refused.text
+    endpoint.app.strict = False
+    try:
+        answer = endpoint.http.post(endpoint.url, json={"dataframe_records": [forged]})
+    finally:
+        endpoint.app.strict = True
     assert answer.status_code == 200
     deadline = time.monotonic() + 5  # the row is handed to the log after the response is sent
-    while not (rows := [row for row in endpoint.logged if '"churned"' in row["request"]]) and time.monotonic() < deadline:
+    while not (rows := [row for row in endpoint.logged if '"churned"' in row["request"] and row["status_code"] == 200]) \
+            and time.monotonic() < deadline:
         time.sleep(0.02)
     frame = unpack(pd.DataFrame(rows))
     assert frame["churned"].isna().all()                                # no label until ground truth arrives

@@ -184,7 +184,8 @@ def _endpoint(name: str, model: ModelSpec, ctx: Context) -> ServingEndpoint:
     return ServingEndpoint(
         name=endpoint_name(name, model, ctx), model=name, workload_size=serving.workload_size,
         workload_type=serving.workload_type, scale_to_zero=serving.scale_to_zero,
-        inference_table=serving.inference_table, rate_limits=serving.rate_limits, consumers=serving.consumers)
+        inference_table=serving.inference_table, rate_limits=serving.rate_limits, consumers=serving.consumers,
+        signature_checking=serving.signature_checking)
 
 
 def _monitors(name: str, model: ModelSpec, ctx: Context) -> list[QualityMonitor]:

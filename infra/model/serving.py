@@ -45,6 +45,11 @@ class ServingEndpoint(Strict):
     rate_limits: list[RateLimit] = Field(default_factory=list, description="AI Gateway rate limits.")
     usage_tracking: bool = Field(True, description="Record usage in system tables.")
     consumers: list[PrincipalName] = Field(default_factory=list, description="Groups/users granted CAN_QUERY.")
+    signature_checking: Literal["strict", "lenient"] = Field(
+        "strict", description="How `serve` checks a request against the model's signature. strict: an unknown, "
+        "missing or null column, a value of the wrong type (`true` or a string for a number, a number for a "
+        "string) or an empty input is refused with a 400 naming the column; lenient: what `mlflow models serve` "
+        "does (unknown columns ignored, values coerced), still never a 5xx.")
 
     @field_validator("rate_limits")
     @classmethod

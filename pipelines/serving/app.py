@@ -4,13 +4,16 @@
          {"dataframe_split": {...}} | {"dataframe_records": [...]} | {"instances": ...} | {"inputs": ...}, or CSV
          -> {"predictions": [...]}, header `x-lakegate-model-version`
     GET  /serving-endpoints/<endpoint>   what it serves (model, version, alias), Databricks' endpoint shape
+    GET  /serving-endpoints/<endpoint>/openapi.json   OpenAPI 3 of the invocations path, from the model's signature
     GET  /ping, /health, /version        MLflow's own
 
 Every request is answered by MLflow's own app (`mlflow.pyfunc.scoring_server.init(model)`) for the model
 version being served; when the champion moves, a new app is built for the new version and swapped in
 between two requests, so the URL never changes and no request fails during a redeployment.
 What this layer adds: a refusal before MLflow for what MLflow cannot answer cleanly (no or unsupported
-content type, empty body), and every error answer rewritten as `{"error_code", "message"}` JSON with a 4xx
+content type, empty body, a body that is not UTF-8), the strict signature check (signature.py: an unknown
+column or a value of the wrong type is refused, not ignored or coerced; `strict=False` is MLflow's own lenient
+behaviour), and every error answer rewritten as `{"error_code", "message"}` JSON with a 4xx
 status and no stack trace or data dump (the message says which column, which row, what was expected).
 Each answered request is handed to `on_request` (the payload log) after the response is sent.
 """
@@ -23,6 +26,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from .signature import Refused, Signature, decode, openapi
 
 JSON = "application/json"
 SUPPORTED = ("application/json", "text/csv", "application/vnd.apache.parquet")
@@ -46,6 +51,10 @@ class Served:
     required: frozenset[str]
     loaded_at: float
 
+    @property
+    def signature(self) -> Signature:
+        return Signature(self.columns, self.types, self.required)
+
     @classmethod
     def of(cls, model_name: str, version: str, model) -> "Served":
         from mlflow.environment_variables import _MLFLOW_IS_IN_SERVING_ENVIRONMENT
@@ -68,10 +77,12 @@ class ServingApp:
     """The ASGI application `serve` runs. `current` is swapped by the champion watcher (server.py)."""
 
     def __init__(self, endpoint: str, served: Served, *, alias: str = "champion",
-                 on_request: Callable[[dict], None] | None = None):
+                 on_request: Callable[[dict], None] | None = None, strict: bool = True):
         self.endpoint, self.current, self.alias, self.on_request = endpoint, served, alias, on_request
+        self.strict = strict
         self.invocation_paths = {"/invocations", f"/serving-endpoints/{endpoint}/invocations"}
         self.info_path = f"/serving-endpoints/{endpoint}"
+        self.openapi_paths = {"/openapi.json", f"/serving-endpoints/{endpoint}/openapi.json"}
 
     def swap(self, served: Served) -> None:
         self.current = served  # one reference assignment: each request uses the version it started with
@@ -88,6 +99,9 @@ class ServingApp:
             return await self._invoke(scope, receive, send)
         if path == self.info_path and method == "GET":
             return await _json(send, 200, self.describe())
+        if path in self.openapi_paths and method == "GET":
+            served = self.current
+            return await _json(send, 200, openapi(self.endpoint, served.model_name, served.version, served.signature))
         if path in ("/ping", "/health", "/version"):
             return await self.current.app(scope, receive, send)
         return await _json(send, 404, {"error_code": "NOT_FOUND",
@@ -97,7 +111,9 @@ class ServingApp:
         served = self.current
         return {"name": self.endpoint, "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
                 "config": {"served_entities": [{"entity_name": served.model_name, "entity_version": served.version,
-                                                "alias": self.alias}]}}
+                                                "alias": self.alias}]},
+                "signature_checking": "strict" if self.strict else "lenient",
+                "openapi": f"{self.info_path}/openapi.json"}
 
     async def _invoke(self, scope, receive, send):
         started = time.perf_counter()
@@ -110,7 +126,7 @@ class ServingApp:
                                   "per request"}
             await _json(send, 413, payload)
             return self._logged(scope, b"", 413, json.dumps(payload), served, started)
-        refusal = _precheck(body, content_type)
+        refusal = _precheck(body, content_type) or self._check(body, content_type, served)
         if refusal is not None:
             status, payload = refusal
             await _json(send, status, payload)
@@ -146,6 +162,18 @@ class ServingApp:
             await _json(send, status, payload)
             return self._logged(scope, body, status, json.dumps(payload), served, started)
         return self._logged(scope, body, captured["status"], answer.decode("utf-8", "replace"), served, started)
+
+    def _check(self, body: bytes, content_type: str, served: Served) -> tuple[int, dict] | None:
+        """The signature check (strict), or only the encoding (lenient: MLflow's parser takes the rest)."""
+        mime = content_type.split(";")[0].strip().lower()
+        try:
+            if self.strict:
+                served.signature.check(body, mime)
+            elif mime in (JSON, "text/csv"):
+                decode(body)
+        except Refused as refused:
+            return 400, {"error_code": refused.code, "message": str(refused)[:_MAX_MESSAGE]}
+        return None
 
     def _logged(self, scope, body: bytes, status: int, response: str, served: Served, started: float) -> None:
         if self.on_request is None:
@@ -243,7 +271,9 @@ def _frame_problem(payload: Any, served: Served) -> str | None:
         values = list(frame[column])
         for row, value in enumerate(values):
             if value is None or (isinstance(value, float) and value != value):
-                return f"column {column}: null in row {row} (every input column is required)"
+                if column not in served.required:
+                    continue
+                return f"column {column}: null in row {row} (the column is required)"
             if served.types.get(column) in ("double", "float", "long", "integer") and \
                     (isinstance(value, bool) or not isinstance(value, (int, float))):
                 return f"column {column}: {value!r} in row {row} is not a number ({served.types[column]} expected)"

@@ -5,7 +5,11 @@ checks the alias every `refresh_seconds` (one registry call, off the request pat
 version is loaded and swapped in between requests: the URL stays, consumers never notice a redeployment.
 Requests and responses go to the endpoint's payload table (`<monitoring schema>.<endpoint>_payload`, the
 name the YAML's serving endpoint gives the AI Gateway inference table on Databricks) through a batched writer
-thread, so logging adds no latency. While it runs, `<state-dir>/serving/<env>-<endpoint>.json` says where
+thread, so logging adds no latency. Requests are checked against the model's signature as the endpoint's
+`signature_checking` says (strict by default). When the registry cannot be reached, the loaded version keeps
+serving; the local registry's state folder says where the registry runs now, so a registry restarted on another
+port (`local down && local up`) is followed; one stopped for longer than `registry_timeout` seconds ends `serve`
+with a clear message (exit 9) rather than a server that silently never follows its champion again. While it runs, `<state-dir>/serving/<env>-<endpoint>.json` says where
 (the deployment task uses it to check the endpoint serves the new champion).
 """
 
@@ -38,6 +42,11 @@ def endpoint_of(env, model: str) -> tuple[str, str]:
     raise PipelineError(f"{env.name} declares no serving endpoint for model {model} "
                         f"({env.locate('models', model) if model in env.models else env.locate('models')}; "
                         f"its endpoints: {declared})")
+
+
+def endpoint_config(env, model: str):
+    """The YAML's serving endpoint for `model` (None when the environment declares none: defaults apply)."""
+    return next((endpoint for endpoint in env.serving if endpoint.model == model), None)
 
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -105,8 +114,12 @@ class ChampionServer:
     """The environment's endpoint for one model: follows the alias, logs every request."""
 
     def __init__(self, runtime, model: str, *, port: int = 0, alias: str = "champion", refresh_seconds: float = 2.0,
-                 log_requests: bool = True, log_interval: float = 1.0):
+                 log_requests: bool = True, log_interval: float = 1.0, registry_timeout: float = 120.0):
         self.rt, self.alias, self.refresh_seconds = runtime, alias, refresh_seconds
+        self.registry_timeout = registry_timeout
+        self.failure: str | None = None         # why serving stopped by itself (the registry is gone)
+        self._problem: str | None = None        # the last registry problem reported (each is reported once)
+        self._gone_since: float | None = None
         self.full_name = runtime.model_full_name(model)
         catalog = getattr(getattr(runtime, "env", None), "unity_catalog", None)
         if catalog is not None and self.full_name.split(".")[0] != catalog.catalog:
@@ -117,8 +130,11 @@ class ChampionServer:
         self.endpoint, self.payload_table = endpoint_of(runtime.env, self.full_name.split(".")[-1])
         self.port = port
         version = runtime.resolve_version(self.full_name, alias)
+        config = endpoint_config(runtime.env, self.full_name.split(".")[-1])
+        self.signature_checking = config.signature_checking if config is not None else "strict"
         self.log = PayloadLog(runtime.tables, self.payload_table, interval=log_interval) if log_requests else None
-        self.app = ServingApp(self.endpoint, self._load(version), alias=alias, on_request=self.log)
+        self.app = ServingApp(self.endpoint, self._load(version), alias=alias, on_request=self.log,
+                              strict=self.signature_checking == "strict")
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="lakegate-champion-watch", daemon=True)
         self._server: UvicornThread | None = None
@@ -183,8 +199,60 @@ class ChampionServer:
             try:
                 self.check_alias()
             except Exception as error:  # noqa: BLE001 -- keep serving the loaded version, say why
-                self._event(f"could not check {self.full_name}@{self.alias} ({type(error).__name__}: {error}); "
-                            f"still serving v{self.app.current.version}")
+                self._lost(error)
+            else:
+                if self._problem is not None:
+                    self._event(f"the registry answers again: following {self.full_name}@{self.alias} "
+                                f"(serving v{self.app.current.version})")
+                self._problem, self._gone_since = None, None
+
+    def _lost(self, error: Exception) -> None:
+        """The alias could not be checked: follow the registry where it runs now, wait for it, or give up."""
+        where = self._registry_now()
+        if where is not None and where.state == "running" and where.url != self._registry_url():
+            self._reconnect()
+            self._event(f"the registry now runs at {where.url}: following {self.full_name}@{self.alias} there")
+            with contextlib.suppress(Exception):  # a failure here is reported by the next round
+                self.check_alias()
+            self._problem, self._gone_since = None, None
+            return
+        if where is None or where.state == "running":
+            self._gone_since = None  # reachable or not ours to watch: no stop countdown
+        else:
+            now = time.monotonic()
+            self._gone_since = self._gone_since or now
+            if now - self._gone_since >= self.registry_timeout:
+                self.failure = (f"the local registry in {self.rt.registry_server.state_dir} has been stopped for "
+                                f"{self.registry_timeout:g} s: serve stops (it served v{self.app.current.version}); "
+                                f"start it with `python main.py local up`, then serve again")
+                self._event(self.failure)
+                self._stop.set()
+                return
+        # Once per kind of problem, not at every refresh (a connection error's text differs at each attempt).
+        problem = f"{type(error).__name__} while the registry is {where.state if where is not None else 'elsewhere'}"
+        if problem != self._problem:
+            waiting = f"; gives up if it stays stopped for {self.registry_timeout:g} s" \
+                if where is not None and where.state != "running" else ""
+            self._event(f"could not check {self.full_name}@{self.alias} ({type(error).__name__}: {str(error)[:200]}); "
+                        f"still serving v{self.app.current.version}, retrying every {self.refresh_seconds:g} s{waiting}")
+        self._problem = problem
+
+    def _registry_now(self):
+        """Where the local registry runs now (its state folder's record), or None for another registry."""
+        server = getattr(self.rt, "registry_server", None)
+        return server.status() if server is not None else None
+
+    def _registry_url(self) -> str | None:
+        try:
+            return self.rt.registry.url  # the URL the runtime's adapter was made for
+        except Exception:  # noqa: BLE001 -- no adapter could be made: none to keep
+            return None
+
+    def _reconnect(self) -> None:
+        """A fresh runtime (same environment, principal, state folder): its adapter reads the registry's new URL."""
+        fresh = type(self.rt)(self.rt.envs, self.rt.environment, self.rt.state_dir, principal=self.rt.principal)
+        fresh.echo = self.rt.echo
+        self.rt = fresh
 
     def _event(self, message: str) -> None:
         self.events.append(message)
