@@ -73,7 +73,10 @@ class FilesAndServing:
         """The cloud storage side of a presigned download: the signature is the only credential."""
         with self.lock:
             if self._signatures.get(query.get("sig", "")) != path:
-                raise StubError(403, "AuthenticationFailed", "Signature did not match.")
+                # Azure Storage's error: XML with the code in a header too (not the workspace's JSON error)
+                return None, (403, b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code>'
+                              b'<Message>Server failed to authenticate the request.</Message></Error>',
+                              {"Content-Type": "application/xml", "x-ms-error-code": "AuthenticationFailed"})
             stamp = dt.datetime.now(dt.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
             return None, (200, self.files[path], {"Content-Type": "application/octet-stream", "Last-Modified": stamp})
 

@@ -50,7 +50,7 @@ class StubServer:
 
     def __init__(self, tls: tuple[Path, Path] | None = None):
         self.requests: list[Recorded] = []
-        self.shape_checks: Counter = Counter()   # (method, vendor path pattern, model, "answer" | "error") -> count
+        self.shape_checks: Counter = Counter()   # (method, route pattern, vendor model, "answer" | "error") -> count
         self.shape_failures: list[str] = []
         self.lock = threading.RLock()
         self._tls = tls
@@ -116,10 +116,12 @@ class StubServer:
         status, payload, headers = 404, self.no_route(handler.command, path), {}
         body: Any = _json(raw) if "json" in (handler.headers.get("Content-Type") or "") and raw else (
             {"bytes": len(raw)} if raw else None)
+        route = path                           # what the answer is counted under: the fake's route that answered
         for method, pattern, fn in self.routes:
             match = pattern.fullmatch(path)
             if method != handler.command or not match:
                 continue
+            route = pattern.pattern
             try:
                 recorded, result = fn(principal=principal, query=query, raw=raw, handler=handler, **match.groupdict())
                 body = recorded if recorded is not None else body
@@ -133,7 +135,7 @@ class StubServer:
             break
         headers = {"Content-Type": "application/json", **headers}
         if self.vendor_routes is not None:
-            problems = self._vendor_check(handler.command, path, query, status, payload, headers)
+            problems = self._vendor_check(handler.command, path, route, query, status, payload, headers)
             if problems:
                 with self.lock:
                     self.shape_failures += [f"{handler.command} {path} (HTTP {status}): {p}" for p in problems]
@@ -157,18 +159,20 @@ class StubServer:
         """What the service answers for a path it does not have (Databricks' shape unless overridden)."""
         return {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for '{method} {path}'"}
 
-    def _vendor_check(self, method, path, query, status, payload, headers) -> list[str]:
+    def _vendor_check(self, method, path, route, query, status, payload, headers) -> list[str]:
         """The vendor's definition of this answer, counted in `shape_checks`; the problems found (none: it agrees)."""
         try:
-            return self._vendor_problems(method, path, query, status, payload, headers)
+            return self._vendor_problems(method, path, route, query, status, payload, headers)
         except Exception as e:  # noqa: BLE001 - a checker's own bug must fail the test too, not hang up the client
             return [f"checking against the vendor's model failed: {e!r}"]
 
-    def _vendor_problems(self, method, path, query, status, payload, headers) -> list[str]:
+    def _vendor_problems(self, method, path, route, query, status, payload, headers) -> list[str]:
         from tests.vendor_routes import lookup
 
         found = lookup(self.vendor_routes, method, path)
-        if status >= 400:
+        if status >= 400 and found is not None and found[1].other_service:
+            model, problems = found[1].model, []     # another service's error (e.g. cloud storage's XML)
+        elif status >= 400:
             model, check = "error", self.vendor_error
             problems = check(status, payload) if check else []
         elif found is None:
@@ -180,7 +184,7 @@ class StubServer:
                 lowered["content-length"] = str(len(payload))
             problems = check(payload, query, lowered) if check else []
         with self.lock:
-            self.shape_checks[(method, found[0] if found else path, model, "error" if status >= 400 else "answer")] += 1
+            self.shape_checks[(method, route, model, "error" if status >= 400 else "answer")] += 1
         return problems
 
 

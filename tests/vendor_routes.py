@@ -97,7 +97,7 @@ def databricks_table() -> Table:
             "databricks.sdk.mixins.files_utils.CreateDownloadUrlResponse", _download_url)),
         r("GET", "/_storage/.*", no_model("a presigned cloud-storage URL (Azure Blob Storage's data plane): the body is "
                                           "the file's bytes; azure-storage-blob is not installed and the SDK reads only "
-                                          "the status and three headers")),
+                                          "the status and three headers", other_service=True)),
         r("GET", "/api/2.0/mlflow/runs/get", sdk(ml.GetRunResponse)),
         r("GET", "/api/2.0/serving-endpoints/[^/]+", sdk(serving.ServingEndpointDetailed)),
         r("PUT", "/api/2.0/serving-endpoints/[^/]+/config", sdk(serving.ServingEndpointDetailed)),

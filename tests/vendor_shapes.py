@@ -39,6 +39,7 @@ class Vendor:
 
     model: str
     check: Check | None            # None: no vendor model exists for this route (`model` says why)
+    other_service: bool = False    # its errors are another service's (not the fake's service's error shape)
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -167,8 +168,8 @@ def empty(reason: str) -> Vendor:
         f"expected an empty body, got {payload!r}"])
 
 
-def no_model(reason: str) -> Vendor:
-    return Vendor(f"no vendor model: {reason}", None)
+def no_model(reason: str, other_service: bool = False) -> Vendor:
+    return Vendor(f"no vendor model: {reason}", None, other_service)
 
 
 def databricks_error_problems(status: int, payload) -> Problems:
