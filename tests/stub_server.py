@@ -10,7 +10,6 @@ test that received it fails even if it swallowed the 500. `shape_checks` counts 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import ssl
@@ -90,7 +89,7 @@ class StubServer:
         if self.shape_failures:
             from tests.vendor_shapes import ShapeError
 
-            raise ShapeError(f"{type(self).__name__} answered what the vendor's models do not allow:\n"
+            raise ShapeError(f"{type(self).__name__} was sent or answered what the vendor's models do not allow:\n"
                              + "\n".join(self.shape_failures))
 
     def __enter__(self):
@@ -117,11 +116,15 @@ class StubServer:
         body: Any = _json(raw) if "json" in (handler.headers.get("Content-Type") or "") and raw else (
             {"bytes": len(raw)} if raw else None)
         route = path                           # what the answer is counted under: the fake's route that answered
+        refused = self._request_problems(handler.command, path, query, body)
         for method, pattern, fn in self.routes:
             match = pattern.fullmatch(path)
             if method != handler.command or not match:
                 continue
             route = pattern.pattern
+            if refused:   # a request the vendor's definition refuses: the client (an adapter) is wrong
+                status, payload = 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "; ".join(refused)}
+                break
             try:
                 recorded, result = fn(principal=principal, query=query, raw=raw, handler=handler, **match.groupdict())
                 body = recorded if recorded is not None else body
@@ -158,6 +161,19 @@ class StubServer:
     def no_route(self, method: str, path: str):
         """What the service answers for a path it does not have (Databricks' shape unless overridden)."""
         return {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for '{method} {path}'"}
+
+    def _request_problems(self, method, path, query, body) -> list[str]:
+        """What the client sent, against the vendor's request message where one is known (kept in shape_failures)."""
+        from tests.vendor_routes import lookup
+
+        found = lookup(self.vendor_routes, method, path) if self.vendor_routes is not None else None
+        if found is None or found[1].request is None:
+            return []
+        problems = found[1].request(body, query)
+        with self.lock:
+            self.shape_failures += [f"{method} {path} (request): {p}" for p in problems]
+            self.shape_checks[(method, found[0], found[1].model, "request")] += 1
+        return problems
 
     def _vendor_check(self, method, path, route, query, status, payload, headers) -> list[str]:
         """The vendor's definition of this answer, counted in `shape_checks`; the problems found (none: it agrees)."""

@@ -8,14 +8,16 @@ everything through would make the coverage below worthless.
 
 from __future__ import annotations
 
-import requests
+import re
+
 import pytest
+import requests
 
 from tests import vendor_shapes as shapes
 from tests.arm_stub import AccountsStub, ArmStub, EntraStub, self_signed_certificate
 from tests.databricks_stub import DatabricksStub
 from tests.test_serving import WarehouseStub
-from tests.vendor_routes import accounts_table, arm_table, databricks_table, entra_table
+from tests.vendor_routes import accounts_table, arm_table, databricks_table, entra_table, uc_registry_table
 
 # ------------------------------------------------------------------------------------------------------------------
 # the checkers refuse what the vendor's definitions refuse
@@ -95,9 +97,21 @@ def test_a_fake_answering_a_shape_the_sdk_does_not_have_fails_the_test_that_rece
         stub.stop()                                                              # the end of the `with` block
 
 
-def test_a_route_without_a_vendor_model_is_refused():
-    import re
+def test_a_request_mlflows_messages_refuse_is_answered_400_and_fails_the_test():
+    stub = DatabricksStub().start()
+    stub.add_token("tok", "sp")
+    finalize = f"{stub.url}/api/2.0/mlflow/unity-catalog/model-versions/finalize"
+    auth = {"Authorization": "Bearer tok"}
+    assert requests.post(finalize, json={"name": "a.b.c"}, headers=auth).status_code == 400       # no version
+    answer = requests.post(finalize, json={"name": "a.b.c", "version": "1", "stage": "x"}, headers=auth)
+    assert answer.status_code == 400 and answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(shapes.ShapeError) as refused:
+        stub.stop()
+    assert "FinalizeModelVersionRequest.version: required but not sent" in str(refused.value)
+    assert 'no field named "stage"' in str(refused.value)
 
+
+def test_a_route_without_a_vendor_model_is_refused():
     stub = DatabricksStub()
     stub.routes.append(("GET", re.compile("/api/2.0/invented"), lambda **_: (None, {"ok": True})))
     with pytest.raises(shapes.ShapeError, match="no vendor model is known for GET /api/2.0/invented"):
@@ -187,7 +201,12 @@ def test_every_route_of_the_databricks_fake_answers_in_the_sdks_and_mlflows_shap
     unmodelled = {route: model for route, model in answered.items() if model.startswith("no vendor model")}
     assert list(unmodelled) == [("GET", "/_storage(?P<path>/.*)")] and "Azure Blob Storage" in unmodelled[
         ("GET", "/_storage(?P<path>/.*)")]
-    assert len(routes) == 25 and len(databricks_table()) == 25
+    registry = {(m, p.pattern) for m, p, _ in uc_registry_table()}
+    assert len(routes) == 25 and len(databricks_table()) == 18 + len(registry) == 40     # 22 RPCs in MLflow's service
+    ours = {(m, p) for m, p in routes if p.startswith("/api/2.0/mlflow/unity-catalog")}
+    assert len(ours) == 7 and {(m, re.escape(p)) for m, p in ours} <= registry           # paths MLflow declares
+    requested = {(m, p) for (m, p, _, kind), n in stub.shape_checks.items() if kind == "request" and n}
+    assert {(m, re.escape(p)) for m, p in ours} == requested                       # what the adapter sent, checked
     assert {("GET", "/api/2.0/mlflow/unity-catalog/registered-models/alias"), ("GET", "/api/2.0/mlflow/runs/get"),
             ("DELETE", "/api/2.1/unity-catalog/models/(?P<full>[^/]+\\.[^/]+\\.[^/]+)/aliases/(?P<alias>[^/]+)")} <= set(errors)
     print("\n".join(f"{m} {p}: {model}" for (m, p), model in sorted(answered.items())))

@@ -7,6 +7,7 @@ which no vendor definition exists here, each with the reason.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from tests.vendor_shapes import Problems, Vendor, authorization, empty, hybrid, no_model, proto, sdk
@@ -66,10 +67,25 @@ def _oidc_metadata(payload, query, headers) -> Problems:
     return problems + [f"OAuth metadata: {k} is neither read by the SDK nor an RFC 8414 field" for k in set(payload) - RFC8414]
 
 
+@functools.cache
+def uc_registry_table() -> Table:
+    """The UC model registry API, from MLflow's own service definition: each RPC's HTTP method and path (its
+    `databricks.rpc` option), its response message for the answer and its request message for what was sent."""
+    from mlflow.protos import databricks_pb2, databricks_uc_registry_messages_pb2 as messages
+    from mlflow.protos import databricks_uc_registry_service_pb2 as service
+
+    table = []
+    for rpc in service.DESCRIPTOR.services_by_name["UcModelRegistryService"].methods:
+        for endpoint in rpc.GetOptions().Extensions[databricks_pb2.rpc].endpoints:
+            vendor = proto(getattr(messages, rpc.output_type.name), getattr(messages, rpc.input_type.name))
+            table.append((endpoint.method, re.compile(re.escape(f"/api/2.0{endpoint.path}")), vendor))
+    return table
+
+
+@functools.cache
 def databricks_table() -> Table:
     from databricks.sdk.oauth import HostMetadata
     from databricks.sdk.service import catalog, files, ml, serving, sql
-    from mlflow.protos import databricks_uc_registry_messages_pb2 as uc
 
     def r(method, pattern, vendor):
         return method, re.compile(pattern), vendor
@@ -82,13 +98,7 @@ def databricks_table() -> Table:
         r("PUT", f"{_UC}/{_NAME}/aliases/[^/]+", sdk(catalog.RegisteredModelAlias)),
         r("DELETE", f"{_UC}/{_NAME}/aliases/[^/]+", empty("RegisteredModelsAPI.delete_alias discards it")),
         r("DELETE", f"{_UC}/{_NAME}/versions/[0-9]+", empty("ModelVersionsAPI.delete discards it")),
-        r("GET", f"{_REG}/model-versions/get", proto(uc.GetModelVersionResponse)),
-        r("GET", f"{_REG}/registered-models/alias", proto(uc.GetModelVersionByAliasResponse)),
-        r("POST", f"{_REG}/model-versions/create", proto(uc.CreateModelVersionResponse)),
-        r("POST", f"{_REG}/model-versions/finalize", proto(uc.FinalizeModelVersionResponse)),
-        r("POST", f"{_REG}/model-versions/set-tag", proto(uc.SetModelVersionTagResponse)),
-        r("GET", f"{_REG}/registered-models/get", proto(uc.GetRegisteredModelResponse)),
-        r("POST", f"{_REG}/registered-models/set-tag", proto(uc.SetRegisteredModelTagResponse)),
+        *uc_registry_table(),
         r("GET", "/api/2.0/fs/directories/.*", sdk(files.ListDirectoryResponse)),
         r("GET", "/api/2.0/fs/files/.*", Vendor("databricks.sdk.service.files.DownloadResponse (from headers)",
                                                 _download_headers)),
@@ -107,6 +117,7 @@ def databricks_table() -> Table:
     ]
 
 
+@functools.cache
 def arm_table() -> Table:
     from azure.mgmt.resource.resources.models import GenericResource, Provider, ResourceGroup
 
@@ -126,12 +137,14 @@ def arm_table() -> Table:
     ]
 
 
+@functools.cache
 def entra_table() -> Table:
     return [("POST", re.compile(r"/[^/]+/oauth2/v2\.0/token"), no_model(
         "Entra ID's OAuth 2.0 token endpoint (RFC 6749 5.1 / 5.2): MSAL and azure-identity parse the JSON by hand "
         "and ship no model of it"))]
 
 
+@functools.cache
 def accounts_table() -> Table:
     return [("GET", re.compile(r"/oidc/accounts/[^/]+/\.well-known/oauth-authorization-server"),
              Vendor("databricks.sdk.oauth.OidcEndpoints (+ RFC 8414 metadata)", _oidc_metadata))]

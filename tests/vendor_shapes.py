@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import re
 import typing
 from typing import Any, Callable
 
@@ -40,6 +41,7 @@ class Vendor:
     model: str
     check: Check | None            # None: no vendor model exists for this route (`model` says why)
     other_service: bool = False    # its errors are another service's (not the fake's service's error shape)
+    request: Callable[[Any, dict], Problems] | None = None   # (JSON body, query) -> problems of what the client sent
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -49,13 +51,20 @@ def _absent(value) -> bool:
     return value is None or value == [] or value == {}
 
 
-def _same_instant(a, b) -> bool:
+def _instant(value):
+    """An ISO 8601 timestamp as a datetime (ARM writes 7 fractional digits; Python reads at most 6), else None."""
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        return None
     try:
-        parse = lambda v: dt.datetime.fromisoformat(v.replace("Z", "+00:00").replace("0000000+", "0+"))  # noqa: E731
-        return isinstance(a, str) and isinstance(b, (str, dt.datetime)) and parse(a) == (
-            b if isinstance(b, dt.datetime) else parse(b))
+        return dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00")))
     except ValueError:
-        return False
+        return None
+
+
+def _same_instant(a, b) -> bool:
+    return _instant(a) is not None and _instant(a) == _instant(b)
 
 
 def diff(sent, back, where: str) -> Problems:
@@ -158,8 +167,32 @@ def proto_problems(message_cls, payload) -> Problems:
     return [f"{message_cls.__name__}.{name}: required but missing" for name in message.FindInitializationErrors()]
 
 
-def proto(message_cls) -> Vendor:
-    return Vendor(message_cls.DESCRIPTOR.full_name, lambda payload, query, headers: proto_problems(message_cls, payload))
+def proto_request_problems(message_cls, body, query: dict) -> Problems:
+    """What a client sent, against the RPC's request message: the JSON body (POST) or the query (GET), with the
+    fields MLflow marks `validate_required` present."""
+    from google.protobuf import json_format
+    from mlflow.protos import databricks_pb2
+
+    fields = message_cls.DESCRIPTOR.fields_by_name
+    sent = body if isinstance(body, dict) else {}
+    if query:
+        unknown = sorted(set(query) - set(fields))
+        if unknown:
+            return [f"{message_cls.__name__}: no field named {', '.join(unknown)} (query)"]
+        sent = {**sent, **{k: (int(v) if fields[k].cpp_type in (1, 2, 3, 4) and v.lstrip("-").isdigit() else v)
+                            for k, v in query.items()}}
+    message = message_cls()
+    try:
+        json_format.Parse(json.dumps(sent), message, ignore_unknown_fields=False)
+    except json_format.ParseError as e:
+        return [f"{message_cls.__name__}: {e}"]
+    return [f"{message_cls.__name__}.{name}: required but not sent" for name, f in fields.items()
+            if f.GetOptions().Extensions[databricks_pb2.validate_required] and name not in sent]
+
+
+def proto(message_cls, request_cls=None) -> Vendor:
+    return Vendor(message_cls.DESCRIPTOR.full_name, lambda payload, query, headers: proto_problems(message_cls, payload),
+                  request=(lambda body, query: proto_request_problems(request_cls, body, query)) if request_cls else None)
 
 
 def empty(reason: str) -> Vendor:
