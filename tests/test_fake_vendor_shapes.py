@@ -209,7 +209,6 @@ def test_every_route_of_the_databricks_fake_answers_in_the_sdks_and_mlflows_shap
     assert {(m, re.escape(p)) for m, p in ours} == requested                       # what the adapter sent, checked
     assert {("GET", "/api/2.0/mlflow/unity-catalog/registered-models/alias"), ("GET", "/api/2.0/mlflow/runs/get"),
             ("DELETE", "/api/2.1/unity-catalog/models/(?P<full>[^/]+\\.[^/]+\\.[^/]+)/aliases/(?P<alias>[^/]+)")} <= set(errors)
-    print("\n".join(f"{m} {p}: {model}" for (m, p), model in sorted(answered.items())))
 
 
 def test_every_route_of_the_arm_entra_and_accounts_fakes_answers_in_the_azure_sdks_shapes(tmp_path, monkeypatch):
