@@ -202,7 +202,7 @@ def test_every_route_of_the_databricks_fake_answers_in_the_sdks_and_mlflows_shap
     assert list(unmodelled) == [("GET", "/_storage(?P<path>/.*)")] and "Azure Blob Storage" in unmodelled[
         ("GET", "/_storage(?P<path>/.*)")]
     registry = {(m, p.pattern) for m, p, _ in uc_registry_table()}
-    assert len(routes) == 25 and len(databricks_table()) == 18 + len(registry) == 40     # 22 RPCs in MLflow's service
+    assert len(routes) == 25 and len(databricks_table()) == 19 and len(registry) == 22  # MLflow's service: 22 RPCs
     ours = {(m, p) for m, p in routes if p.startswith("/api/2.0/mlflow/unity-catalog")}
     assert len(ours) == 7 and {(m, re.escape(p)) for m, p in ours} <= registry           # paths MLflow declares
     requested = {(m, p) for (m, p, _, kind), n in stub.shape_checks.items() if kind == "request" and n}

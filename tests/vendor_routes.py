@@ -1,7 +1,8 @@
 """Which vendor definition each REST path of the fakes answers with: the API's path table, kept apart from the
 fakes' own routing so that a route a fake (or a test's subclass of it) adds without a vendor model fails loudly.
 
-Each entry is (method, path pattern, Vendor); the first match wins. `no_model(...)` entries are the paths for
+Each entry is (method, path pattern, Vendor), or ("*", prefix pattern, a function building a sub-table); the first
+match wins. `no_model(...)` entries are the paths for
 which no vendor definition exists here, each with the reason.
 """
 
@@ -98,7 +99,7 @@ def databricks_table() -> Table:
         r("PUT", f"{_UC}/{_NAME}/aliases/[^/]+", sdk(catalog.RegisteredModelAlias)),
         r("DELETE", f"{_UC}/{_NAME}/aliases/[^/]+", empty("RegisteredModelsAPI.delete_alias discards it")),
         r("DELETE", f"{_UC}/{_NAME}/versions/[0-9]+", empty("ModelVersionsAPI.delete discards it")),
-        *uc_registry_table(),
+        ("*", re.compile(f"{_REG}/.*"), uc_registry_table),   # built on first use: importing MLflow costs seconds
         r("GET", "/api/2.0/fs/directories/.*", sdk(files.ListDirectoryResponse)),
         r("GET", "/api/2.0/fs/files/.*", Vendor("databricks.sdk.service.files.DownloadResponse (from headers)",
                                                 _download_headers)),
@@ -151,7 +152,8 @@ def accounts_table() -> Table:
 
 
 def lookup(table: Table, method: str, path: str) -> tuple[str, Vendor] | None:
+    """(pattern, vendor) of the first entry answering `method path`; an entry may be a sub-table's factory."""
     for m, pattern, vendor in table:
-        if m == method and pattern.fullmatch(path):
-            return pattern.pattern, vendor
+        if m in (method, "*") and pattern.fullmatch(path):
+            return lookup(vendor(), method, path) if callable(vendor) else (pattern.pattern, vendor)
     return None
