@@ -8,12 +8,14 @@ drops or types wrongly fails the test that received it instead of passing agains
   no unknown field, no unknown enum value; every field the dataclass has no default for present; every value of
   its annotated type).
 * Unity Catalog model registry (`/api/2.0/mlflow/unity-catalog/*`, not in the SDK): MLflow's protobuf response
-  messages, `json_format.Parse(..., ignore_unknown_fields=False)` plus proto2 `required` fields.
-* Databricks errors: the SDK's own error mapper must turn the answer into an error class consistent with the
-  HTTP status (a 404 with INVALID_STATE is not something the SDK would map to NotFound).
+  messages, `json_format.Parse(..., ignore_unknown_fields=False)` plus proto2 `required` fields; and what the client
+  sent, against the RPC's request message (MLflow's `validate_required` fields included).
+* Databricks errors: `{error_code, message[, details]}` whose code the SDK maps to an error class consistent with
+  the HTTP status (a 404 with INVALID_STATE is not something the SDK would map to NotFound).
 * ARM: azure-mgmt-resource 26's models (typespec "hybrid" models: every key must be a rest field of the model,
   every value of its type, every non-Optional field present) and azure-mgmt-authorization 4.0.0's msrest models
-  of the api-version the request asked for (`deserialize`, `validate`, `serialize(keep_readonly=True)` round trip).
+  of the api-version the request asked for (`deserialize`, the `_validation` required fields, and the
+  `serialize(keep_readonly=True)` round trip); ARM's `{"error": {code, message}}` envelope.
 """
 
 from __future__ import annotations
