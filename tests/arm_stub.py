@@ -30,7 +30,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.databricks_stub import StubError, StubServer
+from tests.stub_server import StubError, StubServer
+from tests.vendor_routes import accounts_table, arm_table, entra_table
+from tests.vendor_shapes import arm_error_problems, databricks_error_problems
 
 I = re.IGNORECASE
 
@@ -102,6 +104,7 @@ class EntraStub(StubServer):
         self.apps: dict[str, App] = {}
         self.issued: dict[str, str] = {}      # access token -> oid
         self.routes = [("POST", re.compile(r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token"), self._token)]
+        self.vendor_routes = entra_table()    # no vendor model of OAuth answers: counted, listed, not checked
 
     def register(self, client_id: str, object_id: str) -> App:
         app = App(client_id, object_id, f"eyJhbGciOiJSUzI1NiJ9.federated-{client_id}-SECRET.sig")
@@ -168,7 +171,10 @@ def _covers(outer: str, inner: str) -> bool:
 
 
 class ArmStub(StubServer):
-    """The management-plane reads `doctor` makes, authenticated by tokens of `entra`."""
+    """The management-plane reads `doctor` makes, authenticated by tokens of `entra`; every answer is checked
+    against azure-mgmt-resource's / azure-mgmt-authorization's models of it (tests/vendor_routes.py)."""
+
+    vendor_error = staticmethod(arm_error_problems)
 
     def __init__(self, tls: tuple[Path, Path], entra: EntraStub):
         super().__init__(tls)
@@ -192,6 +198,10 @@ class ArmStub(StubServer):
             ("GET", re.compile(r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<name>[^/]+)", I), self._resource_group),
             ("GET", re.compile(r"(?P<resource_id>/subscriptions/.+)", I), self._resource),
         ]
+        self.vendor_routes = arm_table()
+
+    def no_route(self, method: str, path: str):
+        return {"error": {"code": "InvalidResourceType", "message": f"The resource type could not be found: {path}."}}
 
     # -- state a test edits ----------------------------------------------------------------------
 
@@ -326,11 +336,14 @@ class ArmStub(StubServer):
 class AccountsStub(StubServer):
     """GET /oidc/accounts/<id>/.well-known/oauth-authorization-server for the known account ids."""
 
+    vendor_error = staticmethod(databricks_error_problems)
+
     def __init__(self, tls: tuple[Path, Path]):
         super().__init__(tls)
         self.accounts: set[str] = set()
         self.routes = [("GET", re.compile(r"/oidc/accounts/(?P<account>[^/]+)/\.well-known/oauth-authorization-server"),
                         self._metadata)]
+        self.vendor_routes = accounts_table()
 
     def _metadata(self, account, **_):
         if account not in self.accounts:
