@@ -41,8 +41,9 @@ def account_output_of(value: str, env: str) -> bool:
 
 def sp_application_id(stack_json: dict) -> str:
     """The stack's own service principal as it names it (the owner of its registered models)."""
-    (model,) = resources(stack_json, "databricks_registered_model")
-    return model["owner"]
+    owners = {model["owner"] for model in resources(stack_json, "databricks_registered_model")}
+    (owner,) = owners  # every model of the environment has the same owner
+    return owner
 
 
 def principal_names(stack_json: dict, env_name: str, envs) -> callable:
@@ -104,12 +105,14 @@ def test_schemas_volumes_and_models(stack, envs):
 @pytest.mark.parametrize("name", ["dev", "staging", "prod"])
 def test_registered_models_are_owned_by_the_service_principal(stack, envs, name):
     data = stack(f"{name}-databricks")
-    (model,) = resources(data, "databricks_registered_model")
-    assert model["name"] == "churn" and access.model_owner(envs[name]) == envs[name].service_principal
-    # The application id comes from the account stack (which created the principal), never a literal guess.
-    assert account_output_of(model["owner"], name)
-    # Names of the same stack's objects are references, so Terraform orders the model after its schema.
-    assert model["catalog_name"].startswith("${databricks_catalog.") and model["schema_name"].startswith("${databricks_schema.")
+    models = resources(data, "databricks_registered_model")
+    assert sorted(m["name"] for m in models) == ["churn", "demand"]
+    assert access.model_owner(envs[name]) == envs[name].service_principal
+    for model in models:
+        # The application id comes from the account stack (which created the principal), never a literal guess.
+        assert account_output_of(model["owner"], name)
+        # Names of the same stack's objects are references, so Terraform orders the model after its schema.
+        assert model["catalog_name"].startswith("${databricks_catalog.") and model["schema_name"].startswith("${databricks_schema.")
 
 
 def test_catalog_bindings(stack, envs):

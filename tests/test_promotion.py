@@ -31,7 +31,8 @@ from promotion.registry import NotFound, PermissionRefused
 from promotion.rollback import rollback
 from promotion.status import status
 
-from .helpers import copy_examples, declare_models, edit
+from .helpers import copy_examples, edit
+from .helpers import declare_models as declare_test_models
 from .local_registry_fixtures import new_ssh_key, register_sklearn_model, running_local_registry, set_approval
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +70,7 @@ print(json.dumps(result.as_dict(), default=str))
 
 
 def declare_models(directory: Path) -> Path:
-    declare_models(directory, MODELS)
-    return directory
+    return declare_test_models(directory, MODELS)
 
 
 @dataclass
