@@ -4,8 +4,8 @@
     python examples/train.py --quality poor       # a deliberately worse model (a gate must refuse it)
     python examples/train.py --json               # machine-readable result
 
-A thin script over the training pipeline, `pipelines/training/train_churn.py` (what the `train` job runs on
-Databricks and `python main.py run train --env dev` runs locally); it is `python main.py train`. Nothing of
+A thin script over the training pipeline, `pipelines/training/train.py` (what the `train` job runs on
+Databricks and `python main.py run train --env dev` runs locally); it is `python main.py train churn`. Nothing of
 lakegate imports from examples/.
 """
 
@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 def main(argv: list[str] | None = None) -> int:
     from cli.app import main as cli
 
-    return cli(["train", *(sys.argv[1:] if argv is None else argv)])
+    return cli(["train", "churn", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
