@@ -91,3 +91,11 @@ def run_in_process(*args: str, env: dict[str, str] | None = None):
             else:
                 os.environ[name] = value
     return subprocess.CompletedProcess(["main.py", *args], code, out.getvalue(), err.getvalue())
+
+
+def clean_lineage(training_run: str = "run-1", entry_point: str = "train.py") -> dict[str, str]:
+    """Lineage tags of a version "trained" from `entry_point` at the session's clean commit (conftest's `lineage`
+    fixture points pipelines/lineage.py at its throwaway repository): what the lineage gate passes."""
+    from pipelines.lineage import lineage_tags
+
+    return {**lineage_tags(entry_point), "training_run": training_run}

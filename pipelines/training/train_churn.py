@@ -6,7 +6,8 @@ Job `train` (task `train`), as the environment's principal:
    metrics (what the run *claims*: targets recompute them on their own data), the model with its signature
    and input example;
 3. register it as `model_name` with the lineage tags promotion requires: git_commit, git_repository,
-   training_run (and git_author, the commit's author, which four eyes checks);
+   training_run (and git_author, the commit's author, which four eyes checks), and whether the tree was clean and
+   the commit holds this file as it ran (pipelines/lineage.py; the lineage gate refuses a version that is not);
 4. write `baseline_table` (monitoring.churn_baseline): the training rows with the model's predictions and
    version, what monitoring measures drift against;
 5. where models are promoted into (staging, prod: retraining), the new version becomes challenger and the
@@ -27,8 +28,6 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
 import contextlib
 import io
 import os
-import re
-import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -36,10 +35,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipelines import data, runtime
+from pipelines.lineage import lineage_tags
 from pipelines.errors import MissingTable
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_EXPERIMENT = "/Shared/lakegate/churn"
+# The training code as the repository names it: what the lineage tags say ran.
+ENTRY_POINT = Path(__file__).resolve().relative_to(ROOT).as_posix()
 
 
 @dataclass(frozen=True)
@@ -98,32 +100,9 @@ def fit(frame, *, quality: str = "good", seed: int = 7, epochs: int = 20, sample
 
 
 def git_lineage() -> dict[str, str]:
-    """Commit, repository and commit author of the code that trains: CI variables first, then git itself."""
-    commit = os.environ.get("LAKEGATE_GIT_COMMIT") or os.environ.get("GITHUB_SHA") \
-        or os.environ.get("BUILD_SOURCEVERSION") or _git("rev-parse", "HEAD")
-    repository = os.environ.get("LAKEGATE_GIT_REPOSITORY") or _github_repository() \
-        or os.environ.get("BUILD_REPOSITORY_URI") or _git("config", "--get", "remote.origin.url") \
-        or (f"file://{_git('rev-parse', '--show-toplevel')}" if _git("rev-parse", "--show-toplevel") else "")
-    # Only a commit id reaches git's command line (a variable set to `--output=FILE` would be an option).
-    is_commit = bool(re.fullmatch(r"[0-9a-fA-F]{7,64}", commit or ""))
-    author = os.environ.get("LAKEGATE_GIT_AUTHOR") or (_git("log", "-1", "--format=%ae", commit, "--") if is_commit else "")
-    lineage = {"git_commit": commit, "git_repository": repository}
-    return {**lineage, "git_author": author} if author else lineage
-
-
-def _github_repository() -> str:
-    name = os.environ.get("GITHUB_REPOSITORY")
-    return f"{os.environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{name}" if name else ""
-
-
-def _git(*args: str) -> str:
-    # An explicit, minimal environment: nothing of this process (no credential) reaches git.
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL") if k in os.environ}
-    try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10,
-                              check=True, env=env).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
+    """The lineage tags of this very file (pipelines/lineage.py): commit, repository, author, whether the tree was
+    clean and whether the commit holds this file as it ran."""
+    return lineage_tags(ENTRY_POINT, ran=Path(__file__))
 
 
 def log_and_register(rt, fitted: Fitted, full_name: str, *, quality: str, seed: int, epochs: int, register: bool,

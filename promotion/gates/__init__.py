@@ -10,20 +10,23 @@ from __future__ import annotations
 from types import ModuleType
 
 from infra.model import Environment
-from infra.model.promotion import ApprovalGate
+from infra.model.promotion import ApprovalGate, LineageGate
 
-from . import approval, metric_threshold, no_regression, required_tags, serving_smoke, signature, smoke_inference
+from . import approval, lineage, metric_threshold, no_regression, required_tags, serving_smoke, signature, smoke_inference
 from .base import GateContext, GateResult
 
 GATES: dict[str, ModuleType] = {module.TYPE: module for module in (
-    required_tags, signature, metric_threshold, no_regression, smoke_inference, serving_smoke, approval)}
+    required_tags, lineage, signature, metric_threshold, no_regression, smoke_inference, serving_smoke, approval)}
 
 __all__ = ["GATES", "GateContext", "GateResult", "gates_for", "run_gate", "run_gates"]
 
 
 def gates_for(env: Environment) -> list:
-    """The environment's gates; an approval gate is implied when approval is required and none is listed."""
+    """The environment's gates. Implied when not listed: the lineage gate wherever models are promoted into (first:
+    a version whose code no commit holds needs no further judging), the approval gate where approval is required."""
     gates = list(env.promotion.gates)
+    if env.promotion.from_env is not None and not any(g.type == "lineage" for g in gates):
+        gates.insert(0, LineageGate(type="lineage"))
     if env.promotion.approval.required and not any(g.type == "approval" for g in gates):
         gates.append(ApprovalGate(type="approval"))
     return gates
