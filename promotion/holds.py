@@ -86,7 +86,7 @@ def parse_time(text: str) -> datetime | None:
 
 
 def approved_after(approved_at: str, hold: RollbackHold) -> bool:
-    """An approval counts for held files only when given after the rollback (to the second: approvals are stamped
-    in whole seconds)."""
+    """An approval counts for held files only when given after the rollback. Approvals are stamped in whole
+    seconds, so one given in the rollback's own second does not count (approve again a second later)."""
     approved, rolled = parse_time(approved_at), parse_time(hold.at)
-    return approved is not None and rolled is not None and approved >= rolled.replace(microsecond=0)
+    return approved is not None and rolled is not None and approved > rolled
