@@ -43,15 +43,23 @@ def rolled_back_record(version: str, digest: str) -> dict[str, str]:
 
 
 def holds_in(entries: Iterable[dict[str, Any]], model: str) -> list[RollbackHold]:
-    """Every rollback of `model` the log records, oldest first (entries without the record are older lakegate's)."""
-    found = []
+    """Every rollback of `model` the log records and no allowed promotion has lifted since (one that made the files
+    champion again), oldest first; entries without the record are older lakegate's."""
+    found, lifted = [], set()
     for entry in entries:
-        record = (entry.get("details") or {}).get("rolled_back") if entry.get("action") == "rollback" else None
-        if entry.get("model") == model and isinstance(record, dict) and record.get("artifacts_sha256"):
+        if entry.get("model") != model:
+            continue
+        details = entry.get("details") or {}
+        record = details.get("rolled_back")
+        if not isinstance(record, dict):
+            continue
+        if entry.get("action") == "rollback" and record.get("artifacts_sha256"):
             found.append(RollbackHold(model, str(record.get("version")), str(entry.get("time")),
                                       str(entry.get("actor")), int(entry.get("seq") or 0),
                                       str(record["artifacts_sha256"])))
-    return found
+        elif entry.get("action") == "promote" and details.get("champion_moved"):
+            lifted.add(record.get("seq"))
+    return [hold for hold in found if hold.seq not in lifted]
 
 
 def hold_on(registry: RegistryAdapter, entries: Iterable[dict[str, Any]], model: str,

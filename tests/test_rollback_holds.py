@@ -115,6 +115,9 @@ def test_a_rolled_back_version_does_not_return_silently(world):
     assert world.champion() == v2
     promoted = AuditLog(world.audit, "prod").entries()[-1]
     assert promoted["details"]["champion_moved"] and promoted["details"]["rolled_back"]["seq"] == entry["seq"]
+    # Back as champion by a person's decision, the hold is lifted: re-running the promotion changes nothing.
+    rerun = world.cli("promote", "held", "--to", "prod", "--version", second, "--json")
+    assert rerun.returncode == 0 and json.loads(rerun.stdout)["outcome"] == "already_champion", rerun.stderr
 
 
 def test_the_same_files_registered_again_as_a_new_version_are_held_too(world):
