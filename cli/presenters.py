@@ -33,6 +33,11 @@ def print_promotion(result) -> None:
     title = (f"{result.source_model} v{result.source_version} -> {result.model} v{result.version}: {result.outcome}"
              f"{' (reused earlier copy)' if result.reused else ''}, {result.seconds:.2f} s")
     output.console.print(output.table(title, ["gate", "result", "details"], rows))
+    hold = getattr(result, "rolled_back", None)
+    if hold:
+        output.console.print(f"note: {result.model} v{hold['version']} was rolled back at {hold['at']} by {hold['by']} "
+                             f"(audit seq {hold['seq']}); promoted again with --allow-rolled-back", soft_wrap=True,
+                             markup=False)
 
 
 def status_table(data):

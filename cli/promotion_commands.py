@@ -39,6 +39,9 @@ def add_promotion_commands(commands, common) -> None:
     which = promote.add_mutually_exclusive_group()
     which.add_argument("--version", metavar="N", help="source version number")
     which.add_argument("--alias", help="source alias (default: the source's champion; latest in dev)")
+    promote.add_argument("--allow-rolled-back", action="store_true", help="promote files that were rolled back out of "
+                         "the target's champion (refused otherwise, exit 6; where approval is required it must be given "
+                         "after the rollback); a person's decision: CI never passes it")
     _registry_option(promote)
 
     approve = command("approve", cmd_approve, "sign (or confirm from CI) a person's approval of a version (required in prod)")
@@ -227,7 +230,8 @@ def cmd_promote(args, envs) -> int:  # --version / --alias were checked before (
     factory = adapter_factory(args, envs)
     with copy_progress(not args.json) as progress:
         result = promote(envs, args.model, args.to, adapter_factory=factory, audit_dir=audit_dir(args),
-                         version=args.version, alias=args.alias, progress=progress, serving_hook=serving_hook(args, factory))
+                         version=args.version, alias=args.alias, progress=progress, serving_hook=serving_hook(args, factory),
+                         allow_rolled_back=args.allow_rolled_back)
     if args.json:
         output.emit_json(result.as_dict())
     else:
@@ -273,7 +277,8 @@ def cmd_rollback(args, envs) -> int:
     if args.json:
         output.emit_json(result.as_dict())
     else:
-        output.console.print(f"{result.model}: champion v{result.from_version} -> v{result.to_version} (rolled back)")
+        output.console.print(f"{result.model}: champion v{result.from_version} -> v{result.to_version} (rolled back; "
+                             f"v{result.from_version}'s files are held: promoting them again needs --allow-rolled-back)")
     return exit_codes.OK
 
 

@@ -8,6 +8,9 @@ Refusals raise (errors.PromotionError subclasses, registry.PermissionRefused, re
 `failure_kind(error)` names the exit code (cli/exit_codes.py). A promotion whose gates fail does not
 raise: it returns a PromotionResult whose `failure_kind` is GATE_FAILED or APPROVAL_MISSING.
 
+Files rolled back out of a target's champion are held (promotion/holds.py): `promote(...)` refuses them (exit 6)
+unless called with `allow_rolled_back=True`, a person's decision that CI scripts must never make for them.
+
 Defaults: audit log in `.lakegate/audit/<env>.jsonl`, same-machine locks in `.lakegate/locks/`.
 """
 

@@ -42,6 +42,7 @@ from . import ci_approvals, naming, registry_tags, signing
 from .anchor import Anchor
 from .audit import AuditLog, current_actor
 from .errors import ApprovalMissing, InvalidRequest
+from .holds import parse_time
 from .identity import local_part, name_problem, normalise, same_person, skeleton
 from .registry import ModelVersion, NotFound, RegistryAdapter
 from .validation import check_version
@@ -71,6 +72,9 @@ def parse_statement(raw: bytes) -> dict[str, Any]:
     fields = {"lakegate_approval", "env", "model", "version", "artifacts_sha256", "approver", "approved_at"}
     if not isinstance(data, dict) or set(data) != fields or data["lakegate_approval"] != STATEMENT_VERSION:
         raise InvalidRequest("the statement file is not a lakegate approval statement (version 1)")
+    if parse_time(data["approved_at"]) is None:
+        raise ApprovalMissing(f"approval refused: the statement's approved_at {str(data['approved_at'])[:40]!r} is not an "
+                              "ISO-8601 time with a zone (e.g. 2026-05-01T09:30:00Z)")
     if statement(**{k: str(data[k]) for k in ("env", "model", "version")}, digest=str(data["artifacts_sha256"]),
                  approver=str(data["approver"]), approved_at=str(data["approved_at"])) != raw:
         raise InvalidRequest("the statement file is not in canonical form (sign the file `approve --print-statement` "
@@ -235,6 +239,8 @@ def approval_problem(envs: Environments, env: Environment, version: ModelVersion
     problem = approver_problem(envs, env, record.by)
     if problem:
         return problem
+    if parse_time(record.at) is None:
+        return f"its approved_at {record.at[:40]!r} is not an ISO-8601 time with a zone"
     if record.digest != digest:
         return (f"the approval is for artifacts {record.digest[:12]}…, but v{version.version}'s files are "
                 f"{digest[:12]}… (an approval of other files, or the files changed since)")
@@ -340,8 +346,17 @@ def approve(envs: Environments, model: str, env_name: str, version: str, *,
     entry = log.append("approve", model=full, version=version, actor=current_actor(), principal=registry.principal,
                        git_commit=approved.tags.get(registry_tags.GIT_COMMIT),
                        details={"approved_by": record.by, "kind": record.kind, "artifacts_sha256": digest,
-                                "record": json.loads(record.to_json())})
+                                **verified_against(env, record.by), "record": json.loads(record.to_json())})
     return ApprovalResult(env.name, full, version, record.by, record.at, record.kind, digest, entry["seq"])
+
+
+def verified_against(env: Environment, identity: str) -> dict[str, str | None]:
+    """What verified an approval, for its audit entry: the approver's enrolled key (fingerprint) and the digest of
+    the signer list, so the log alone shows an approval checked against definitions that are not the reviewed ones."""
+    signers = env.promotion.approval.signers
+    signer = next((s for s in signers if normalise(s.identity) == normalise(identity)), None)
+    return {"key_fingerprint": signing.key_fingerprint(signer.key) if signer else None,
+            "signers_sha256": signing.signers_digest(signers)}
 
 
 def _existing(registry: RegistryAdapter, full: str, version: str) -> ModelVersion:

@@ -13,7 +13,11 @@ registry, as each environment's principal, this module also proves:
   exists (a promotion hidden by deleting the version: the environment's principal owns its models and
   may delete versions, so deletion is detected rather than prevented);
 * the champion itself passes recheck.py (gates recorded passed, the copy is its source's files, metric
-  thresholds on the source run, the approval verifies now where required).
+  thresholds on the source run, the approval verifies now where required), and the approval entry that counts for
+  it (the champion's latest) was verified against the signer list these definitions hold (`signers_sha256`, with
+  the key's fingerprint): an approval checked against an edited copy of the definitions shows in the log alone.
+  Entries written before lakegate recorded it say so ("not recorded"); older approvals of other versions checked
+  against another signer list (enrolments change) are listed as notes.
 
 Environments are taken from the definitions, not from the files present, so a log deleted outright is
 still examined (its models' anchors name entries that are gone).
@@ -31,6 +35,7 @@ from .anchor import Anchor, check_anchors
 from .audit import AuditLog, AuditProblem, VerifyResult, log_names, verify_log
 from .claim import DUPLICATE_OF
 from .recheck import recheck
+from .signing import signers_digest
 from .registry import NotFound, RegistryAdapter
 from .rollback import champion_history
 
@@ -110,12 +115,44 @@ def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapt
                                 f"{model}: champion v{champion.version} does not pass its recheck: "
                                 + "; ".join(str(p) for p in found)), notes
             notes.append(f"{model}: champion v{champion.version} rechecked")
+            problem = signer_list_problem(env, log, entries, line_of, model, champion.version, notes)
+            if problem is not None:
+                return problem, notes
         else:
             notes.append(f"{model}: no champion")
     if unregistered:
         notes.append(f"not registered: {', '.join(unregistered)} (never promoted here, or deleted together with its "
                      "anchor: only the registry's own audit log can tell)")
     return None, notes
+
+
+def signer_list_problem(env: Environment, log: AuditLog, entries: list[dict[str, Any]], line_of: dict[int, int],
+                          model: str, champion: str, notes: list[str]) -> AuditProblem | None:
+    """The champion's latest approval entry must record this environment's signer list (by digest)."""
+    current = signers_digest(env.promotion.approval.signers)
+    approvals = [e for e in entries if e.get("action") == "approve" and e.get("model") == model]
+    others = [e for e in approvals if str(e.get("version")) != champion
+              and (e.get("details") or {}).get("signers_sha256") not in (None, current)]
+    if others:
+        notes.append(f"{model}: {len(others)} approval(s) of other versions were verified against another signer list "
+                     f"(seq {', '.join(str(e['seq']) for e in others[:5])}; enrolments changed since?)")
+    latest = next((e for e in reversed(approvals) if str(e.get("version")) == champion), None)
+    if latest is None:
+        return None
+    details = latest.get("details") or {}
+    recorded = details.get("signers_sha256")
+    if not recorded:
+        notes.append(f"{model}: the approval of champion v{champion} (seq {latest['seq']}): signer list not recorded "
+                     "(an entry older than the field)")
+        return None
+    if recorded != current:
+        return log.problem(line_of[latest["seq"]], latest["seq"],
+                           f"{model}: the approval of champion v{champion} by {details.get('approved_by')} (key "
+                           f"{details.get('key_fingerprint') or 'not recorded'}) was verified against signer list sha256 "
+                           f"{str(recorded)[:12]}…, but these definitions' promotion.approval.signers are {current[:12]}…: "
+                           "it was approved against definitions that are not the reviewed ones (approve it again)")
+    notes.append(f"{model}: the approval of champion v{champion} was verified against these definitions' signers")
+    return None
 
 
 def _registered(registry: RegistryAdapter, model: str) -> bool:

@@ -1,6 +1,6 @@
 """Gated promotion of one model version into the next environment, as the target's service principal.
 
-resolve source -> check path and lineage -> copy once (idempotency key, see claim.py) -> challenger
+resolve source -> check path and lineage -> rollback hold (holds.py) -> copy once (idempotency key, see claim.py) -> challenger
 -> gates -> record results (tags + audit) -> champion only if every gate passed -> serving hook.
 
 Every step is idempotent, so re-running the same promotion after any crash completes it without a
@@ -26,6 +26,7 @@ from .claim import copy_once, local_lock
 from .errors import (ApprovalMissing, AuditTampered, GateFailed, InvalidRequest, PromotionError, ServingUpdateFailed,
                      failure_kind)
 from .gates import GateContext, GateResult, gates_for, run_gates
+from .holds import RollbackHold, hold_on
 from .registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryAdapter
 from .validation import check_alias, check_version
 
@@ -47,6 +48,7 @@ class PromotionResult:
     champion: str | None = None
     audit_seq: int | None = None
     seconds: float = 0.0
+    rolled_back: dict[str, Any] | None = None   # these files were rolled back here before (holds.RollbackHold)
 
     @property
     def passed(self) -> bool:
@@ -78,8 +80,11 @@ class PromotionResult:
 def promote(envs: Environments, model: str, to_env: str, *, adapter_factory: AdapterFactory,
             audit_dir: str | Path, version: str | None = None, alias: str | None = None,
             from_env: str | None = None, progress: ProgressCallback | None = None,
-            serving_hook: ServingHook | None = None, lock_dir: str | Path | None = None) -> PromotionResult:
-    """Promote MODEL into `to_env` from its `promotion.from`. Refusals raise (see errors.py)."""
+            serving_hook: ServingHook | None = None, lock_dir: str | Path | None = None,
+            allow_rolled_back: bool = False) -> PromotionResult:
+    """Promote MODEL into `to_env` from its `promotion.from`. Refusals raise (see errors.py). Files rolled back out
+    of the target's champion before are refused unless `allow_rolled_back` (a person's decision: CI never passes
+    it); then, where approval is required, only an approval given after the rollback counts."""
     started = time.perf_counter()
     target = naming.environment(envs, to_env)
     log = AuditLog(audit_dir, target.name)
@@ -95,9 +100,10 @@ def promote(envs: Environments, model: str, to_env: str, *, adapter_factory: Ada
         source = resolve_source(registry, source_env, source_name, version, alias)
         check_lineage(source)
         check_source_passed(source_env, source, target)
+        hold = check_hold(registry, entries, target, target_name, source, allow_rolled_back)
         with local_lock(lock_dir or Path(audit_dir).parent / "locks", target_name):
             result = _promote_locked(envs, target, registry, source, target_name, log, progress, serving_hook,
-                                     entries)
+                                     entries, hold)
     except (PromotionError, PermissionRefused, NotFound) as error:
         if not isinstance(error, (ServingUpdateFailed, AuditTampered)):
             _audit_refusal(log, model, version or alias, error)
@@ -107,28 +113,29 @@ def promote(envs: Environments, model: str, to_env: str, *, adapter_factory: Ada
 
 
 def _promote_locked(envs, target, registry, source, target_name, log, progress, serving_hook,
-                    entries) -> PromotionResult:
+                    entries, hold: RollbackHold | None = None) -> PromotionResult:
     copy = copy_once(registry, source, target_name, copy_tags(registry, source, target_name),
                      progress)
     candidate, champion = copy.version, copy.champion
     if copy.reused:
         check_copy_is_source(registry, source, candidate)
     base = dict(env=target.name, model=target_name, version=candidate.version, source_model=source.name,
-                source_version=source.version, reused=copy.reused)
+                source_version=source.version, reused=copy.reused, rolled_back=hold.as_dict() if hold else None)
     if champion is not None and champion.version == candidate.version:
         gate_ids = [gate.gate_id for gate in gates_for(target, target_name)]
         return PromotionResult(**base, outcome="already_champion", gates=recorded_gates(candidate, gate_ids),
                                previous_champion=champion.version, champion=champion.version)
-    return _judge(envs, target, registry, candidate, champion, base, source, log, serving_hook, entries)
+    return _judge(envs, target, registry, candidate, champion, base, source, log, serving_hook, entries, hold)
 
 
-def _judge(envs, target, registry, candidate, champion, base, source, log, serving_hook, entries) -> PromotionResult:
+def _judge(envs, target, registry, candidate, champion, base, source, log, serving_hook, entries,
+           hold: RollbackHold | None = None) -> PromotionResult:
     """challenger -> the target's gates (figures computed by the target) -> record -> champion if all passed."""
     # The candidate's tags are fresh: the caller listed them a moment ago (approvals included).
     registry.set_alias(candidate.name, registry_tags.CHALLENGER, candidate.version)
     gates = gates_for(target, candidate.name)
     promoters = frozenset(promoters_of(entries, candidate.name, candidate.version) | {current_actor()})
-    context = GateContext(envs, target, registry, candidate, champion, promoters=promoters)
+    context = GateContext(envs, target, registry, candidate, champion, promoters=promoters, rolled_back=hold)
     results = run_gates(gates, context)
     record_gate_results(registry, candidate, results, context.evaluation_tags(candidate))
     passed = all(r.passed for r in results)
@@ -148,7 +155,7 @@ def _judge(envs, target, registry, candidate, champion, base, source, log, servi
 
 def judge_in_place(envs: Environments, env_name: str, model: str, version: str, *, registry: RegistryAdapter,
                    audit_dir: str | Path, serving_hook: ServingHook | None = None,
-                   lock_dir: str | Path | None = None) -> PromotionResult:
+                   lock_dir: str | Path | None = None, allow_rolled_back: bool = False) -> PromotionResult:
     """A version trained in `env_name` itself (retraining on drift) goes through the same gates as a promoted
     copy: challenger, the environment's gates (its own figures; its approval where required), champion only if
     every gate passed, an audit entry. Re-running it after an approval moves champion."""
@@ -165,15 +172,17 @@ def judge_in_place(envs: Environments, env_name: str, model: str, version: str, 
         if candidate.tags.get(registry_tags.PROMOTED_FROM):
             raise InvalidRequest(f"{full} v{version} was promoted from {candidate.tags[registry_tags.PROMOTED_FROM]}: "
                                  f"promote it again (promote {naming.bare_name(full)} --to {target.name})")
+        hold = check_hold(registry, entries, target, full, candidate, allow_rolled_back)
         with local_lock(lock_dir or Path(audit_dir).parent / "locks", full):
             champion = registry.get_version_by_alias(full, registry_tags.CHAMPION)
             base = dict(env=target.name, model=full, version=candidate.version, source_model=full,
-                        source_version=candidate.version, reused=False)
+                        source_version=candidate.version, reused=False, rolled_back=hold.as_dict() if hold else None)
             if champion is not None and champion.version == candidate.version:
                 gate_ids = [gate.gate_id for gate in gates_for(target, full)]
                 return PromotionResult(**base, outcome="already_champion", gates=recorded_gates(candidate, gate_ids),
                                        previous_champion=champion.version, champion=champion.version)
-            result = _judge(envs, target, registry, candidate, champion, base, candidate, log, serving_hook, entries)
+            result = _judge(envs, target, registry, candidate, champion, base, candidate, log, serving_hook, entries,
+                            hold)
     except (PromotionError, PermissionRefused, NotFound) as error:
         if not isinstance(error, (ServingUpdateFailed, AuditTampered)):
             _audit_refusal(log, full, version, error)
@@ -263,6 +272,18 @@ def check_source_passed(source_env: Environment, source: ModelVersion, target: E
         verdict = summary or "no recorded gate results"
         raise GateFailed(f"{source.name} v{source.version} did not pass {source_env.name}'s gates ({verdict}); only a "
                          f"version that passed them may be promoted to {target.name}")
+
+
+def check_hold(registry: RegistryAdapter, entries: list[dict[str, Any]], target: Environment, target_name: str,
+               version: ModelVersion, allow_rolled_back: bool) -> RollbackHold | None:
+    """The rollback hold on `version`'s files in the target (None when none); refused (exit 6) without
+    `allow_rolled_back`, before anything is copied or moved."""
+    hold = hold_on(registry, entries, target_name, version)
+    if hold is not None and not allow_rolled_back:
+        fresh = " and a fresh approval (given after the rollback)" if target.promotion.approval.required else ""
+        raise InvalidRequest(f"{version.name} v{version.version} will not return to {target.name} silently: "
+                             f"{hold.describe()}; promoting it again needs --allow-rolled-back{fresh}")
+    return hold
 
 
 def check_lineage(source: ModelVersion) -> None:
@@ -357,7 +378,8 @@ def _audit_promotion(log: AuditLog, registry: RegistryAdapter, source: ModelVers
         passed=result.passed, previous_champion=result.previous_champion, champion=result.champion,
         source={"model": source.name, "version": source.version},
         details={"outcome": result.outcome, "reused": result.reused, "champion_moved": result.outcome == "champion",
-                 "serving_error": serving_error, **(evidence or {})})
+                 "serving_error": serving_error, **({"rolled_back": result.rolled_back} if result.rolled_back else {}),
+                 **(evidence or {})})
 
 
 def _audit_refusal(log: AuditLog, model: str, asked: str | None, error: Exception) -> None:

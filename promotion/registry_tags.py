@@ -26,6 +26,15 @@ LINEAGE_TAGS = (GIT_COMMIT, GIT_REPOSITORY, TRAINING_RUN)
 # Who wrote the commit (`git log -1 --format=%ae`): a claim of the training principal, which four eyes
 # checks against git itself when the repository is at hand (promotion/approval.py).
 GIT_AUTHOR = "git_author"
+# Whether the code that ran is the commit's (pipelines/lineage.py writes them; the lineage gate judges them):
+# "true"/"false" (or "unknown" without a checkout), the digest of the uncommitted difference when dirty, the
+# training code's path in the repository, the sha256 of the file that ran, and whether the commit holds it.
+GIT_DIRTY = "git_dirty"
+GIT_DIFF_SHA256 = "git_diff_sha256"
+GIT_ENTRY_POINT = "git_entry_point"
+GIT_ENTRY_POINT_SHA256 = "git_entry_point_sha256"
+GIT_ENTRY_POINT_IN_COMMIT = "git_entry_point_in_commit"
+CODE_LINEAGE_TAGS = (GIT_COMMIT, GIT_DIRTY, GIT_ENTRY_POINT, GIT_ENTRY_POINT_SHA256, GIT_ENTRY_POINT_IN_COMMIT)
 
 # Lineage promotion adds to the copy.
 PROMOTED_FROM = "promoted_from"          # the source model's full name, e.g. dev.ml.churn
@@ -48,6 +57,10 @@ EVAL_PREFIX = "lakegate.eval."
 APPROVAL_RECORD = "lakegate.approval"
 APPROVED_BY = "lakegate.approved_by"
 APPROVED_AT = "lakegate.approved_at"
+
+# Rollback (promotion/rollback.py): the version champion moved away from carries `<when> by <actor> (audit seq N)`.
+# A convenience for people: the rollback audit entry (matched by artifact digest) is what holds it back.
+ROLLED_BACK = "lakegate.rolled_back"
 
 # The audit anchor: `<seq>:<hash>` of the newest audit entry touching the model, a tag on the
 # registered model written by the environment's principal after each append (promotion/anchor.py).
@@ -81,5 +94,5 @@ def fit_tag_value(text: str) -> str:
 
 def lineage_of(tags: dict[str, str]) -> dict[str, str]:
     """The lineage tags a version carries (training and promotion), for status and audit."""
-    keys = LINEAGE_TAGS + (PROMOTED_FROM, SOURCE_VERSION)
+    keys = LINEAGE_TAGS + (GIT_DIRTY, GIT_ENTRY_POINT, GIT_ENTRY_POINT_IN_COMMIT, PROMOTED_FROM, SOURCE_VERSION)
     return {key: tags[key] for key in keys if tags.get(key)}

@@ -7,6 +7,10 @@ champion must be the top of that history. The log is never trusted alone to say 
 champion is fit to serve: that version is rechecked (promotion/recheck.py: gates recorded passed,
 its files are its source's, metric thresholds and, where required, the approval verified now), and
 a version that fails is refused (exit 5, or 7 for the approval) with the reason.
+
+The version champion moves away from is held (promotion/holds.py): the rollback entry records its artifact digest
+and the version is tagged `lakegate.rolled_back`, so promoting the same files again needs `--allow-rolled-back` and,
+where approval is required, an approval given after the rollback.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from .anchor import Anchor
 from .audit import AuditLog, current_actor
 from .claim import local_lock
 from .errors import ApprovalMissing, GateFailed, InvalidRequest, ServingUpdateFailed
+from .holds import RollbackHold, files_digest, rolled_back_record
 from .promote import AdapterFactory, ServingHook, update_serving
-from .registry import NotFound
+from .registry import NotFound, PermissionRefused, RegistryError
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class RollbackResult:
     from_version: str
     to_version: str
     audit_seq: int
+    rolled_back: dict[str, Any] | None = None   # the hold now on from_version's files (holds.RollbackHold)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -73,15 +79,26 @@ def rollback(envs: Environments, model: str, env_name: str, *, adapter_factory: 
             log.append("rollback_refused", model=full, version=previous, actor=current_actor(),
                        principal=registry.principal, passed=False, details={"reason": reason})
             raise kind(f"refusing to roll back {full} to v{previous}: {reason}")
+        digest = files_digest(registry, full, current)  # before anything moves: the hold must be recordable
         registry.set_alias(full, registry_tags.CHAMPION, previous)
         serving_error = update_serving(serving_hook, env, full, previous)
         entry = log.append("rollback", model=full, version=previous, actor=current_actor(), principal=registry.principal,
                            git_commit=target.tags.get(registry_tags.GIT_COMMIT), previous_champion=current,
                            champion=previous, passed=True,
-                           details={"serving_error": serving_error})
+                           details={"serving_error": serving_error, "rolled_back": rolled_back_record(current, digest)})
+        hold = RollbackHold(full, current, entry["time"], entry["actor"], entry["seq"], digest)
+        _tag_rolled_back(registry, full, current, hold)
     if serving_error:
         raise ServingUpdateFailed(f"{full} rolled back to v{previous} but the serving endpoint was not updated: {serving_error}")
-    return RollbackResult(env.name, full, current, previous, entry["seq"])
+    return RollbackResult(env.name, full, current, previous, entry["seq"], hold.as_dict())
+
+
+def _tag_rolled_back(registry, full: str, version: str, hold: RollbackHold) -> None:
+    # For people (status, the registry's UI); the audit entry is what holds, so a failed tag write is not a failure.
+    try:
+        registry.set_version_tag(full, version, registry_tags.ROLLED_BACK, registry_tags.fit_tag_value(hold.tag_value()))
+    except (RegistryError, PermissionRefused, NotFound, ConnectionError):
+        pass
 
 
 def _current_and_previous(registry, log: AuditLog, full: str) -> tuple[str, str, list[dict[str, Any]]]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -58,6 +60,19 @@ def _run(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedPro
 def allowed_signers(signers: Iterable) -> str:
     """allowed_signers text for the enrolled signers: `identity namespaces="lakegate-approval" key`."""
     return "".join(f'{s.identity} namespaces="{NAMESPACE}" {s.key}\n' for s in signers)
+
+
+def key_fingerprint(key: str) -> str:
+    """`SHA256:<base64>` of an enrolled public key, as `ssh-keygen -l` prints it."""
+    blob = base64.b64decode(key.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def signers_digest(signers: Iterable) -> str:
+    """sha256 of the signer list an approval is verified against (`promotion.approval.signers`), in a canonical form
+    (sorted by identity; every field counts: key and CI logins), so an audit entry shows which definitions verified it."""
+    listed = sorted((s.model_dump(mode="json") for s in signers), key=lambda s: json.dumps(s, sort_keys=True))
+    return hashlib.sha256(json.dumps(listed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def public_key_of(key_path: str | os.PathLike) -> str:

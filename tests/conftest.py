@@ -35,14 +35,24 @@ class Lineage:
     def url(self) -> str:
         return f"file://{self.repository}"
 
+    def tags(self, training_run: str, entry_point: str = "train.py") -> dict[str, str]:
+        """The lineage tags of a version "trained" from `entry_point` at this clean commit (pipelines/lineage.py)."""
+        from pipelines.lineage import lineage_tags
 
-LINEAGE_VARIABLES = ("LAKEGATE_GIT_COMMIT", "LAKEGATE_GIT_REPOSITORY", "LAKEGATE_GIT_AUTHOR")
+        return {**lineage_tags(entry_point), "training_run": training_run}
+
+
+LINEAGE_VARIABLES = ("LAKEGATE_GIT_COMMIT", "LAKEGATE_GIT_REPOSITORY", "LAKEGATE_GIT_AUTHOR", "LAKEGATE_LINEAGE_ROOT")
+# The code tests train from, committed in the throwaway repository at the paths the project has them, so lineage
+# finds each entry point in the recorded commit with the bytes that ran.
+TRAINING_CODE = ("pipelines", "models")   # the framework and the project's model code, as committed
 
 
 @pytest.fixture(scope="session", autouse=True)
 def lineage(tmp_path_factory) -> Lineage:
-    """One commit in a throwaway repository; its commit, URL and author are the lineage variables every
-    training run (in-process or a CLI child) reads first, as CI's GITHUB_SHA would be."""
+    """One clean commit in a throwaway repository (a train.py and a copy of the project's training code); its
+    commit, URL and author are the lineage variables every training run (in-process or a CLI child) reads first, as
+    CI's GITHUB_SHA would be, and LAKEGATE_LINEAGE_ROOT points lineage (and the lineage gate) at it."""
     repository = tmp_path_factory.mktemp("lineage-repo")
     author = "ml.builder@contoso.com"
     git_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(repository), "GIT_CONFIG_NOSYSTEM": "1",
@@ -55,12 +65,18 @@ def lineage(tmp_path_factory) -> Lineage:
 
     git("init", "-q")
     (repository / "train.py").write_text("# the training code\n")
-    git("add", "train.py")
+    for folder in TRAINING_CODE:
+        for source in sorted((ROOT / folder).rglob("*.py")) if (ROOT / folder).is_dir() else []:
+            if "__pycache__" not in source.parts:
+                copy = repository / source.relative_to(ROOT)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes(source.read_bytes())
+    git("add", "-A")
     git("commit", "-q", "-m", "training code")
     found = Lineage(repository, git("rev-parse", "HEAD"), author)
     saved = {name: os.environ.get(name) for name in LINEAGE_VARIABLES}
     os.environ.update({"LAKEGATE_GIT_COMMIT": found.commit, "LAKEGATE_GIT_REPOSITORY": found.url,
-                       "LAKEGATE_GIT_AUTHOR": found.author})
+                       "LAKEGATE_GIT_AUTHOR": found.author, "LAKEGATE_LINEAGE_ROOT": str(repository)})
     yield found
     for name, value in saved.items():
         if value is None:

@@ -107,3 +107,11 @@ def declare_models(directory: Path, names, *, environments=("dev", "staging", "p
             for name in names if f"\n  {name}:\n" not in text)
         path.write_text(text.rstrip("\n") + "\n" + block)
     return Path(directory)
+
+
+def clean_lineage(training_run: str = "run-1", entry_point: str = "train.py") -> dict[str, str]:
+    """Lineage tags of a version "trained" from `entry_point` at the session's clean commit (conftest's `lineage`
+    fixture points pipelines/lineage.py at its throwaway repository): what the lineage gate passes."""
+    from pipelines.lineage import lineage_tags
+
+    return {**lineage_tags(entry_point), "training_run": training_run}

@@ -30,7 +30,8 @@ from .local_registry_fixtures import (CHEAP_GATES, new_ssh_key, register_sklearn
                                       set_approval, set_gates)
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ["forged", "replay", "selfprom", "apprprom", "author", "external", "lookalike", "gh", "ghbad", "ado"]
+MODELS = ["forged", "replay", "selfprom", "apprprom", "author", "external", "lookalike", "gh", "ghbad", "ado",
+          "verified", "badtime"]
 HEAD, SAM = "head.of.ml@contoso.com", "sam.okafor@contoso.com"
 
 
@@ -50,8 +51,7 @@ class World:
     def to_prod(self, model: str, audit: Path, seed: int = 0, **tags) -> str:
         """A code-built version in staging (registered there by staging's principal, champion), promoted
         to prod, where it waits for an approval. Skipping dev keeps the module fast: approvals concern prod."""
-        lineage = {"git_commit": self.lineage.commit, "git_repository": self.lineage.url,
-                   "training_run": f"run-{model}-{seed}", "git_author": self.lineage.author,
+        lineage = {**self.lineage.tags(f"run-{model}-{seed}"), "git_author": self.lineage.author,
                    registry_tags.GATES_SUMMARY: "passed", **tags}
         staged = register_sklearn_model(self.registry, self.envs["staging"].service_principal, f"staging.ml.{model}",
                                         tags=lineage, seed=seed)
@@ -171,6 +171,40 @@ def test_the_approval_is_printed_signed_elsewhere_and_then_recorded(world, tmp_p
     assert world.promote_prod("external", tmp_path).outcome == "champion"
 
 
+def test_an_approval_entry_records_the_enrolled_keys_fingerprint_and_the_signer_list(world, tmp_path):
+    from promotion.signing import signers_digest
+
+    version = world.to_prod("verified", tmp_path)
+    world.approve("verified", version, tmp_path, key=world.keys[HEAD])
+    [entry] = [e for e in AuditLog(tmp_path, "prod").entries() if e["action"] == "approve"]
+    printed = subprocess.run(["ssh-keygen", "-l", "-f", f"{world.keys[HEAD]}.pub"], check=True, capture_output=True,
+                             text=True).stdout.split()[1]
+    assert entry["details"]["key_fingerprint"] == printed and printed.startswith("SHA256:")
+    assert entry["details"]["signers_sha256"] == signers_digest(world.envs["prod"].promotion.approval.signers)
+    # The digest covers every field of every signer, whatever their order in the YAML.
+    signers = list(world.envs["prod"].promotion.approval.signers)
+    assert signers_digest(reversed(signers)) == entry["details"]["signers_sha256"]
+    assert signers_digest([signers[0].model_copy(update={"github": "someone-else"}), *signers[1:]]) \
+        != entry["details"]["signers_sha256"]
+
+
+def test_a_signed_statement_whose_approved_at_is_not_a_time_is_refused(world, tmp_path):
+    from promotion.approval import statement as canonical_statement
+
+    version = world.to_prod("badtime", world.state / "audit")
+    digest = world.adapter("prod").artifact_digest("prod.ml.badtime", version)
+    for number, when in enumerate(("yesterday", "2026-05-01", "2026-05-01T09:30:00", "2026-13-01T09:30:00Z")):
+        statement = tmp_path / f"statement-{number}.json"
+        statement.write_bytes(canonical_statement("prod", "prod.ml.badtime", version, digest, HEAD, when))
+        subprocess.run(["ssh-keygen", "-Y", "sign", "-n", "lakegate-approval", "-f", str(world.keys[HEAD]),
+                        str(statement)], check=True, capture_output=True)
+        refused = cli(world, world.state, "approve", "badtime", "--env", "prod", "--version", version, "--signature",
+                      f"{statement}.sig")
+        assert refused.returncode == 7, (when, refused.stderr)
+        assert f"the statement's approved_at {when!r} is not an ISO-8601 time with a zone" in refused.stderr
+    assert read_record(world.adapter("prod").get_version("prod.ml.badtime", version).tags) is None
+
+
 # -- four eyes -------------------------------------------------------------------------------------------
 
 
@@ -198,8 +232,8 @@ def test_the_promoter_cannot_approve_and_the_approver_cannot_promote(world, tmp_
 
 
 def test_the_commit_author_cannot_approve_and_a_forged_author_tag_is_caught(world, tmp_path):
-    version = world.to_prod("author", tmp_path, git_author=HEAD, git_commit="d" * 40)
-    with pytest.raises(ApprovalMissing, match=rf"{HEAD} wrote commit dddddddddddd that built v{version}"):
+    version = world.to_prod("author", tmp_path, git_author=HEAD)  # a commit this repository does not hold: the tag says
+    with pytest.raises(ApprovalMissing, match=rf"{HEAD} wrote commit {world.lineage.commit[:12]} that built v{version}"):
         world.approve("author", version, tmp_path, key=world.keys[HEAD])
     # The training principal claims someone else wrote a commit that git (the code's repository) knows better.
     head, real = world.lineage.commit, world.lineage.author

@@ -27,13 +27,12 @@ from promotion.local_access import derive_local_plan
 from promotion.promote import promote
 from promotion.rollback import rollback
 
-from .helpers import declare_models, copy_examples, edit, run_in_process
+from .helpers import clean_lineage, copy_examples, declare_models, edit, run_in_process
 from .local_registry_fixtures import (CHEAP_GATES, new_ssh_key, register_sklearn_model, running_local_registry,
                                       set_approval, set_gates)
 
 MODELS = ["churn", "chain", "rb", "hide", "prodm"]
-LINEAGE = {"git_commit": "0123456789abcdef0123456789abcdef01234567", "git_repository": "https://example.com/ml",
-           "git_author": "ana.silva@contoso.com"}
+LINEAGE = {"git_repository": "https://example.com/ml", "git_author": "ana.silva@contoso.com"}
 HEAD = "head.of.ml@contoso.com"
 
 
@@ -55,7 +54,7 @@ class World:
     def dev_version(self, model: str, good: bool, seed: int) -> str:
         """A code-built version in dev; a bad one has no signature, so staging's `signature` gate fails it."""
         return register_sklearn_model(self.registry, self.envs["dev"].service_principal, f"dev.ml.{model}", seed=seed,
-                                      signature=good, tags={**LINEAGE, "training_run": f"run-{model}-{seed}"}).version
+                                      signature=good, tags={**clean_lineage(f"run-{model}-{seed}"), **LINEAGE}).version
 
     def promote(self, model: str, to: str, audit: Path | None = None, **kwargs):
         return promote(self.envs, model, to, adapter_factory=self.adapter, audit_dir=audit or self.audit, **kwargs)
@@ -244,6 +243,44 @@ def test_audit_verify_on_the_command_line(world, tmp_path):
         shutil.rmtree(world.audit)
         shutil.copytree(pristine, world.audit)
     assert world.verify(world.audit).ok
+
+
+def test_an_approval_verified_against_other_definitions_shows_in_the_log(world, tmp_path):
+    """The prod champion's approval entry records the signer list it was verified against: definitions that enrol
+    anyone else (an edited copy) are named by `audit verify` (exit 8); entries from before the field say so."""
+    from promotion.audit_check import signer_list_problem
+    from promotion.signing import key_fingerprint, signers_digest
+
+    prod = world.envs["prod"]
+    entries = AuditLog(world.audit, "prod").entries()
+    [approval] = [e for e in entries if e["action"] == "approve"]
+    assert approval["details"]["key_fingerprint"] == key_fingerprint(prod.promotion.approval.signers[0].key)
+    assert approval["details"]["signers_sha256"] == signers_digest(prod.promotion.approval.signers)
+    edited = tmp_path / "environments"
+    shutil.copytree(world.env_dir, edited)
+    _, other = new_ssh_key(tmp_path / "keys", "sam")
+    set_approval(edited, "prod", approvers=["ml-approvers"], signers=[{"identity": HEAD, "key": prod.promotion.approval
+                                                                        .signers[0].key},
+                                                                       {"identity": "sam.okafor@contoso.com", "key": other}])
+    caught = run_in_process("audit", "verify", "--environments", str(edited), "--state-dir", str(world.state))
+    assert caught.returncode == 8, caught.stdout + caught.stderr
+    message = " ".join(caught.stderr.split())
+    assert (f"prod.ml.prodm: the approval of champion v{approval['version']} by {HEAD} (key "
+            f"{approval['details']['key_fingerprint']}) was verified against signer list sha256 "
+            f"{approval['details']['signers_sha256'][:12]}…, but these definitions' promotion.approval.signers are "
+            f"{signers_digest(load_environments(edited)['prod'].promotion.approval.signers)[:12]}…: it was approved "
+            "against definitions that are not the reviewed ones") in message
+    assert run_in_process("audit", "verify", "--environments", str(world.env_dir), "--state-dir",
+                          str(world.state)).returncode == 0
+    # An entry written before lakegate recorded the field: said, not failed.
+    older = [{**e, "details": {k: v for k, v in e["details"].items() if k != "signers_sha256"}}
+             if e["action"] == "approve" else e for e in entries]
+    notes: list[str] = []
+    line_of = {e["seq"]: n for n, e in enumerate(older, start=1)}
+    assert signer_list_problem(prod, AuditLog(world.audit, "prod"), older, line_of, "prod.ml.prodm",
+                               approval["version"], notes) is None
+    assert notes == [f"prod.ml.prodm: the approval of champion v{approval['version']} (seq {approval['seq']}): signer "
+                     "list not recorded (an entry older than the field)"]
 
 
 # -- rollback never restores a gate-failed version ----------------------------------------------------------

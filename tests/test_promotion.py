@@ -159,7 +159,7 @@ def test_dev_to_staging_copies_for_real_sets_lineage_runs_gates_and_moves_champi
 
     assert result.outcome == "champion" and not result.reused and result.failure_kind is None
     assert [g.gate_id for g in result.gates if g.passed] == [
-        "required_tags", "signature", "metric_threshold:accuracy", "no_regression:accuracy", "smoke_inference",
+        "lineage", "required_tags", "signature", "metric_threshold:accuracy", "no_regression:accuracy", "smoke_inference",
         "serving_smoke"]
     copy = world.adapter("staging").get_version("staging.ml.flow", result.version)
     source = world.adapter("dev").get_version("dev.ml.flow", trained.version)
@@ -181,7 +181,7 @@ def test_dev_to_staging_copies_for_real_sets_lineage_runs_gates_and_moves_champi
     assert (entry["action"], entry["version"], entry["champion"], entry["previous_champion"]) == (
         "promote", result.version, result.version, None)
     assert entry["principal"] == "sp-lakegate-staging" and entry["git_commit"] == trained.git_commit
-    assert len(entry["gates"]) == 6 and verify(tmp_path).ok
+    assert len(entry["gates"]) == 7 and verify(tmp_path).ok
 
 
 def test_training_script_registers_a_code_built_model_as_devs_principal(world):
@@ -345,8 +345,12 @@ def test_rollback_returns_to_the_previous_champion_recorded_in_the_audit_log(wor
     with pytest.raises(InvalidRequest, match="v1 is the first champion recorded"):
         rollback(world.envs, "rollback", "staging", adapter_factory=world.adapter, audit_dir=tmp_path)
 
-    again = world.promote("rollback", "staging", tmp_path, version=second.version)  # fixed forward again
+    with pytest.raises(InvalidRequest, match="v2 will not return to staging silently: .* rolled back out of champion as "
+                                             "staging.ml.rollback v2 at .* needs --allow-rolled-back$"):
+        world.promote("rollback", "staging", tmp_path, version=second.version)
+    again = world.promote("rollback", "staging", tmp_path, version=second.version, allow_rolled_back=True)  # fixed forward
     assert (again.outcome, again.version, again.reused) == ("champion", "2", True)
+    assert again.rolled_back["version"] == "2" and again.rolled_back["seq"] == entry["seq"]
 
     log = AuditLog(tmp_path, "staging")
     lines = log.path.read_text().splitlines()

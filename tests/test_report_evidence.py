@@ -85,7 +85,8 @@ def test_an_edited_pack_file_or_page_is_detected_by_verify(world, tmp_path, caps
     capsys.readouterr()
     assert main(["report", "evidence", "--verify", str(out), "--state-dir", str(world.state), "--json"]) == 8
     result = json.loads(capsys.readouterr().out)
-    assert not result["ok"] and result["changed_fields"] == ["gates[2].details.value"]
+    position = document["pack"]["gates"].index(metric)  # the implied lineage gate runs first
+    assert not result["ok"] and result["changed_fields"] == [f"gates[{position}].details.value"]
     assert {c["check"] for c in result["checks"] if not c["ok"]} >= {"digest", "file", "html"}
     # The page alone: the HTML no longer is the rendering of the JSON.
     (out / "evidence.json").write_text(pristine["evidence.json"])
@@ -138,7 +139,7 @@ def test_a_real_promotion_records_its_evidence_in_the_audit_entry(tmp_path):
     from promotion.local_access import derive_local_plan
     from promotion.promote import promote
 
-    from .helpers import copy_examples
+    from .helpers import clean_lineage, copy_examples
     from .local_registry_fixtures import register_sklearn_model, running_local_registry
 
     env_dir = copy_examples(tmp_path / "environments")
@@ -153,8 +154,7 @@ def test_a_real_promotion_records_its_evidence_in_the_audit_entry(tmp_path):
     audit = tmp_path / "audit"
     with running_local_registry(tmp_path / "state", derive_local_plan(envs)) as registry:
         version = register_sklearn_model(registry, envs["dev"].service_principal, "dev.ml.churn",
-                                         tags={"git_commit": "c0ffee" * 6 + "c0ff", "git_repository": "https://example.org/r",
-                                               "training_run": "run-1"})
+                                         tags={**clean_lineage("run-1"), "git_repository": "https://example.org/r"})
         result = promote(envs, "churn", "staging", version=version.version, audit_dir=audit,
                          adapter_factory=lambda env: registry.adapter(envs[env].service_principal))
     assert result.outcome == "champion"
@@ -163,7 +163,7 @@ def test_a_real_promotion_records_its_evidence_in_the_audit_entry(tmp_path):
     assert entry["details"]["evidence_sha256"] == pack_digest(pack)
     assert (pack["model"], pack["version"], pack["outcome"]) == ("staging.ml.churn", result.version, "champion")
     assert [v["role"] for v in pack["lineage"]["versions"]] == ["source", "candidate"]
-    assert pack["lineage"]["git_commit"] == "c0ffee" * 6 + "c0ff" and pack["principal"] == "sp-lakegate-staging"
+    assert pack["lineage"]["git_commit"] == clean_lineage()["git_commit"] and pack["principal"] == "sp-lakegate-staging"
     metric = next(g for g in pack["gates"] if g["type"] == "metric_threshold")
     assert metric["passed"] and metric["details"]["computed_by"] == "sp-lakegate-staging"
     assert pack["evaluation"]["candidate"]["lakegate.eval.by"] == "sp-lakegate-staging"

@@ -96,9 +96,15 @@ class ApprovalGate(_Gate):
     type: Literal["approval"]
 
 
+class LineageGate(_Gate):
+    """Implied wherever models are promoted into (an environment with `promotion.from`); listing it places it."""
+
+    type: Literal["lineage"]
+
+
 Gate = Annotated[
     Union[MetricThresholdGate, ChampionComparisonGate, SignatureGate, RequiredTagsGate, SmokeInferenceGate,
-          ServingSmokeGate, ApprovalGate],
+          ServingSmokeGate, ApprovalGate, LineageGate],
     Field(discriminator="type"),
 ]
 

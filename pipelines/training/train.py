@@ -25,8 +25,6 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
 import contextlib
 import io
 import os
-import re
-import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipelines import runtime, user_code
+from pipelines.lineage import lineage_tags
 from pipelines.errors import MissingTable, PipelineError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,38 +87,16 @@ def fit(frame, code: str, *, label: str, key: str = "", params: dict[str, str] |
     return Fitted(model, claimed, sample.drop(columns=[label]), len(sample))
 
 
-def git_lineage() -> dict[str, str]:
-    """Commit, repository and commit author of the code that trains: CI variables first, then git itself."""
-    commit = os.environ.get("LAKEGATE_GIT_COMMIT") or os.environ.get("GITHUB_SHA") \
-        or os.environ.get("BUILD_SOURCEVERSION") or _git("rev-parse", "HEAD")
-    repository = os.environ.get("LAKEGATE_GIT_REPOSITORY") or _github_repository() \
-        or os.environ.get("BUILD_REPOSITORY_URI") or _git("config", "--get", "remote.origin.url") \
-        or (f"file://{_git('rev-parse', '--show-toplevel')}" if _git("rev-parse", "--show-toplevel") else "")
-    # Only a commit id reaches git's command line (a variable set to `--output=FILE` would be an option).
-    is_commit = bool(re.fullmatch(r"[0-9a-fA-F]{7,64}", commit or ""))
-    author = os.environ.get("LAKEGATE_GIT_AUTHOR") or (_git("log", "-1", "--format=%ae", commit, "--") if is_commit else "")
-    lineage = {"git_commit": commit, "git_repository": repository}
-    return {**lineage, "git_author": author} if author else lineage
-
-
-def _github_repository() -> str:
-    name = os.environ.get("GITHUB_REPOSITORY")
-    return f"{os.environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{name}" if name else ""
-
-
-def _git(*args: str) -> str:
-    # An explicit, minimal environment: nothing of this process (no credential) reaches git.
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL") if k in os.environ}
-    try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10,
-                              check=True, env=env).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
+def git_lineage(code: str) -> dict[str, str]:
+    """The lineage tags of the model's code (pipelines/lineage.py): commit, repository, author, whether the tree was
+    clean and whether the commit holds the code exactly as it ran."""
+    return lineage_tags(code, ran=user_code.code_path(code))
 
 
 def log_and_register(rt, fitted: Fitted, full_name: str, *, quality: str, seed: int, epochs: int, register: bool,
                      experiment: str, extra_tags: dict[str, str] | None = None,
-                     padding_mb: int = 0, params: dict[str, str] | None = None) -> TrainedVersion:
+                     padding_mb: int = 0, params: dict[str, str] | None = None,
+                     code: str = EXAMPLE_CODE) -> TrainedVersion:
     """Log the run and the model as the runtime's principal; register it (with lineage) unless told not to."""
     import mlflow
     import sklearn
@@ -127,7 +104,7 @@ def log_and_register(rt, fitted: Fitted, full_name: str, *, quality: str, seed: 
 
     example = fitted.x_train.head(5)
     signature = infer_signature(example, fitted.model.predict(example))
-    lineage = git_lineage()
+    lineage = git_lineage(code)
     with rt.mlflow(), tempfile.TemporaryDirectory() as scratch:
         mlflow.set_experiment(experiment)
         model_name = full_name.split(".")[-1]
@@ -223,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                  epochs=epochs, sample_fraction=fraction)
     trained = log_and_register(rt, fitted, full_name, quality=args.quality, seed=args.seed, epochs=epochs,
                                register=register, experiment=args.experiment or f"/Shared/lakegate/{model}",
-                               params=params, extra_tags={"features_table": rt.tables.full_name(args.features_table),
-                                                          "lakegate.model_code": args.model_code})
+                               params=params, code=args.model_code,
+                               extra_tags={"features_table": rt.tables.full_name(args.features_table),
+                                           "lakegate.model_code": args.model_code})
     figures = ", ".join(f"{k} {v:.3f}" for k, v in trained.metrics.items())
     if not register:
         rt.log(f"smoke run {trained.run_id[:12]}: {fitted.rows} rows ({fraction:g} of the data), {epochs} epoch(s), "

@@ -10,22 +10,25 @@ from __future__ import annotations
 from types import ModuleType
 
 from infra.model import Environment
-from infra.model.promotion import ApprovalGate
+from infra.model.promotion import ApprovalGate, LineageGate
 
-from . import approval, metric_threshold, no_regression, required_tags, serving_smoke, signature, smoke_inference
+from . import approval, lineage, metric_threshold, no_regression, required_tags, serving_smoke, signature, smoke_inference
 from .base import GateContext, GateResult
 
 GATES: dict[str, ModuleType] = {module.TYPE: module for module in (
-    required_tags, signature, metric_threshold, no_regression, smoke_inference, serving_smoke, approval)}
+    required_tags, lineage, signature, metric_threshold, no_regression, smoke_inference, serving_smoke, approval)}
 
 __all__ = ["GATES", "GateContext", "GateResult", "gates_for", "run_gate", "run_gates"]
 
 
 def gates_for(env: Environment, model: str) -> list:
-    """The model's gates in `env` (its own list, else the environment's); an approval gate is implied when its
-    approval is required and none is listed."""
+    """The model's gates in `env` (its own list, else the environment's). Implied when not listed: the lineage gate
+    wherever models are promoted into (first: a version whose code no commit holds needs no further judging), the
+    approval gate where its approval is required."""
     policy = env.policy(model.split(".")[-1])
     gates = list(policy.gates)
+    if env.promotion.from_env is not None and not any(g.type == "lineage" for g in gates):
+        gates.insert(0, LineageGate(type="lineage"))
     if policy.approval.required and not any(g.type == "approval" for g in gates):
         gates.append(ApprovalGate(type="approval"))
     return gates

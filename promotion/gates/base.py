@@ -37,6 +37,9 @@ class GateContext:
     promoters: frozenset[str] = frozenset()
     # The target's tables as its principal (pipelines/tables.py); None: reached through the registry adapter.
     tables: Any = None
+    # The rollback hold on the candidate's files (promotion/holds.py), when promoting them again was allowed: the
+    # approval gate then counts only an approval given after the rollback.
+    rolled_back: Any = None
     _info: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _models: dict[tuple[str, str], Any] = field(default_factory=dict)
     _digests: dict[tuple[str, str], str] = field(default_factory=dict)
