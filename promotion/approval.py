@@ -149,9 +149,15 @@ def write_record(registry: RegistryAdapter, name: str, version: str, record: App
 # --------------------------------------------------------------------------- who may approve
 
 
-def approver_problem(envs: Environments, env: Environment, name: str) -> str | None:
-    """Why `name` may not approve in env (or None): not plain, a service principal or its look-alike,
-    not enrolled, not in an approver group."""
+def settings_for(env: Environment, model: str | None):
+    """The approval settings that apply to `model` in env: its own keys over `promotion.approval` (its policy)."""
+    name = (model or "").split(".")[-1]
+    return env.policy(name).approval if name in env.models else env.promotion.approval
+
+
+def approver_problem(envs: Environments, env: Environment, name: str, model: str | None = None) -> str | None:
+    """Why `name` may not approve `model` in env (or None): not plain, a service principal or its look-alike,
+    not enrolled, not in the model's approver groups."""
     problem = name_problem(name)
     if problem:
         return problem
@@ -165,7 +171,7 @@ def approver_problem(envs: Environments, env: Environment, name: str) -> str | N
                 return f"{name} is the service principal of {other.name}; approvals must come from a person"
             if skeleton(identity) in shapes:
                 return f"{name} looks like {identity}, the service principal of {other.name}; refused"
-    settings = env.promotion.approval
+    settings = settings_for(env, model)
     if not any(normalise(s.identity) == wanted for s in settings.signers):
         return f"{name} is not an enrolled approver of {env.name} (promotion.approval.signers)"
     if not settings.approvers:
@@ -218,7 +224,7 @@ def _git_author(repository: Path, commit: str) -> str:
 
 def four_eyes_problem(env: Environment, version: ModelVersion, approver: str, promoters: Iterable[str],
                       repository: Path | None = ROOT) -> str | None:
-    signers = env.promotion.approval.signers
+    signers = settings_for(env, version.name).signers
     for promoter in sorted({p for p in promoters if p} | {version.tags.get(registry_tags.PROMOTER, "")} - {""}):
         if same_person(approver, promoter, signers):
             return f"{approver} promoted {version.name} v{version.version} (as {promoter}); the approver must be someone else"
@@ -236,7 +242,7 @@ def approval_problem(envs: Environments, env: Environment, version: ModelVersion
                      digest: str, promoters: Iterable[str], *, environ: Mapping[str, str] = os.environ,
                      repository: Path | None = ROOT) -> str | None:
     """None when `record` is a valid approval of exactly this version's files in env, now."""
-    problem = approver_problem(envs, env, record.by)
+    problem = approver_problem(envs, env, record.by, version.name)
     if problem:
         return problem
     if parse_time(record.at) is None:
@@ -247,18 +253,18 @@ def approval_problem(envs: Environments, env: Environment, version: ModelVersion
     if record.kind == SSH:
         try:
             armored = signing.armor(record.signature)
-            problem = signing.verify(env.promotion.approval.signers, record.by,
+            problem = signing.verify(settings_for(env, version.name).signers, record.by,
                                      statement(env.name, version.name, version.version, digest, record.by, record.at),
                                      armored)
         except signing.SigningError as error:
             problem = str(error)
     elif record.kind == ci_approvals.GITHUB:
         problem = ci_approvals.verify_github(env, record.evidence, environ)
-        if problem is None and not _ci_identity_matches(env, "github", record):
+        if problem is None and not _ci_identity_matches(env, "github", record, version.name):
             problem = f"the GitHub reviewer {record.evidence.get('reviewer')} is not {record.by}'s enrolled login"
     elif record.kind == ci_approvals.AZURE_DEVOPS:
         problem = ci_approvals.verify_azure_devops(env, record.evidence, environ)
-        if problem is None and not _ci_identity_matches(env, "azure_devops", record):
+        if problem is None and not _ci_identity_matches(env, "azure_devops", record, version.name):
             problem = f"the Azure DevOps reviewer {record.evidence.get('reviewer')} is not {record.by}'s enrolled name"
     else:
         problem = f"unknown approval kind {record.kind!r}"
@@ -267,10 +273,10 @@ def approval_problem(envs: Environments, env: Environment, version: ModelVersion
     return four_eyes_problem(env, version, record.by, promoters, repository)
 
 
-def _ci_identity_matches(env: Environment, field: str, record: ApprovalRecord) -> bool:
+def _ci_identity_matches(env: Environment, field: str, record: ApprovalRecord, model: str | None = None) -> bool:
     reviewer = normalise(str(record.evidence.get("reviewer") or ""))
     return any(normalise(s.identity) == normalise(record.by) and normalise(getattr(s, field)) == reviewer
-               for s in env.promotion.approval.signers if getattr(s, field))
+               for s in settings_for(env, model).signers if getattr(s, field))
 
 
 # ------------------------------------------------------------------------------------- approving
@@ -297,7 +303,7 @@ def approval_statement(envs: Environments, model: str, env_name: str, version: s
     env = naming.environment(envs, env_name)
     full = naming.full_name_in(env, model)
     version = check_version(version)
-    problem = approver_problem(envs, env, approver)
+    problem = approver_problem(envs, env, approver, full)
     if problem:
         raise ApprovalMissing(f"approval refused: {problem}")
     registry = adapter_factory(env.name)
@@ -317,6 +323,7 @@ def approve(envs: Environments, model: str, env_name: str, version: str, *,
     env = naming.environment(envs, env_name)
     full = naming.full_name_in(env, model)
     version = check_version(version)
+    _approval_applies(env, full)
     registry = adapter_factory(env.name)
     log = AuditLog(audit_dir, env.name, anchor=Anchor(registry, env))
     log.check_anchor(full)
@@ -346,14 +353,22 @@ def approve(envs: Environments, model: str, env_name: str, version: str, *,
     entry = log.append("approve", model=full, version=version, actor=current_actor(), principal=registry.principal,
                        git_commit=approved.tags.get(registry_tags.GIT_COMMIT),
                        details={"approved_by": record.by, "kind": record.kind, "artifacts_sha256": digest,
-                                **verified_against(env, record.by), "record": json.loads(record.to_json())})
+                                **verified_against(env, record.by, full), "record": json.loads(record.to_json())})
     return ApprovalResult(env.name, full, version, record.by, record.at, record.kind, digest, entry["seq"])
 
 
-def verified_against(env: Environment, identity: str) -> dict[str, str | None]:
+def _approval_applies(env: Environment, full: str) -> None:
+    """An approval where none is asked for is refused with exactly that, before any registry call."""
+    policy = env.policy(full.split(".")[-1])
+    if not policy.approval.required and not any(g.type == "approval" for g in policy.gates):
+        raise InvalidRequest(f"{env.name} requires no approval for {full} ({policy.origins['approval']}; its gates: "
+                             f"{', '.join(g.gate_id for g in policy.gates) or 'none'}): nothing to approve")
+
+
+def verified_against(env: Environment, identity: str, model: str | None = None) -> dict[str, str | None]:
     """What verified an approval, for its audit entry: the approver's enrolled key (fingerprint) and the digest of
     the signer list, so the log alone shows an approval checked against definitions that are not the reviewed ones."""
-    signers = env.promotion.approval.signers
+    signers = settings_for(env, model).signers
     signer = next((s for s in signers if normalise(s.identity) == normalise(identity)), None)
     return {"key_fingerprint": signing.key_fingerprint(signer.key) if signer else None,
             "signers_sha256": signing.signers_digest(signers)}
@@ -368,7 +383,7 @@ def _existing(registry: RegistryAdapter, full: str, version: str) -> ModelVersio
 
 def _make_record(env: Environment, full: str, version: str, digest: str, *, key, signature, statement_file, ci,
                  environ) -> ApprovalRecord:
-    signers = env.promotion.approval.signers
+    signers = settings_for(env, full).signers
     if key:
         public = signing.public_key_of(key)
         signer = next((s for s in signers if s.key == public), None)

@@ -129,7 +129,8 @@ def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapt
 def signer_list_problem(env: Environment, log: AuditLog, entries: list[dict[str, Any]], line_of: dict[int, int],
                           model: str, champion: str, notes: list[str]) -> AuditProblem | None:
     """The champion's latest approval entry must record this environment's signer list (by digest)."""
-    current = signers_digest(env.promotion.approval.signers)
+    name = model.split(".")[-1]
+    current = signers_digest((env.policy(name).approval if name in env.models else env.promotion.approval).signers)
     approvals = [e for e in entries if e.get("action") == "approve" and e.get("model") == model]
     others = [e for e in approvals if str(e.get("version")) != champion
               and (e.get("details") or {}).get("signers_sha256") not in (None, current)]

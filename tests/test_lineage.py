@@ -20,7 +20,7 @@ from pipelines.lineage import lineage_tags
 from promotion.gates import gates_for, lineage as lineage_gate
 from promotion.registry import ModelVersion
 
-from .helpers import clean_lineage, copy_examples, edit, run_in_process, variant
+from .helpers import declare_models, clean_lineage, copy_examples, edit, run_in_process, variant
 
 CODE = "pipelines/train.py"
 CI_VARIABLES = ("LAKEGATE_GIT_COMMIT", "LAKEGATE_GIT_REPOSITORY", "LAKEGATE_GIT_AUTHOR", "GITHUB_SHA",
@@ -163,7 +163,7 @@ def test_the_lineage_gate_is_on_wherever_models_are_promoted_into(envs):
 
 
 def test_a_version_trained_from_a_dirty_tree_is_refused_and_a_clean_one_passes(tmp_path, monkeypatch, lineage):
-    from pipelines.training import train_churn
+    from pipelines.training import train as train_churn
     from promotion.local import secret_file
     from promotion.local_access import derive_local_plan
 
@@ -171,13 +171,12 @@ def test_a_version_trained_from_a_dirty_tree_is_refused_and_a_clean_one_passes(t
 
     env_dir = copy_examples(tmp_path / "environments")
     set_gates(env_dir, "staging", CHEAP_GATES)
-    edit(env_dir / "dev.yaml", "models: [churn]", "models: [churn, dirty]")
-    edit(env_dir / "staging.yaml", "models: [churn]", "models: [churn, dirty]")
+    declare_models(env_dir, ["dirty"], environments=("dev", "staging"))
     envs = load_environments(env_dir)
     # A copy of the session's clean repository, with an uncommitted change next to the training code.
     dirty = tmp_path / "dirty-checkout"
     subprocess.run(["git", "clone", "-q", str(lineage.repository), str(dirty)], check=True, capture_output=True)
-    (dirty / "pipelines" / "training" / "tweak.py").write_text("LEARNING_RATE = 0.3\n")
+    (dirty / "models" / "tweak.py").write_text("LEARNING_RATE = 0.3\n")
     with running_local_registry(tmp_path / "state", derive_local_plan(envs)) as registry:
         principal = envs["dev"].service_principal
         password = secret_file.user_password(registry.state_dir, principal)
@@ -190,7 +189,7 @@ def test_a_version_trained_from_a_dirty_tree_is_refused_and_a_clean_one_passes(t
         trained = train_churn.train_and_register(registry.url, principal, password, "dev.ml.dirty", epochs=2)
         monkeypatch.setenv("LAKEGATE_LINEAGE_ROOT", str(lineage.repository))
         tags = registry.adapter(principal).get_version("dev.ml.dirty", trained.version).tags
-        assert (tags["git_dirty"], tags["git_entry_point"]) == ("true", "pipelines/training/train_churn.py")
+        assert (tags["git_dirty"], tags["git_entry_point"]) == ("true", "models/churn.py")
         refused = promote("dirty", trained.version)
         assert refused.returncode == 5, refused.stderr
         assert "lineage: trained with uncommitted changes (diff sha256" in refused.stderr

@@ -22,7 +22,7 @@ from promotion.local_access import derive_local_plan
 from promotion.promote import promote
 from promotion.rollback import rollback
 
-from .helpers import clean_lineage, copy_examples, edit, run_in_process
+from .helpers import declare_models, clean_lineage, copy_examples, edit, run_in_process
 from .local_registry_fixtures import (CHEAP_GATES, new_ssh_key, principal_http, register_sklearn_model,
                                       running_local_registry, set_approval, set_gates)
 
@@ -33,8 +33,7 @@ HEAD = "head.of.ml@contoso.com"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     env_dir = copy_examples(tmp_path_factory.mktemp("environments"))
-    for name in ("dev", "staging", "prod"):
-        edit(env_dir / f"{name}.yaml", "models: [churn]", "models: [churn, held]")
+    declare_models(env_dir, ["held"])
     set_gates(env_dir, "staging", CHEAP_GATES)
     set_gates(env_dir, "prod", [*CHEAP_GATES, {"type": "approval"}])
     key, public = new_ssh_key(tmp_path_factory.mktemp("keys"))
