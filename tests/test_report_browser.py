@@ -155,7 +155,7 @@ def test_an_evidence_pack_opens_from_the_history(browser, site):
     link.click()
     page.wait_for_selector("#evidence-status")
     assert page.locator("#evidence-status").get_attribute("data-ok") == "true"
-    assert page.locator("#evidence-gates tbody tr").count() == 7
+    assert page.locator("#evidence-gates tbody tr").count() == 8  # prod's seven and the implied lineage gate
     assert page.get_by_text("head.of.ml@contoso.com").first.is_visible()
     watched.assert_quiet()
     shot(page, "report-evidence.png", full_page=True)
