@@ -102,7 +102,7 @@ def _start(warehouse: Path) -> SparkEngine:
     except ImportError as error:
         raise SparkUnavailable(f"the Spark engine needs pyspark ({error}); `make` installs it") from None
     # pyspark warns that pandas 3 is newer than it has been tested with; the conversions used here work.
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark\..*")
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)          # workers run this virtualenv's Python
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     root = str(Path(__file__).resolve().parent.parent)
@@ -148,6 +148,9 @@ class LocalSparkTables(SparkTables):
 
     def exists(self, name: str) -> bool:
         self._check(name, grants.READ)
+        return self._present(name)
+
+    def _present(self, name: str) -> bool:
         self.engine.attach(self.root, self.envs)
         return bool(self.spark.catalog.tableExists(self.spark_name(name)))
 
@@ -166,11 +169,13 @@ class LocalSparkTables(SparkTables):
         """Write (overwrite) or append `frame`; the first writer creates the table. Returns its new version."""
         if mode not in ("overwrite", "append"):
             raise ValueError(f"mode must be overwrite or append, not {mode!r}")
-        creating = not self.exists(name)
+        if not hasattr(frame, "inputFiles"):  # a pandas frame (e.g. the serving payload log's batch)
+            frame = self.from_pandas(frame.reset_index(drop=True))
+        creating = not self._present(name)
         self._check(name, grants.CREATE if creating else grants.WRITE)
         self._schema_exists(name)
         path = self.path(name)
-        previous = None if creating else self.version(name)
+        previous = None if creating else int((path / VERSION_FILE).read_text())
         if mode == "overwrite" and any(str(path) in f for f in frame.inputFiles()):
             frame = frame.localCheckpoint()   # overwriting what the frame reads: materialize it first
         frame.write.mode(mode).parquet(str(path))
