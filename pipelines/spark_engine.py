@@ -115,8 +115,11 @@ def _start(warehouse: Path) -> SparkEngine:
                .config("spark.sql.warehouse.dir", str(warehouse.resolve()))
                .config("spark.sql.shuffle.partitions", "4").config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               # Arrow batches of 100k rows (default 10k): a 1M-row pandas frame becomes 10 partitions, not 100
+               # small files, and spark_udf hands the model larger batches.
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
                .config("spark.executorEnv.PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-               .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR"))
+               .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_quiet_logging(warehouse)}"))
     try:
         spark = builder.getOrCreate()
     except Exception as error:  # noqa: BLE001 -- Java missing or too old, a port refused: one line, not a JVM dump
@@ -124,6 +127,17 @@ def _start(warehouse: Path) -> SparkEngine:
         raise SparkUnavailable(f"the local Spark session did not start: {first}") from None
     spark.sparkContext.setLogLevel("ERROR")
     return SparkEngine(spark, time.perf_counter() - started)
+
+
+def _quiet_logging(warehouse: Path) -> Path:
+    """A log4j2 configuration printing errors only (Spark's default prints its banner and every warning)."""
+    warehouse.mkdir(parents=True, exist_ok=True)
+    path = warehouse / "log4j2.properties"
+    path.write_text("rootLogger.level = error\nrootLogger.appenderRef.console.ref = console\n"
+                    "appender.console.type = Console\nappender.console.name = console\n"
+                    "appender.console.target = SYSTEM_ERR\nappender.console.layout.type = PatternLayout\n"
+                    "appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n")
+    return path.resolve()
 
 
 class LocalSparkTables(SparkTables):
