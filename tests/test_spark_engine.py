@@ -80,8 +80,10 @@ def test_a_schema_nobody_created_is_a_located_line(world, spark_engine, capsys):
         dev.write("nope.churn_features", dev.from_pandas(data.landing("dev", 2)))
     code, out, err = world.cli(capsys, "run", "feature-refresh", "--env", "dev", "--engine", "spark",
                                "--param", "output_table=dev.nope.churn_features")
-    assert code == 6 and "Traceback" not in out + err
+    assert code == 6 and "Traceback" not in out + err and "failed in" in out and "on the spark engine" in out
     assert "schema dev.nope does not exist: it is created by Terraform (unity_catalog.schemas" in out + err
+    code, out, err = world.cli(capsys, "run", "feature-refresh", "--env", "dev", "--json")   # the default engine
+    assert code == 0 and json.loads(out)["engine"] == "local", err
 
 
 def test_notebooks_run_cell_by_cell_with_widgets_and_task_values(tmp_path):
