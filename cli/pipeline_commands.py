@@ -21,6 +21,9 @@ def add_pipeline_commands(commands, common) -> None:
                                                           "epoch, nothing registered); only jobs with a smoke_test")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="override (or add) a job parameter, as `run-now --job-parameters` does (repeatable)")
+    run.add_argument("--engine", choices=("local", "spark"), default="local",
+                     help="local (default): pandas and Delta tables; spark: the Databricks code path on a local Spark "
+                          "session (SparkTables, spark_udf scoring, notebooks with dbutils; needs Java 17)")
     state_dir_option(run, "registry, lakehouse, audit logs")
     run.set_defaults(handler=with_environments(cmd_run, prepare=_check_state_dir))
 
@@ -65,14 +68,15 @@ def cmd_run(args, envs) -> int:
     overrides = _parameters(args.param)
     people = not args.json
     if people:
-        output.console.rule(f"[bold]run {args.job} --env {args.env}[/bold]" + (" (smoke)" if args.smoke else ""))
+        output.console.rule(f"[bold]run {args.job} --env {args.env}[/bold]" + (" (smoke)" if args.smoke else "")
+                            + f" on the {args.engine} engine")
     run = run_job(envs, args.env, args.job, state_dir=Path(args.state_dir), smoke=args.smoke,
-                  overrides=overrides, echo=people, on_task=print_task if people else None)
+                  overrides=overrides, echo=people, on_task=print_task if people else None, engine=args.engine)
     if args.json:
         output.emit_json(run.as_dict())
     else:
         output.console.print(output.table(f"{args.env}-{args.job}: {'succeeded' if run.ok else 'failed'} in "
-                                          f"{run.seconds:.1f} s", ["task", "kind", "status", "seconds", "task values"],
+                                          f"{run.seconds:.1f} s on the {run.engine} engine", ["task", "kind", "status", "seconds", "task values"],
                                           task_rows(run)))
     if run.error is not None:
         kind = kind_of(run.error)

@@ -7,6 +7,8 @@ task values a task publishes are read by the condition tasks (`{{tasks.T.values.
 condition's other outcome is excluded, a run-job task runs the other job. Every task runs in this process, as
 the environment's service principal, against the local registry and the local lakehouse.
 `--smoke` is the seeds' pull-request run: `smoke_test=true` (5 % sample, one epoch, nothing registered).
+`--engine spark` runs the same tasks through the Databricks code path on a local Spark session (SparkRuntime:
+SparkTables, spark_udf scoring, dbutils task values; a notebook task executed cell by cell as a notebook).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from infra.constructs.databricks.job_plan import PlannedTask, job_parameters, lo
 from infra.suggest import did_you_mean
 
 from .errors import PipelineError, TaskArguments, UnknownJob
-from .runtime import LocalRuntime, using
+from .runtime import LocalRuntime, SparkRuntime, using
 
 _REFERENCE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 MAX_DEPTH = 3   # a run-job task may start a job that starts a job; no deeper (and never a cycle)
+ENGINES = ("local", "spark")
 
 
 @dataclass
@@ -56,6 +59,7 @@ class JobRun:
     tasks: list[TaskRun] = field(default_factory=list)
     seconds: float = 0.0
     error: BaseException | None = None
+    engine: str = "local"
 
     @property
     def ok(self) -> bool:
@@ -65,7 +69,7 @@ class JobRun:
         return next(t for t in self.tasks if t.key == key)
 
     def as_dict(self) -> dict:
-        return {"job": self.job, "env": self.env, "ok": self.ok, "seconds": round(self.seconds, 3),
+        return {"job": self.job, "env": self.env, "engine": self.engine, "ok": self.ok, "seconds": round(self.seconds, 3),
                 "parameters": self.parameters, "tasks": [t.as_dict() for t in self.tasks],
                 "error": str(self.error) if self.error else None}
 
@@ -85,9 +89,12 @@ def resolve_job(envs, env_name: str, job_name: str):
 
 def run_job(envs, env_name: str, job_name: str, *, state_dir: Path, smoke: bool = False,
             overrides: dict[str, str] | None = None, echo: bool = True, depth: int = 0,
-            on_task=None) -> JobRun:
-    """Run the job's tasks in order. A refused or failed task stops the run: `JobRun.error` holds why (the
-    dependent tasks are not run); an unexpected exception (a bug) propagates."""
+            on_task=None, engine: str = "local") -> JobRun:
+    """Run the job's tasks in order on `engine` (local: pandas and Delta; spark: the local Spark session). A
+    refused or failed task stops the run: `JobRun.error` holds why (the dependent tasks are not run); an
+    unexpected exception (a bug) propagates."""
+    if engine not in ENGINES:
+        raise PipelineError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
     env, job = resolve_job(envs, env_name, job_name)
     parameters = job_parameters(job, local_props(env))
     if smoke:
@@ -96,7 +103,7 @@ def run_job(envs, env_name: str, job_name: str, *, state_dir: Path, smoke: bool 
         parameters["smoke_test"] = "true"
     for key, value in (overrides or {}).items():
         parameters[key] = value
-    run = JobRun(job_name, env_name, dict(parameters))
+    run = JobRun(job_name, env_name, dict(parameters), engine=engine)
     started = time.perf_counter()
     values: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, TaskRun] = {}
@@ -117,14 +124,17 @@ def run_job(envs, env_name: str, job_name: str, *, state_dir: Path, smoke: bool 
                 if depth >= MAX_DEPTH:
                     raise PipelineError(f"{job_name} would start {planned.run_job} deeper than {MAX_DEPTH} jobs")
                 task_run.job_run = run_job(envs, env_name, planned.run_job, state_dir=state_dir, echo=echo,
-                                           depth=depth + 1, on_task=on_task)
+                                           depth=depth + 1, on_task=on_task, engine=engine)
                 if task_run.job_run.error is not None:
                     raise task_run.job_run.error
             else:
-                rt = LocalRuntime(envs, env_name, state_dir)
+                rt = _runtime(engine, envs, env_name, state_dir, planned, parameters, values)
                 rt.echo = echo
                 try:
-                    _run_program(planned, _arguments(planned, parameters), rt)
+                    if isinstance(rt, SparkRuntime) and planned.kind == "notebook":
+                        _run_notebook(planned, rt)
+                    else:
+                        _run_program(planned, _arguments(planned, parameters), rt)
                 finally:
                     task_run.values, task_run.messages, task_run.result = dict(rt.task_values), rt.messages, rt.result
                 values[planned.key] = task_run.values
@@ -141,6 +151,14 @@ def run_job(envs, env_name: str, job_name: str, *, state_dir: Path, smoke: bool 
         _report(on_task, run, task_run)
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _runtime(engine: str, envs, env_name: str, state_dir: Path, planned: PlannedTask, parameters: dict[str, str],
+             values: dict[str, dict[str, Any]]) -> LocalRuntime:
+    if engine == "spark":
+        return SparkRuntime(envs, env_name, state_dir, upstream_values=values,
+                            widgets=_widgets(planned, parameters) if planned.kind == "notebook" else None)
+    return LocalRuntime(envs, env_name, state_dir)
 
 
 def _report(on_task, run: JobRun, task_run: TaskRun) -> None:
@@ -187,8 +205,12 @@ def _arguments(planned: PlannedTask, parameters: dict[str, str]) -> list[str]:
         referenced = set(_REFERENCE.findall(" ".join(planned.arguments)))
         extra = [f"--{k}={v}" for k, v in parameters.items() if f"job.parameters.{k}" not in referenced]
         return arguments + extra
-    # A notebook gets the job parameters pushed down as widgets, then its base parameters.
-    return [f"--{k}={v}" for k, v in {**planned.base_parameters, **parameters}.items()]
+    return [f"--{k}={v}" for k, v in _widgets(planned, parameters).items()]
+
+
+def _widgets(planned: PlannedTask, parameters: dict[str, str]) -> dict[str, str]:
+    """A notebook's widgets: its base parameters, then the job parameters pushed down (they win, as on Databricks)."""
+    return {**planned.base_parameters, **parameters}
 
 
 def _substitute(text: str, parameters: dict[str, str], values: dict[str, dict[str, Any]]) -> str:
@@ -233,3 +255,18 @@ def _run_program(planned: PlannedTask, argv: list[str], rt: LocalRuntime) -> Non
                                 "--param NAME=VALUE)") from None
     if code:
         raise PipelineError(f"task {planned.key} ({path}) exited {code}")
+
+
+def _run_notebook(planned: PlannedTask, rt: SparkRuntime) -> None:
+    """The notebook's source executed cell by cell with `dbutils` and `spark` in its namespace."""
+    from .spark_notebook import run_notebook
+
+    path = Path(__file__).resolve().parent.parent / planned.notebook
+    if path.suffix != ".py":
+        path = path.with_suffix(".py")
+    with using(rt):
+        try:
+            run_notebook(path, rt.dbutils, rt.spark)
+        except TaskArguments as error:
+            raise TaskArguments(f"task {planned.key} ({planned.notebook}): {error} (its widgets are the job's "
+                                "parameters, and --param NAME=VALUE)") from None

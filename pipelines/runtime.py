@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import MissingModel, TaskArguments, UnknownJob
+from .errors import MissingModel, PipelineError, TaskArguments, UnknownJob
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAMPION = "champion"
@@ -37,7 +37,7 @@ def on_databricks() -> bool:
 
 
 class Runtime:
-    """What a task may use. Subclasses: LocalRuntime, DatabricksRuntime."""
+    """What a task may use. Subclasses: LocalRuntime (and SparkRuntime), DatabricksRuntime."""
 
     environment: str
     catalog: str
@@ -66,6 +66,8 @@ class Runtime:
 
 class LocalRuntime(Runtime):
     """The laptop: the local registry (as the environment's principal) and Delta tables under the state folder."""
+
+    engine_name = "local"
 
     def __init__(self, envs, environment: str, state_dir: Path, *, principal: str | None = None):
         super().__init__()
@@ -149,6 +151,44 @@ class LocalRuntime(Runtime):
     def scoring_model(self, full_name: str, alias: str | None = CHAMPION, version: str | None = None):
         """What `tables.predict` takes: the loaded model locally."""
         return self.load_model(full_name, alias, version)
+
+
+class SparkRuntime(LocalRuntime):
+    """The laptop through the Databricks code path (`run --engine spark`): the local registry as the environment's
+    principal, tables through SparkTables on the process's local Spark session (pipelines/spark_engine.py),
+    batch scoring with mlflow.pyfunc.spark_udf, task values through a dbutils (pipelines/spark_notebook.py)."""
+
+    engine_name = "spark"
+
+    def __init__(self, envs, environment: str, state_dir: Path, *, principal: str | None = None,
+                 upstream_values: dict[str, dict[str, Any]] | None = None, widgets: dict[str, str] | None = None):
+        super().__init__(envs, environment, state_dir, principal=principal)
+        from .spark_engine import LocalSparkTables, engine
+        from .spark_notebook import Dbutils
+
+        self.engine = engine(self.state_dir)
+        self.spark = self.engine.spark
+        self.tables = LocalSparkTables(self.engine, self.state_dir / "spark-lakehouse", envs, self.principal,
+                                       environment, model_context=self.model_registry)
+        self.dbutils = Dbutils(widgets or {}, super().set_task_value, upstream_values)
+
+    def set_task_value(self, key: str, value: Any) -> None:
+        self.dbutils.jobs.taskValues.set(key=key, value=value)
+
+    def scoring_model(self, full_name: str, alias: str | None = CHAMPION, version: str | None = None):
+        """A model URI, as on a cluster: SparkTables.predict scores it with spark_udf."""
+        number = self.resolve_version(full_name, alias, version)
+        return f"models:/{full_name}/{number}", number
+
+    @contextlib.contextmanager
+    def model_registry(self) -> Iterator[None]:
+        """`models:/catalog.schema.model/N` resolved by the local registry as this principal (uc_uri's plugins)."""
+        from promotion.local import uc_uri
+
+        uc_uri.register()
+        with self.mlflow():
+            os.environ["MLFLOW_REGISTRY_URI"] = f"{uc_uri.SCHEME}://{self.registry.url.split('://', 1)[1]}"
+            yield  # acting_as restores MLFLOW_REGISTRY_URI on the way out
 
 
 class DatabricksRuntime(Runtime):
@@ -303,15 +343,22 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
 
 
 def notebook_argv() -> list[str]:
-    """A Databricks notebook's widgets (job parameters pushed down + base parameters) as `--name=value`."""
-    from databricks.sdk.runtime import dbutils
+    """A Databricks notebook's widgets (job parameters pushed down + base parameters) as `--name=value`: the
+    notebook's dbutils when the Spark engine runs it (pipelines/spark_notebook.py), else the cluster's."""
+    from .spark_notebook import current as local_dbutils
 
+    dbutils = local_dbutils()
+    if dbutils is None:
+        from databricks.sdk.runtime import dbutils
     return [f"--{name}={value}" for name, value in dbutils.widgets.getAll().items()]
 
 
 def run_file(main: Callable[[list[str] | None], int]) -> None:
     """The bottom of every task file: run `main` with the job's arguments, wherever it was started."""
-    in_notebook = on_databricks() and "__file__" not in sys.modules["__main__"].__dict__
+    from .spark_notebook import current as local_dbutils
+
+    local_notebook = local_dbutils() is not None
+    in_notebook = local_notebook or (on_databricks() and "__file__" not in sys.modules["__main__"].__dict__)
     try:
         code = main(notebook_argv() if in_notebook else None)
     except Exception as error:  # noqa: BLE001 -- a refusal is one line and its exit code; a bug its traceback
@@ -326,6 +373,6 @@ def run_file(main: Callable[[list[str] | None], int]) -> None:
         code = getattr(exit_codes, kind)
     if in_notebook:
         if code:
-            raise RuntimeError(f"task failed with exit code {code}")
+            raise (PipelineError if local_notebook else RuntimeError)(f"task failed with exit code {code}")
         return
     sys.exit(code)

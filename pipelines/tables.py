@@ -12,12 +12,14 @@ Locally (`LocalTables`): Delta Lake tables (deltalake, no Spark) under `<state-d
 <table>`, each read and write decided by pipelines/grants.py from the grants the stacks deploy; a refusal raises
 `promotion.registry.PermissionRefused` ("principal sp-lakegate-dev may not write on prod.features.churn_features").
 On Databricks (`SparkTables`): `spark.table` / `saveAsTable`, Unity Catalog enforcing the same grants, and
-scoring through `mlflow.pyfunc.spark_udf`, so feature refresh and batch scoring scale with the cluster. The
-Spark side is thin and NOT exercised here (no Spark where this was built).
+scoring through `mlflow.pyfunc.spark_udf`, so feature refresh and batch scoring scale with the cluster. Its
+reads, frame helpers and spark_udf scoring run here on a local Spark session (`run --engine spark`:
+pipelines/spark_engine.py's LocalSparkTables maps the names, decides the grants and stores parquet).
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -138,7 +140,7 @@ class LocalTables:
 
 
 class SparkTables:
-    """Unity Catalog tables through the cluster's Spark session (Databricks). Not exercised here."""
+    """Unity Catalog tables through the cluster's Spark session (Databricks; locally LocalSparkTables)."""
 
     def __init__(self, spark, catalog: str, principal: str = "the job's run-as principal"):
         self.spark, self.catalog, self.principal = spark, catalog, principal
@@ -166,11 +168,16 @@ class SparkTables:
         writer.saveAsTable(self.full_name(name))
         return self.version(name)
 
+    def model_context(self):
+        """Where MLflow resolves model URIs (on a cluster: the workspace's registry, already configured)."""
+        return contextlib.nullcontext()
+
     def predict(self, frame, model, columns: Sequence[str], output: str = "prediction"):
         """`model` is a model URI here (`models:/prod.ml.churn@champion`): scored on the executors."""
         import mlflow.pyfunc
 
-        udf = mlflow.pyfunc.spark_udf(self.spark, model, result_type="double", env_manager="local")
+        with self.model_context():  # the model is fetched here, on the driver; executors load the local copy
+            udf = mlflow.pyfunc.spark_udf(self.spark, model, result_type="double", env_manager="local")
         return frame.withColumn(output, udf(*columns))
 
     def from_pandas(self, frame):
