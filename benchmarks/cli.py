@@ -58,6 +58,9 @@ FLOORS = {
               "from pipelines import data\nfrom pipelines.training.train_churn import fit\n"
               "fit(data.landing(\"dev\"))"),
 }
+FLOOR_LABELS = {"jsii": "import cdktn + azuread, azurerm, databricks bindings",
+                "train": "import mlflow.sklearn, sklearn, pandas, deltalake + the fit",
+                "mlflow-server": "bare mlflow server, same flags, empty sqlite, to /health"}
 # (floor, target kind, target value): "x" is a ratio to the floor, "s" seconds.
 TARGETS = {
     "check": ("config", "s", 1.0), "synth": ("jsii", "x", 1.3), "local up": ("mlflow-server", "x", 1.3),
@@ -123,17 +126,20 @@ class Bench:
     def timed(self, name: str, *args: str, **kwargs) -> str:
         elapsed, out = self.main(*args, **kwargs)
         self.samples.setdefault(name, []).append(elapsed)
-        self.floor(TARGETS[name][0])
+        self.floor(name)
+        print(f"{name}: {elapsed:.2f} s (floor {self.floors[name][-1]:.2f} s)", file=sys.stderr)
         return out
 
-    def floor(self, kind: str) -> None:
+    def floor(self, command: str) -> None:
+        """The command's floor, measured right after it (kept per command: each ratio is of paired runs)."""
+        kind = TARGETS[command][0]
         if kind == "mlflow-server":
             seconds = bare_mlflow_start(self.scratch / f"bare-{self.count}")
             self.count += 1
         else:
             seconds = self.process([PYTHON, "-c", FLOORS[kind]], label=f"floor {kind}",
                                    env={**CHILD_ENV, "PYTHONPATH": str(ROOT)})[0]
-        self.floors.setdefault(kind, []).append(seconds)
+        self.floors.setdefault(command, []).append(seconds)
 
     def version_of(self, out: str, key: str = "version") -> str:
         return str(json.loads(out)[key])
@@ -232,7 +238,7 @@ def serve_first_answer(bench: Bench) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    bench.floor("model")
+    bench.floor("serve")
 
 
 def measure(bench: Bench, runs: int, slow: int) -> None:
@@ -276,15 +282,15 @@ def measure(bench: Bench, runs: int, slow: int) -> None:
 def summary(bench: Bench, busy: str) -> dict:
     rows = []
     for name, (floor_kind, kind, target) in TARGETS.items():
-        times, floors = bench.samples.get(name, []), bench.floors.get(floor_kind, [])
+        times, floors = bench.samples.get(name, []), bench.floors.get(name, [])
         if not times:
             continue
         median, floor = statistics.median(times), statistics.median(floors)
         ratio = median / floor
         met = None if kind is None else (ratio <= target if kind == "x" else median <= target)
         rows.append({"command": name, "runs": len(times), "median_s": round(median, 2), "min_s": round(min(times), 2),
-                     "max_s": round(max(times), 2), "floor": FLOORS.get(floor_kind, floor_kind).split("\n")[0]
-                     if floor_kind in FLOORS else floor_kind, "floor_s": round(floor, 2),
+                     "max_s": round(max(times), 2), "floor": FLOOR_LABELS.get(floor_kind, FLOORS.get(floor_kind)),
+                     "floor_s": round(floor, 2),
                      "ratio": round(ratio, 2), "target": None if kind is None else f"<= {target:g} {kind}",
                      "met": met})
     return {"machine": busy, "rows": rows}
@@ -373,6 +379,25 @@ sys.exit(code)
 """
 
 
+def imports_by_package(text: str) -> tuple[dict[str, int], dict[str, str]]:
+    """-X importtime's lines: self microseconds per top-level package, and which module of another package
+    imported its outermost module (importtime prints a module after its imports, one indentation deeper)."""
+    rows = [(int(m.group(1)), len(m.group(2)) - len(m.group(2).lstrip()), m.group(2).strip())
+            for m in re.finditer(r"import time:\s+(\d+) \|\s+\d+ \|( +\S+)", text)]
+    by_package: dict[str, int] = {}
+    outermost: dict[str, int] = {}
+    for index, (micros, depth, module) in enumerate(rows):
+        package = module.split(".")[0]
+        by_package[package] = by_package.get(package, 0) + micros
+        if package not in outermost or depth < rows[outermost[package]][1]:
+            outermost[package] = index
+    importer = {}
+    for package, index in outermost.items():
+        parent = next((m for _, d, m in rows[index + 1:] if d < rows[index][1]), None)
+        importer[package] = f"via {parent}" if parent else ""
+    return by_package, importer
+
+
 def profile(bench: Bench, command: str, top: int = 25) -> None:
     """The command once plain, once under -X importtime (imports by top-level package), once under cProfile."""
     import pstats
@@ -381,17 +406,12 @@ def profile(bench: Bench, command: str, top: int = 25) -> None:
     wall = bench.main(*args, **kwargs)[0]
     args, kwargs = PROFILED[command](bench)
     imports = bench.main(*args, **kwargs, profile=["-X", "importtime"])[0]
-    by_package: dict[str, int] = {}
-    for line in bench.stderr.read_text().splitlines():
-        match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", line)
-        if match:
-            package = match.group(2).split(".")[0]
-            by_package[package] = by_package.get(package, 0) + int(match.group(1))
+    by_package, importer = imports_by_package(bench.stderr.read_text())
     total = sum(by_package.values()) / 1e6
     print(f"{command}: {wall:.2f} s as a fresh process ({machine_note()}); imports {total:.2f} s of a "
-          f"{imports:.2f} s run under -X importtime (self time summed by top-level package):")
+          f"{imports:.2f} s run under -X importtime (self time summed by top-level package; first imported by):")
     for package, micros in sorted(by_package.items(), key=lambda kv: -kv[1])[:15]:
-        print(f"  {micros / 1e6:7.3f} s  {package}")
+        print(f"  {micros / 1e6:7.3f} s  {package:<18} {importer.get(package, '')}")
     args, kwargs = PROFILED[command](bench)
     stats_file = bench.scratch / "profile.out"
     bench.main(*args, **kwargs, profile=["-c", THREADED_PROFILE, str(stats_file)])
