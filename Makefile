@@ -56,6 +56,9 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/promotion.py
 	$(PY) benchmarks/pipelines.py
 	$(PY) benchmarks/report.py
+	$(PY) benchmarks/models.py --runs 1
+	$(PY) benchmarks/cli.py
+	$(PY) benchmarks/spark_engine.py
 
 docs: $(VENV)/.installed
 	$(PY) main.py docs

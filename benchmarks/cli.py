@@ -150,11 +150,11 @@ class Bench:
         if not (self.state / "server.json").exists():
             self.main("local", "up")
             for env in ("dev", "staging", "prod"):  # the tables the jobs and the gates read
-                self.main("run", "feature-refresh", "--env", env, "--json")
+                self.main("run", "churn-feature-refresh", "--env", env, "--json")
 
     def trained(self) -> str:
         self.up()
-        return self.version_of(self.main("train", "--json")[1])
+        return self.version_of(self.main("train", "churn", "--json")[1])
 
     def prod_challenger(self) -> str:
         """A new version held in prod for its approval (promoted dev -> staging -> prod, approval missing)."""
@@ -252,11 +252,11 @@ def measure(bench: Bench, runs: int, slow: int) -> None:
         bench.timed("local down", "local", "down", state=cold)
     bench.up()
     for _ in range(slow):
-        bench.timed("run", "run", "feature-refresh", "--env", "dev", "--json")
+        bench.timed("run", "run", "churn-feature-refresh", "--env", "dev", "--json")
     # Each cycle: train in dev, promote to staging, to prod (approval missing), approve, promote again.
     for i in range(slow + 1):
-        version = bench.version_of(bench.timed("train", "train", "--json") if i < slow else
-                                   bench.main("train", "--json")[1])
+        version = bench.version_of(bench.timed("train", "train", "churn", "--json") if i < slow else
+                                   bench.main("train", "churn", "--json")[1])
         if i < slow:
             bench.timed("promote", "promote", "churn", "--to", "staging", "--version", version, "--json")
         else:

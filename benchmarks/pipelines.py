@@ -63,7 +63,7 @@ def free_port() -> int:
 
 def smoke_training(state_dir: Path) -> dict:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", "train", "--env", "dev", "--smoke", "--json",
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", "churn-train", "--env", "dev", "--smoke", "--json",
                            "--state-dir", str(state_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env=child_env())
     wall = time.perf_counter() - started
@@ -79,7 +79,7 @@ def batch_scoring(envs, state_dir: Path, repeat: int = 3) -> dict:
 
     runs = []
     for _ in range(repeat):
-        job = run_job(envs, "dev", "batch-inference", state_dir=state_dir, echo=False)
+        job = run_job(envs, "dev", "churn-batch-inference", state_dir=state_dir, echo=False)
         if not job.ok:
             raise SystemExit(f"batch-inference failed: {job.error}")
         task = job.tasks[0]
@@ -225,7 +225,7 @@ def main() -> int:
     registry = LocalRegistry(state_dir)
     try:
         registry.up(derive_local_plan(envs))
-        for job, overrides in (("feature-refresh", {"rows": str(args.rows)}), ("train", {})):
+        for job, overrides in (("churn-feature-refresh", {"rows": str(args.rows)}), ("churn-train", {})):
             run = run_job(envs, "dev", job, state_dir=state_dir, echo=False, overrides=overrides)
             if not run.ok:
                 raise SystemExit(f"{job} failed: {run.error}")

@@ -109,7 +109,7 @@ def refresh_features(envs, registry, env: str) -> None:
     """Run the environment's feature-refresh job, which writes the validation table its gates read."""
     from pipelines.runner import run_job
 
-    result = run_job(envs, env, "feature-refresh", state_dir=registry.state_dir)
+    result = run_job(envs, env, "churn-feature-refresh", state_dir=registry.state_dir)
     if result.error is not None:
         raise SystemExit(f"{env}'s feature-refresh job failed: {result.error}")
 
