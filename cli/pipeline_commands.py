@@ -47,13 +47,14 @@ def _check_state_dir(args) -> None:
 
 
 def _parameters(pairs: list[str]) -> dict[str, str]:
-    from pipelines.errors import PipelineError
+    from pipelines.parameters import ParameterProblem, check_name, shown
 
     parsed = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise PipelineError(f"--param {pair!r}: expected NAME=VALUE")
+            raise ParameterProblem("USAGE", f"--param {shown(pair)}: expected NAME=VALUE")
+        check_name(name.strip())  # exit 64 for a name no job could declare; the runner checks the rest
         parsed[name.strip()] = value
     return parsed
 
