@@ -23,7 +23,8 @@ from infra.suggest import did_you_mean
 
 from . import parameters as declared
 from .errors import PipelineError, TaskArguments, TaskFileRefused, UnknownJob
-from .runtime import ROOT, LocalRuntime, using
+from .runtime import LocalRuntime, using
+from .user_code import project_root
 
 _REFERENCE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 MAX_DEPTH = 3   # a run-job task may start a job that starts a job; no deeper (and never a cycle)
@@ -151,7 +152,7 @@ def _check_task_files(planned: list[PlannedTask]) -> None:
     """Every task file a framework task module inside pipelines/ (resolved, symlinks too), before any import."""
     for task in planned:
         path = task.python_file or task.notebook
-        problem = path is not None and declared.task_file_problem(path, ROOT)
+        problem = path is not None and declared.task_file_problem(path, project_root())
         if problem:
             raise TaskFileRefused(f"task {task.key}: {path} {problem} (LG-JOB-002)")
 
@@ -275,7 +276,7 @@ def _condition(condition: tuple[str, str, str], values: dict[str, dict[str, Any]
 def _run_program(planned: PlannedTask, argv: list[str], rt: LocalRuntime) -> None:
     path = planned.python_file or planned.notebook
     module_path = declared.task_module(path)
-    if module_path is None or declared.task_file_problem(path, ROOT):  # _check_task_files said why, before the run
+    if module_path is None or declared.task_file_problem(path, project_root()):  # _check_task_files said why, before the run
         raise TaskFileRefused(f"task {planned.key}: {path} is not a task module of the framework (LG-JOB-002)")
     module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
     with using(rt):
