@@ -20,7 +20,8 @@ def add_pipeline_commands(commands, common) -> None:
     run.add_argument("--smoke", action="store_true", help="the pull-request run: smoke_test=true (5 %% sample, one "
                                                           "epoch, nothing registered); only jobs with a smoke_test")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="override (or add) a job parameter, as `run-now --job-parameters` does (repeatable)")
+                     help="override a job parameter the job's tasks declare, as `run-now --job-parameters` does "
+                          "(repeatable; typed: pipelines/parameters.py; never another environment's)")
     state_dir_option(run, "registry, lakehouse, audit logs")
     run.set_defaults(handler=with_environments(cmd_run, prepare=_check_state_dir))
 
