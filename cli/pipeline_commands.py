@@ -20,7 +20,8 @@ def add_pipeline_commands(commands, common) -> None:
     run.add_argument("--smoke", action="store_true", help="the pull-request run: smoke_test=true (5 %% sample, one "
                                                           "epoch, nothing registered); only jobs with a smoke_test")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="override (or add) a job parameter, as `run-now --job-parameters` does (repeatable)")
+                     help="override a job parameter the job's tasks declare, as `run-now --job-parameters` does "
+                          "(repeatable; typed: pipelines/parameters.py; never another environment's)")
     run.add_argument("--engine", choices=("local", "spark"), default="local",
                      help="local (default): pandas and Delta tables; spark: the Databricks code path on a local Spark "
                           "session (SparkTables, spark_udf scoring, notebooks with dbutils; needs Java 17)")
@@ -50,13 +51,14 @@ def _check_state_dir(args) -> None:
 
 
 def _parameters(pairs: list[str]) -> dict[str, str]:
-    from pipelines.errors import PipelineError
+    from pipelines.parameters import ParameterProblem, check_name, shown
 
     parsed = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise PipelineError(f"--param {pair!r}: expected NAME=VALUE")
+            raise ParameterProblem("USAGE", f"--param {shown(pair)}: expected NAME=VALUE")
+        check_name(name.strip())  # exit 64 for a name no job could declare; the runner checks the rest
         parsed[name.strip()] = value
     return parsed
 

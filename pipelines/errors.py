@@ -23,3 +23,9 @@ class MissingModel(PipelineError):
 
 class TaskArguments(PipelineError):
     """A task was given arguments it cannot parse (a wrong `--param NAME=VALUE`, a job parameter of the wrong type)."""
+
+
+class TaskFileRefused(PipelineError):
+    """A job's task file is not a task module of the framework inside the project's pipelines/ (the YAML is wrong)."""
+
+    kind = "INVALID_DEFINITIONS"

@@ -23,8 +23,10 @@ from typing import Any
 from infra.constructs.databricks.job_plan import PlannedTask, job_parameters, local_props, planned_tasks
 from infra.suggest import did_you_mean
 
-from .errors import PipelineError, TaskArguments, UnknownJob
+from . import parameters as declared
+from .errors import PipelineError, TaskArguments, TaskFileRefused, UnknownJob
 from .runtime import LocalRuntime, SparkRuntime, using
+from .user_code import project_root
 
 _REFERENCE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 MAX_DEPTH = 3   # a run-job task may start a job that starts a job; no deeper (and never a cycle)
@@ -101,13 +103,16 @@ def run_job(envs, env_name: str, job_name: str, *, state_dir: Path, smoke: bool 
         if job.smoke_test is None:
             raise PipelineError(f"job {job_name} of {env_name} has no smoke_test ({env.locate('workflows', 'jobs')})")
         parameters["smoke_test"] = "true"
+    planned_all = planned_tasks(job, local_props(env))
+    _check_task_files(planned_all)
+    _check_parameters(envs, env, planned_all, parameters, overrides or {})
     for key, value in (overrides or {}).items():
         parameters[key] = value
     run = JobRun(job_name, env_name, dict(parameters), engine=engine)
     started = time.perf_counter()
     values: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, TaskRun] = {}
-    for planned in _ordered(planned_tasks(job, local_props(env))):
+    for planned in _ordered(planned_all):
         task_run = TaskRun(planned.key, planned.kind)
         run.tasks.append(task_run)
         outcomes[planned.key] = task_run
@@ -159,6 +164,52 @@ def _runtime(engine: str, envs, env_name: str, state_dir: Path, planned: Planned
         return SparkRuntime(envs, env_name, state_dir, upstream_values=values,
                             widgets=_widgets(planned, parameters) if planned.kind == "notebook" else None)
     return LocalRuntime(envs, env_name, state_dir)
+
+
+def _check_task_files(planned: list[PlannedTask]) -> None:
+    """Every task file a framework task module inside pipelines/ (resolved, symlinks too), before any import."""
+    for task in planned:
+        path = task.python_file or task.notebook
+        problem = path is not None and declared.task_file_problem(path, project_root())
+        if problem:
+            raise TaskFileRefused(f"task {task.key}: {path} {problem} (LG-JOB-002)")
+
+
+def _check_parameters(envs, env, planned: list[PlannedTask], parameters: dict[str, str],
+                      overrides: dict[str, str]) -> None:
+    """Before any task runs: an override must be a declared name (exit 64), every value of its type (6), and
+    nothing may name another environment (4): a model, a catalog, a table written, an endpoint, or a table read
+    that the grants (a binding) do not make readable."""
+    from . import grants
+
+    names = set(parameters) | set(declared.BAKED)
+    for task in planned:
+        module = declared.task_module(task.python_file or task.notebook or "")
+        names |= set(declared.TASKS.get(module, ())) | set(task.base_parameters)
+        names |= {a[2:].partition("=")[0] for a in task.arguments}
+    catalog = env.unity_catalog.catalog
+    catalogs = {e.unity_catalog.catalog for e in envs}
+    for name, value in overrides.items():
+        declared.check_name(name)
+        if name not in names:
+            raise declared.ParameterProblem("USAGE", f"--param {name}: {env.name}'s job declares no parameter {name} "
+                                            "(its tasks' parameters, the job's and the model's training parameters)")
+    for name, value in {**parameters, **overrides}.items():
+        declared.check(name, value, env.name, catalog, catalogs)
+        param = declared.REGISTRY.get(name)
+        if param is None or not value:
+            continue
+        if param.type == "table" and not param.writes and value.count(".") == 2 and not value.startswith(f"{catalog}."):
+            decision = grants.decide(envs, env.service_principal, env.name, *value.split("."), grants.READ)
+            if not decision.allowed:
+                raise declared.ParameterProblem("PERMISSION_REFUSED", f"parameter {name}={value} crosses environments: "
+                                                f"{env.service_principal} may not read it ({decision.reason})")
+        if param.type == "endpoint" and name == "endpoint" and value not in {e.name for e in env.endpoints}:
+            owner = next((e.name for e in envs if value in {x.name for x in e.endpoints}), None)
+            raise declared.ParameterProblem("PERMISSION_REFUSED" if owner else "INVALID_REQUEST",
+                                            f"parameter endpoint={declared.shown(value)}: "
+                                            + (f"an endpoint of {owner}, not {env.name}" if owner
+                                               else f"{env.name} declares no such endpoint"))
 
 
 def _report(on_task, run: JobRun, task_run: TaskRun) -> None:
@@ -246,7 +297,10 @@ def _condition(condition: tuple[str, str, str], values: dict[str, dict[str, Any]
 
 def _run_program(planned: PlannedTask, argv: list[str], rt: LocalRuntime) -> None:
     path = planned.python_file or planned.notebook
-    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    module_path = declared.task_module(path)
+    if module_path is None or declared.task_file_problem(path, project_root()):  # _check_task_files said why, before the run
+        raise TaskFileRefused(f"task {planned.key}: {path} is not a task module of the framework (LG-JOB-002)")
+    module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
     with using(rt):
         try:
             code = module.main(argv)

@@ -61,7 +61,14 @@ class Runtime:
             print(f"  {message}", flush=True)
 
     def model_full_name(self, name: str) -> str:
-        return name if name.count(".") == 2 else f"{self.catalog}.ml.{name}"
+        return self._own_model(name if name.count(".") == 2 else f"{self.catalog}.ml.{name}")
+
+    def _own_model(self, full_name: str) -> str:
+        """A model of this environment's catalog: a model never crosses environments (exit 4)."""
+        from .parameters import check_confined
+
+        check_confined("model_name", full_name, self.environment, self.catalog)
+        return full_name
 
 
 class LocalRuntime(Runtime):
@@ -93,7 +100,7 @@ class LocalRuntime(Runtime):
         return cls(envs, environment, Path(os.environ.get("LAKEGATE_STATE_DIR", ROOT / ".lakegate")))
 
     def model_full_name(self, name: str) -> str:
-        return name if name.count(".") == 2 else self.env.unity_catalog.model_full_name(name)
+        return self._own_model(name if name.count(".") == 2 else self.env.unity_catalog.model_full_name(name))
 
     @property
     def registry(self):
@@ -311,6 +318,8 @@ def task_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--smoke_register_model", default="false", help="smoke run: register the model anyway")
     parser.add_argument("--quality_monitors", default="[]", help="monitoring jobs: the YAML's quality monitors (JSON)")
     parser.add_argument("--serving_endpoints", default="[]", help="deployment jobs: the YAML's endpoints (JSON)")
+    parser.add_argument("--lakegate_environment", help="the environment baked into the task (job_plan.py)")
+    parser.add_argument("--lakegate_catalog", help="the catalog baked into the task (job_plan.py)")
     return parser
 
 
@@ -335,11 +344,34 @@ def extra_parameters(argv: list[str] | None) -> dict[str, str]:
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse, ignoring job parameters this task does not use (every task receives all of the job's)."""
-    args, unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args, unknown = parser.parse_known_args(argv)
     stray = [a for a in unknown if not a.startswith("--")]
     if stray:
         parser.error(f"unexpected argument(s): {' '.join(stray)}")
+    _confirm(args, argv)
     return args
+
+
+def _confirm(args: argparse.Namespace, argv: list[str]) -> None:
+    """Every `--name=value` of its declared type (pipelines/parameters.py), and, where job_plan.py baked the
+    environment into the task, every value of that environment: a job parameter (`environment`, `catalog`,
+    `model_name`, a table written) overridden to another one is refused (exit 4) before anything is read."""
+    from . import parameters
+
+    for name in parameters.BAKED:
+        values = {a.partition("=")[2] for a in argv if a.startswith(f"--{name}=")}
+        if len(values) > 1:
+            raise parameters.ParameterProblem("PERMISSION_REFUSED", f"parameter {name} is baked into the task; "
+                                              f"a run may not change it ({', '.join(sorted(values))})")
+    given = extra_parameters(argv)
+    for name, value in given.items():
+        parameters.check_name(name)
+        parameters.check_value(name, value)
+    environment, catalog = getattr(args, "lakegate_environment", None), getattr(args, "lakegate_catalog", None)
+    if environment and catalog:
+        for name, value in given.items():
+            parameters.check_confined(name, value, environment, catalog)
 
 
 def notebook_argv() -> list[str]:

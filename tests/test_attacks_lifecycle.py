@@ -144,7 +144,7 @@ def test_an_environments_endpoint_serves_only_its_own_catalogs_models(envs, tmp_
 
     runtime = LocalRuntime(envs, "prod", tmp_path / "state")
     for other in ("staging.ml.churn", "dev.ml.churn"):
-        with pytest.raises(PipelineError, match="not a model of prod"):
+        with pytest.raises(PipelineError, match="a model never crosses environments"):
             ChampionServer(runtime, other, log_requests=False)
 
 

@@ -296,7 +296,10 @@ def test_batch_inference_writes_a_table(stack):
     task = job["task"][0]["spark_python_task"]
     assert (task["python_file"], task["source"]) == ("pipelines/inference/score.py", "GIT")
     assert task["parameters"][:2] == ["--environment={{job.parameters.environment}}", "--catalog={{job.parameters.catalog}}"]
-    assert task["parameters"][-2:] == ["--model_alias=champion", "--features_table=features.churn_features"]
+    assert task["parameters"][-4:-2] == ["--model_alias=champion", "--features_table=features.churn_features"]
+    # The environment baked into the task (a run-now job-parameter override cannot change it).
+    assert task["parameters"][-2] == "--lakegate_environment=prod"
+    assert re.fullmatch(r"--lakegate_catalog=\$\{databricks_catalog\.[\w-]+\.name\}", task["parameters"][-1])
     assert "--output_table={{job.parameters.output_table}}" in task["parameters"]
 
 

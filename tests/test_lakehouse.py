@@ -14,6 +14,7 @@ from infra.constructs.databricks.job_plan import job_parameters, local_props, pl
 from models import churn as data
 from pipelines.errors import MissingTable, UnknownJob
 from pipelines.monitoring.drift import psi
+from pipelines.parameters import ParameterProblem
 from pipelines.runner import run_job
 from pipelines.tables import LocalTables
 from promotion.registry import PermissionRefused
@@ -79,7 +80,8 @@ def test_the_local_runner_gets_the_deployed_jobs_parameters_and_arguments(envs):
         "--environment={{job.parameters.environment}}", "--catalog={{job.parameters.catalog}}",
         "--model_name={{job.parameters.model_name}}", "--output_table={{job.parameters.output_table}}",
         "--model_code=models/churn.py", "--task_type=classification", "--label=churned", "--feature_key=customer_id",
-        "--model_alias=champion", "--features_table=features.churn_features"))
+        "--model_alias=champion", "--features_table=features.churn_features",
+        "--lakegate_environment=prod", "--lakegate_catalog=prod"))  # baked: a run-now override cannot change them
     monitoring = planned_tasks(env.job("churn-monitoring"), local_props(env))
     assert [(t.key, t.kind) for t in monitoring] == [
         ("unpack_inference_table", "python_file"), ("refresh_monitor", "notebook"),
@@ -96,10 +98,11 @@ def test_feature_refresh_runs_as_the_environments_principal_and_lands_its_own_cu
     assert len(features) + len(holdout) == 6000 and 1800 < len(holdout) < 2200   # a third of the keys
     assert set(data.FEATURES + [data.LABEL, data.ID]) == set(features.columns)
     assert not set(features[data.ID]) & set(holdout[data.ID])          # the hold-out is never trained on
-    # A refusal ends the run with the principal's refusal (the CLI exits 4), not a traceback.
-    refused = run_job(envs, "staging", "churn-feature-refresh", state_dir=tmp_path, echo=False,
-                      overrides={"output_table": "prod.features.churn_features"})
-    assert isinstance(refused.error, PermissionRefused) and refused.task("refresh_features").status == "failed"
+    # Writing another environment's catalog is refused before any task runs (the CLI exits 4), not a traceback.
+    with pytest.raises(ParameterProblem, match="crosses environments: staging writes only its own catalog") as refused:
+        run_job(envs, "staging", "churn-feature-refresh", state_dir=tmp_path, echo=False,
+                overrides={"output_table": "prod.features.churn_features"})
+    assert refused.value.kind == "PERMISSION_REFUSED" and not (tmp_path / "lakehouse" / "prod").exists()
     with pytest.raises(UnknownJob, match="staging has no job 'nope'"):
         run_job(envs, "staging", "nope", state_dir=tmp_path)
 

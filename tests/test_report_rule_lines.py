@@ -74,6 +74,10 @@ CASES = {
                    {"LG-JOB-001[job=adhoc]": ("prod.yaml", r"^      run_as: sam.okafor")}),
     "LG-JOB-002": ([("prod.yaml", "  experiments:\n", ADHOC_JOB.format(extra="", file="pipelines/training/gone.py"))],
                    {"LG-JOB-002[job=adhoc,task=main,file=pipelines/training/gone.py]": ("prod.yaml", r"python_file: pipelines/training/gone.py")}),
+    "LG-JOB-003": ([("prod.yaml", "  experiments:\n", ADHOC_JOB.format(extra="      parameters: {epochs: many}\n",
+                                                                        file="pipelines/training/train.py"))],
+                   {"LG-JOB-003[job=adhoc,parameter=epochs (epochs='many': not an integer)]":
+                    ("prod.yaml", r"^      parameters: \{epochs: many\}")}),
     "LG-STORAGE-001": ([("dev.yaml", "\nstorage:\n", "\nstorage:\n  allow_public_blob_access: true\n")],
                        {"LG-STORAGE-001[storage=stlakegatedev]": ("dev.yaml", r"^  allow_public_blob_access: true")}),
     "LG-STORAGE-002": ([("staging.yaml", "\nstorage:\n", "\nstorage:\n  min_tls_version: TLS1_1\n")],

@@ -97,21 +97,38 @@ REPOSITORY = Path(__file__).resolve().parents[2]   # the lakegate checkout: what
 NOTEBOOK_HEADER = "# Databricks notebook source"
 
 
-def _missing_program(task) -> str | None:
-    """Why a task's file would not run from this repository (None when it would)."""
+def _missing_program(task, root: Path = REPOSITORY) -> str | None:
+    """Why a task's file would not run from this repository as a task module of the framework (None when it would):
+    missing, outside pipelines/ (absolute, `../`, a symlink pointing elsewhere), or not a declared task module."""
+    from pipelines.parameters import task_file_problem
+
+    field = "file" if task.python_file is not None else "notebook"
+    named = task.python_file if task.python_file is not None else task.notebook
+    problem = task_file_problem(named, root)
+    header_file = (root / named).with_suffix(".py")
+    if task.notebook is not None and problem and problem.startswith("is not a task module") and header_file.is_file() \
+            and header_file.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0].strip() != NOTEBOOK_HEADER:
+        return f"notebook={task.notebook} (no `{NOTEBOOK_HEADER}` line)"
+    if problem == "does not exist":
+        return f"{field}={named}"
+    if problem is not None:
+        return f"{field}={named} ({problem.split(' (to ')[0]})"
     if task.python_file is not None:
-        return None if (REPOSITORY / task.python_file).is_file() else f"file={task.python_file}"
-    path = REPOSITORY / task.notebook
+        return None
+    path = root / task.notebook
     if path.suffix == "" and path.with_suffix(".py").is_file():
         header = path.with_suffix(".py").read_text(encoding="utf-8", errors="replace").split("\n", 1)[0].strip()
         return None if header == NOTEBOOK_HEADER else f"notebook={task.notebook} (no `{NOTEBOOK_HEADER}` line)"
-    return None if path.is_file() or path.with_suffix(".ipynb").is_file() else f"notebook={task.notebook}"
+    return None
 
 
-@rule("LG-JOB-002", "error", "a job task must name a file that exists in this repository",
+@rule("LG-JOB-002", "error", "a job task must name a task module of the framework in this repository's pipelines/",
       """Jobs run their tasks from the Git repository (`workflows.code`): a task naming a file that is not in
-      the repository fails at its first run, long after the change that broke it was merged. Python files must
-      exist as named, notebooks as `<path>.py` in Databricks source format (or `<path>.ipynb`).""")
+      the repository fails at its first run, long after the change that broke it was merged, and a task naming a
+      file outside the project's `pipelines/` (an absolute path, `../`, a committed symlink pointing elsewhere) or
+      a module that is no task of the framework runs code nobody reviewed as a pipeline. Paths are resolved
+      (symlinks too); python files must be declared task modules (pipelines/parameters.py), notebooks
+      `<path>.py` in Databricks source format.""")
 def job_tasks_exist_in_repository(env, envs):
     if env.workflows.code is None:
         return  # workspace paths: nothing in this repository to check
@@ -123,3 +140,30 @@ def job_tasks_exist_in_repository(env, envs):
                 field = "python_file" if task.python_file is not None else "notebook"
                 where = (*path, "tasks", t, field) if path[0] == "workflows" else path
                 yield at(f"job={job.name},task={task.key},{problem}", *where)
+
+
+def parameter_problems(env, job):
+    """(YAML path tail, subject) for each job or task parameter of `job` that fails its declared type or crosses
+    into another environment (pipelines/parameters.py), without importing any task or user code."""
+    from pipelines.parameters import ParameterProblem, check
+
+    catalog = env.unity_catalog.catalog
+    for origin, pairs in [(("parameters",), job.parameters)] + [
+            (("tasks", t, "parameters"), task.parameters) for t, task in enumerate(job.tasks)]:
+        for name, value in pairs.items():
+            try:
+                check(name, str(value), env.name, catalog)
+            except ParameterProblem as problem:
+                yield (*origin, name), f"job={job.name},parameter={name} ({str(problem).removeprefix('parameter ')})"
+
+
+@rule("LG-JOB-003", "error", "job and task parameters must be of their declared type and of their environment",
+      """Every task of the framework declares its parameters (pipelines/parameters.py: type, bounds, the grammar
+      of table and model names); a parameter of the YAML that fails its type would fail the job at run time, and
+      one naming another environment's model, catalog or a table written in another catalog would cross
+      environments. Checked without importing any task or model code.""")
+def job_parameters_typed(env, envs):
+    for job in env.jobs:
+        path = env.path_of("job", job.name)
+        for tail, subject in parameter_problems(env, job):
+            yield at(subject, *((*path, *tail) if path[0] == "workflows" else path))

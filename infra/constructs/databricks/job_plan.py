@@ -12,7 +12,8 @@ How parameters reach the code (the same `main(argv)` parses them everywhere):
 - a `python_file` task gets every job parameter as `--name={{job.parameters.name}}` (Databricks resolves the
   reference at run time, so a run with other job parameters reaches the script), then its own
   `parameters` as `--name=value`;
-- a `notebook` task gets the job parameters pushed down as widgets and its own `parameters` as base parameters.
+- a `notebook` task gets the job parameters pushed down as widgets and its own `parameters` (and the baked two)
+  as base parameters.
   A task that publishes a task value must be a notebook: `dbutils.jobs.taskValues.set` works only there.
 Retraining on drift: the task named by `retrain_on_drift.task` also gets `drift_threshold`,
 `retrain_cooldown_hours` and `retrain_job`; then a condition task compares its `drift` value with the
@@ -128,6 +129,9 @@ def planned_tasks(job: Job, props: WorkflowsProps) -> list[PlannedTask]:
     names = list(job_parameters(job, props))
     drift = job.retrain_on_drift
     tasks = []
+    # The environment and catalog every task confirms (pipelines/runtime.py `parse`): task parameters, which a
+    # run-now job-parameter override cannot change, unlike the `environment` and `catalog` job parameters.
+    baked = {"lakegate_environment": props.environment, "lakegate_catalog": props.catalog}
     for task in job.tasks:
         own = dict(task.parameters)
         if drift is not None and task.key == drift.task:
@@ -137,10 +141,10 @@ def planned_tasks(job: Job, props: WorkflowsProps) -> list[PlannedTask]:
                       depends_on=tuple(Dependency(d) for d in task.depends_on), max_retries=job.max_retries)
         if task.python_file is not None:
             arguments = [f"--{name}={{{{job.parameters.{name}}}}}" for name in names]
-            arguments += [f"--{k}={v}" for k, v in own.items()]
+            arguments += [f"--{k}={v}" for k, v in {**own, **baked}.items()]
             tasks.append(PlannedTask(python_file=task.python_file, arguments=tuple(arguments), **common))
         else:
-            tasks.append(PlannedTask(notebook=task.notebook, base_parameters=own, **common))
+            tasks.append(PlannedTask(notebook=task.notebook, base_parameters={**own, **baked}, **common))
     if drift is not None:
         values = f"tasks.{drift.task}.values"
         tasks.append(PlannedTask(
