@@ -139,7 +139,7 @@ def _next_steps(args, envs) -> list[str]:
 
 
 def cmd_new_environment(args) -> int:
-    from infra.model.suggest import did_you_mean
+    from infra.suggest import did_you_mean
     from infra.scaffold import ScaffoldError
     from infra.scaffold.environment import check_name, plan_environment
 
