@@ -74,11 +74,27 @@ def _serving_endpoints(file) -> Iterator[Claim]:
                                               ("workspace", "name"))]
     if all(parts):
         workspaces.append(("resource", *map(_fold, parts)))
-    endpoints = file.data.get("serving") if isinstance(file.data, dict) else None
-    for index in range(len(endpoints) if isinstance(endpoints, list) else 0):
-        name = file.declared(("serving", index, "name"))
+    for name, path in _endpoint_names(file):
         for workspace in workspaces if name else ():
-            yield (workspace, name), f"'{name}' in the same workspace", ("serving", index, "name")
+            yield (workspace, name), f"'{name}' in the same workspace", path
+
+
+def _endpoint_names(file) -> Iterator[tuple[str, tuple]]:
+    """(name, YAML path) of every endpoint the file declares: its `serving` entries and its models' own (derived
+    names too, once the file validated; only explicit `models.<name>.serving.endpoint` names otherwise)."""
+    env = getattr(file, "env", None)
+    if env is not None:
+        for endpoint in env.endpoints:
+            path = env.path_of("endpoint", endpoint.name)
+            yield endpoint.name, path + (("name",) if path[0] == "serving" else ())
+        return
+    data = file.data if isinstance(file.data, dict) else {}
+    endpoints = data.get("serving")
+    for index in range(len(endpoints) if isinstance(endpoints, list) else 0):
+        yield file.declared(("serving", index, "name")), ("serving", index, "name")
+    models = data.get("models")
+    for model in models if isinstance(models, dict) else ():
+        yield file.declared(("models", model, "serving", "endpoint")), ("models", model, "serving", "endpoint")
 
 
 # What must belong to one environment: (what the message calls it, the claims of a file).

@@ -62,9 +62,9 @@ STATE = "--state-dir=/nonexistent/lakegate-state"
 UNKNOWN = [
     (["promote", "churn", "--to", "prd", STATE], "unknown environment 'prd' (did you mean prod?) (known: dev, staging, prod)"),
     (["promote", "chrun", "--to", "staging", STATE], "model chrun is not declared in environments/staging.yaml:"),
-    (["ci", "promote", "chrun", "--to", "prod", "--approval", "github", STATE], "(models of prod: churn) (did you mean churn?)"),
+    (["ci", "promote", "chrun", "--to", "prod", "--approval", "github", STATE], "(models of prod: churn, demand) (did you mean churn?)"),
     (["approve", "churn", "--env", "prd", "--version", "1", STATE], "unknown environment 'prd' (did you mean prod?)"),
-    (["rollback", "chrun", "--env", "prod", STATE], "(models of prod: churn) (did you mean churn?)"),
+    (["rollback", "chrun", "--env", "prod", STATE], "(models of prod: churn, demand) (did you mean churn?)"),
     (["status", "--env", "stagin", STATE], "unknown environment 'stagin' (did you mean staging?)"),
     (["audit", "verify", "--env", "dv", STATE], "unknown environment 'dv' (did you mean dev?)"),
     (["report", "evidence", "churn", "--env", "prd", "--version", "1", STATE], "unknown environment 'prd' (did you mean prod?)"),
@@ -73,7 +73,7 @@ UNKNOWN = [
     (["check", "--env", "prd"], "--env: unknown environment 'prd' (did you mean prod?) (known: dev, staging, prod)"),
     (["serve", "chrun", "--env", "prod", "--state-dir", "{state}"], "model chrun is not declared in environments/prod.yaml:"),
     (["serve", "churn", "--env", "prd", "--state-dir", "{state}"], "unknown environment 'prd' (did you mean prod?)"),
-    (["run", "trian", "--env", "dev", STATE], "dev has no job 'trian' (did you mean train?)"),
+    (["run", "churn-trian", "--env", "dev", STATE], "dev has no job 'churn-trian' (did you mean churn-train?)"),
     (["run", "train", "--env", "prd", STATE], "unknown environment 'prd' (did you mean prod?)"),
 ]
 
@@ -114,16 +114,14 @@ YAML_NAMES = [
      "principal or 'account users')", r"ml-enginers"),
     ("staging.yaml", "  from: dev", "  from: dve",
      "promotion.from: unknown environment 'dve' (did you mean dev?) (known: dev, prod, staging)", r"from: dve"),
-    ("staging.yaml", "retrain_on_drift: {task: refresh_monitor, value: drift, threshold: 0.25, job: train,",
-     "retrain_on_drift: {task: refresh_monitor, value: drift, threshold: 0.25, job: trian,",
-     "workflows: job 'monitoring': retrain_on_drift.job 'trian' is not a job (did you mean train?)", r"^workflows:"),
-    ("staging.yaml", "clusters: [{key: main, policy: staging-jobs, node_type: Standard_D4ds_v5, min_workers: 1, max_workers: 4}]",
-     "clusters: [{key: main, policy: stagingjobs, node_type: Standard_D4ds_v5, min_workers: 1, max_workers: 4}]",
-     "workflows: job 'feature-refresh' cluster 'main': unknown policy 'stagingjobs' (did you mean staging-jobs?)",
-     r"^workflows:"),
+    ("staging.yaml", "      train: {moved_from: train,", "      trian: {moved_from: train,",
+     "models.churn.jobs: unknown step 'trian' (did you mean train?)", r"^    jobs:"),
+    ("staging.yaml", "cluster: {policy: staging-jobs,", "cluster: {policy: stagingjobs,",
+     "workflows.defaults.cluster.policy: unknown policy 'stagingjobs' (did you mean staging-jobs?)",
+     r"policy: stagingjobs"),
     ("staging.yaml", "permissions: {ml-engineers: CAN_MANAGE_RUN}", "permissions: {ml-enginers: CAN_MANAGE_RUN}",
-     "workflows: job 'feature-refresh' permissions: unknown principal 'ml-enginers' (did you mean ml-engineers?)",
-     r"^workflows:"),
+     "workflows.defaults.permissions: unknown principal 'ml-enginers' (did you mean ml-engineers?)",
+     r"ml-enginers: CAN_MANAGE_RUN"),
 ]
 
 

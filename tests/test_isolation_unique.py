@@ -27,7 +27,6 @@ SHARED = [
      "GitHub OIDC subject 'repo:contoso/lakegate-ml:environment:staging'"),
     (r"service_connection: lakegate-staging", "principals.service_principal.ci_oidc.azure_devops.service_connection",
      "Azure DevOps OIDC subject 'sc://contoso/lakegate/lakegate-staging'"),
-    (r"^  - name: churn-staging", "serving[0].name", "serving endpoint 'churn-staging' in the same workspace"),
 ]
 
 
@@ -139,18 +138,18 @@ def test_a_branch_subject_is_one_environments_too(defs, monkeypatch):
 
 def test_a_shared_workspace_id_also_shares_its_endpoint_names(defs, monkeypatch):
     edit(defs / "staging.yaml", "  id: 2234567890123452", "  id: 1234567890123451")
-    edit(defs / "staging.yaml", "  - name: churn-staging", "  - name: churn-dev")
-    edit(defs / "staging.yaml", "endpoint: churn-staging}", "endpoint: churn-dev}")
+    edit(defs / "staging.yaml", "    serving:\n      scale_to_zero: true\n      rate_limits",
+         "    serving:\n      endpoint: churn-dev\n      scale_to_zero: true\n      rate_limits")
     monkeypatch.chdir(defs.parent)
     found = [p.split(": ", 2)[1:] for p in problems_of(defs)]
-    assert [field for field, _ in found] == ["workspace.id", "serving[0].name"]
+    assert [field for field, _ in found] == ["workspace.id", "models.churn.serving"]
     assert found[1][1].startswith("serving endpoint 'churn-dev' in the same workspace is already used by "
                                   "environments/dev.yaml:")
 
 
 def test_endpoint_names_may_repeat_in_different_workspaces(defs, monkeypatch):
-    edit(defs / "staging.yaml", "  - name: churn-staging", "  - name: churn-dev")
-    edit(defs / "staging.yaml", "endpoint: churn-staging}", "endpoint: churn-dev}")
+    edit(defs / "staging.yaml", "    serving:\n      scale_to_zero: true\n      rate_limits",
+         "    serving:\n      endpoint: churn-dev\n      scale_to_zero: true\n      rate_limits")
     monkeypatch.chdir(defs.parent)
     assert not [p for p in problems_of_or_none(defs) if "serving endpoint" in p]
 

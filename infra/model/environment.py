@@ -193,10 +193,15 @@ def _model_problems(env: "Environment", derived: Derived) -> list[tuple[tuple, s
             workflows = Workflows(code=env.workflows.code, jobs=[*env.workflows.jobs, *derived.jobs])
         except ValueError as error:
             return problems + [(("models",), str(error).splitlines()[-1])]
+        seen = set()
         for message in check_workflows(workflows, data):
             job = message.split("'")[1] if message.startswith("job '") else ""
             path = derived.paths.get(("job", job))
-            if path is not None:
+            if path is None:
+                continue
+            path, message = _inherited(env, job, path, message)
+            if (path, message) not in seen:  # a default shared by every model job is reported once, where it is
+                seen.add((path, message))
                 problems.append((path, message))
     for message in check_serving(derived.serving, data):
         name = message.split("'")[1] if message.startswith("serving endpoint '") else ""
@@ -204,6 +209,26 @@ def _model_problems(env: "Environment", derived: Derived) -> list[tuple[tuple, s
     for message in check_monitors(derived.monitors, data):
         problems.append((("models",), message))
     return problems
+
+
+# What a derived job's problem is about -> the `workflows.defaults` field it comes from unless the model overrides it.
+_DEFAULTED = (("unknown policy", ("cluster", "policy")), ("node_type", ("cluster", "node_type")),
+              ("max_workers", ("cluster", "max_workers")), ("permissions:", ("permissions",)))
+
+
+def _inherited(env: "Environment", job: str, path: tuple, message: str) -> tuple[tuple, str]:
+    """A problem of a model's job that comes from `workflows.defaults` is located there, without the job's name."""
+    model, step = path[1], job.removeprefix(path[1].replace("_", "-") + "-")
+    settings = env.models[model].job(step)
+    for marker, field in _DEFAULTED:
+        if marker not in message:
+            continue
+        overridden = settings.permissions is not None if field == ("permissions",) \
+            else getattr(settings.cluster, field[1]) is not None
+        if not overridden:
+            detail = message.split(": ", 1)[1] if field == ("permissions",) else message.split("': ", 1)[-1]
+            return ("workflows", "defaults", *field), detail
+    return path, message
 
 
 def _checked(value, check, *args):
