@@ -3,10 +3,12 @@ the examples."""
 
 from __future__ import annotations
 
+import pytest
+
 from infra.guardrails.runner import check_environments
 from infra.loader import load_environments
 
-from .helpers import copy_examples, edit
+from .helpers import variant, copy_examples, edit
 
 
 def fired(report) -> set[str]:
@@ -26,11 +28,22 @@ def test_production_must_sign_in_from_a_github_environment(tmp_path):
     assert not report.passed
 
 
-def test_two_environments_cannot_share_a_subject(tmp_path):
+def test_two_environments_cannot_share_a_subject(tmp_path, envs):
+    """The loader refuses a shared subject (infra/isolation.py, exit 2, both lines); the rule still holds for
+    definitions built in code (defence in depth)."""
+    from infra.errors import DefinitionError
+
     folder = copy_examples(tmp_path / "envs")
     edit(folder / "prod.yaml", "environment: prod}", "environment: staging}")
     edit(folder / "prod.yaml", "service_connection: lakegate-prod", "service_connection: lakegate-staging")
-    report = check_environments(load_environments(folder))
+    with pytest.raises(DefinitionError) as refused:
+        load_environments(folder)
+    assert {p.path for p in refused.value.problems} == {"principals.service_principal.ci_oidc.github.environment",
+                                                       "principals.service_principal.ci_oidc.azure_devops.service_connection"}
+    oidc = envs["staging"].principals.service_principal.ci_oidc.model_dump()
+    principals = envs["prod"].principals.model_dump()
+    principals["service_principal"]["ci_oidc"] = oidc
+    report = check_environments(variant(envs, "prod", principals=principals))
     subjects = ("github=repo:contoso/lakegate-ml:environment:staging", "azure_devops=sc://contoso/lakegate/lakegate-staging")
     # each of the two environments is told which other one shares its subject
     assert {t for t in fired(report) if t.startswith("LG-CI-")} == {

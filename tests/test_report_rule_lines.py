@@ -98,9 +98,6 @@ CASES = {
     "LG-CI-001": ([("prod.yaml", "github: {repository: contoso/lakegate-ml, environment: prod}",
                     "github: {repository: contoso/lakegate-ml, branch: main}")],
                   {"LG-CI-001[ci_oidc.github.branch=main]": ("prod.yaml", r"github: \{repository: contoso/lakegate-ml, branch: main\}")}),
-    "LG-CI-002": ([("staging.yaml", "service_connection: lakegate-staging", "service_connection: lakegate-prod")],
-                  {"LG-CI-002[azure_devops=sc://contoso/lakegate/lakegate-prod (also prod)]": ("staging.yaml", r"^      azure_devops:"),
-                   "LG-CI-002[azure_devops=sc://contoso/lakegate/lakegate-prod (also staging)]": ("prod.yaml", r"^      azure_devops:")}),
     "LG-WAIVER-001": ([("prod.yaml", "scale_to_zero: false", "scale_to_zero: true"), ("prod.yaml", "\ncredentials:", WAIVER + "credentials:")],
                       {"LG-PROD-008[endpoint=churn]": ("prod.yaml", r"^      scale_to_zero: true"),
                        "LG-WAIVER-001[waiver=LG-PROD-008]": ("prod.yaml", r"^  - \{id: LG-PROD-008")}),
@@ -110,7 +107,9 @@ CASES = {
 
 
 def test_every_rule_has_a_located_case():
-    assert set(CASES) | {"LG-UC-001"} == DEFAULT.ids | set(META_RULES)
+    # LG-UC-001 and LG-CI-002 cannot be reached from YAML (the loader refuses a grant on another environment's
+    # catalog and a shared OIDC subject first): variants built in code test them (here and tests/test_ci_guardrails.py).
+    assert set(CASES) | {"LG-UC-001", "LG-CI-002"} == DEFAULT.ids | set(META_RULES)
 
 
 def test_a_write_on_another_catalog_points_at_the_grant(envs):
