@@ -267,6 +267,7 @@ def generate_environments(target: Path, count: int) -> Path:
         text = re.sub(r"\b(dev|staging|prod)\b", lambda m: f"{m.group(1)}{group}", text)
         second_octet = 40 + index  # examples use 10.10-10.30; generated ones 10.40 upwards
         text = re.sub(r"\b10\.(10|20|30)\.", f"10.{second_octet}.", text)
+        text = re.sub(r"\n  id: \d+\n", f"\n  id: {9_000_000_000_000_000 + index}\n", text)  # a workspace of its own
         (target / f"{ROLES[role]}{group}.yaml").write_text(text)
     return target
 
