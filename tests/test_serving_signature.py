@@ -314,9 +314,9 @@ def test_signature_checking_is_set_per_endpoint_in_the_yaml(tmp_path):
 
     folder = copy_examples(tmp_path / "environments")
     assert endpoint_config(load_environments(folder)["prod"], "churn").signature_checking == "strict"   # the default
-    line = edit(folder / "prod.yaml", "    scale_to_zero: false", "    scale_to_zero: false\n    signature_checking: lenient")
+    line = edit(folder / "prod.yaml", "      scale_to_zero: false", "      scale_to_zero: false\n      signature_checking: lenient")
     assert endpoint_config(load_environments(folder)["prod"], "churn").signature_checking == "lenient"
     edit(folder / "prod.yaml", "signature_checking: lenient", "signature_checking: loose")
     found = problems_of(folder)
-    assert found == [f"{folder / 'prod.yaml'}:{line + 1}: serving[0].signature_checking: 'loose' is not one of strict, "
-                     "lenient"], found
+    assert found == [f"{folder / 'prod.yaml'}:{line + 1}: models.churn.serving.signature_checking: 'loose' is not "
+                     "one of strict, lenient"], found

@@ -46,7 +46,7 @@ def endpoint_of(env, model: str) -> tuple[str, str]:
 
 def endpoint_config(env, model: str):
     """The YAML's serving endpoint for `model` (None when the environment declares none: defaults apply)."""
-    return next((endpoint for endpoint in env.serving if endpoint.model == model), None)
+    return next((endpoint for endpoint in env.endpoints if endpoint.model == model), None)
 
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
