@@ -278,7 +278,7 @@ def test_the_deployment_job_on_databricks_updates_waits_and_queries(stub, envs, 
         def log(self, message):
             self.messages.append(message)
 
-    settings = json.loads(endpoints_parameter(envs["prod"].serving, local_props(envs["prod"])))[0]
+    settings = json.loads(endpoints_parameter(envs["prod"].endpoints, local_props(envs["prod"])))[0]
     result = update_endpoint.deploy_on_databricks(Runtime(), "churn", "prod.ml.churn", "3", settings, timeout=5)
     assert result == {"endpoint": "churn", "served": "3", "queried": True, "predictions": 2}
     assert stub.calls("POST", "/serving-endpoints/churn/invocations")[-1].body["dataframe_split"]["columns"] == list(ROW)
