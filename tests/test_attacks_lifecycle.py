@@ -130,7 +130,7 @@ def test_a_consumer_cannot_forge_ground_truth_through_the_payload_log(endpoint):
     while not (rows := [row for row in endpoint.logged if '"churned"' in row["request"] and row["status_code"] == 200]) \
             and time.monotonic() < deadline:
         time.sleep(0.02)
-    frame = unpack(pd.DataFrame(rows))
+    frame = unpack(pd.DataFrame(rows), label="churned")             # the model's label, as its monitoring job passes it
     assert frame["churned"].isna().all()                                # no label until ground truth arrives
     assert list(frame["model_version"]) == ["1"] and list(frame["prediction"]) == answer.json()["predictions"]
 
