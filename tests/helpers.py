@@ -104,7 +104,7 @@ def declare_models(directory: Path, names, *, environments=("dev", "staging", "p
             f"  {name}:\n    task: classification\n    code: models/churn.py\n"
             f"    features: {{table: features.churn_features, key: customer_id}}\n    label: churned\n"
             f"    evaluation: {{table: {holdout}.churn_validation}}\n"
-            for name in names if f"\n  {name}:\n" not in text)
+            for name in names if f"\n  {name}:\n" not in text[text.index("\nmodels:\n"):])
         path.write_text(text.rstrip("\n") + "\n" + block)
     return Path(directory)
 

@@ -85,7 +85,7 @@ def test_promotion_walk_with_exit_codes(state, defs):
     assert cli(state, "promote", "churn", "--to", "prod", defs=defs).returncode == 0
 
     status = json.loads(cli(state, "status", "--json", defs=defs).stdout)
-    champions = {e["env"]: {m["name"].split(".")[-1]: m["champion"] for m in e["models"]} for e in status["environments"]}
+    champions = {e["env"]: {m["model"].split(".")[-1]: m["champion"] for m in e["models"]} for e in status["environments"]}
     assert champions == {"dev": {"churn": None, "demand": None}, "staging": {"churn": "1", "demand": None},
                          "prod": {"churn": "1", "demand": None}}
 

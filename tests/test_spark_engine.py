@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import data
+from models import churn as data
 from pipelines.errors import PipelineError
 from pipelines.runner import run_job
 from pipelines.runtime import SparkRuntime, using
@@ -78,11 +78,11 @@ def test_a_schema_nobody_created_is_a_located_line(world, spark_engine, capsys):
     with pytest.raises(MissingSchema, match=r"^schema dev\.nope does not exist: it is created by Terraform "
                                             r"\(unity_catalog\.schemas, .*dev\.yaml:\d+\)$"):
         dev.write("nope.churn_features", dev.from_pandas(data.landing("dev", 2)))
-    code, out, err = world.cli(capsys, "run", "feature-refresh", "--env", "dev", "--engine", "spark",
+    code, out, err = world.cli(capsys, "run", "churn-feature-refresh", "--env", "dev", "--engine", "spark",
                                "--param", "output_table=dev.nope.churn_features")
     assert code == 6 and "Traceback" not in out + err and "failed in" in out and "on the spark engine" in out
     assert "schema dev.nope does not exist: it is created by Terraform (unity_catalog.schemas" in out + err
-    code, out, err = world.cli(capsys, "run", "feature-refresh", "--env", "dev", "--json")   # the default engine
+    code, out, err = world.cli(capsys, "run", "churn-feature-refresh", "--env", "dev", "--json")   # the default engine
     assert code == 0 and json.loads(out)["engine"] == "local", err
 
 
@@ -123,23 +123,24 @@ def _payload(rt, rows: int) -> None:
 
 
 def test_the_dev_lifecycle_runs_on_spark_up_to_the_drift_retraining(world, spark_engine, capsys):
-    code, out, err = world.cli(capsys, "run", "feature-refresh", "--env", "dev", "--engine", "spark", "--json")
+    code, out, err = world.cli(capsys, "run", "churn-feature-refresh", "--env", "dev", "--engine", "spark", "--json")
     assert code == 0, err
     refreshed = json.loads(out)
-    assert refreshed["engine"] == "spark" and refreshed["tasks"][0]["values"] == {"rows": 4000}
-    trained = run_on_spark(world, "dev", "train")
+    rows = refreshed["tasks"][0]["values"]["rows"]
+    assert refreshed["engine"] == "spark" and 3500 < rows < 4500     # two thirds of the keys: the rest is the hold-out
+    trained = run_on_spark(world, "dev", "churn-train")
     version = trained.task("train").values["model_version"]
-    assert run_on_spark(world, "dev", "validate").ok
-    scored = run_on_spark(world, "dev", "batch-inference").task("score")
-    assert scored.values == {"model_version": version, "rows": 4000}
+    assert run_on_spark(world, "dev", "churn-validate").ok
+    scored = run_on_spark(world, "dev", "churn-batch-inference").task("score")
+    assert scored.values == {"model_version": version, "rows": rows}
     # spark_udf scored the registered model: its predictions are the model's own (loaded here, pandas).
     rt = SparkRuntime(world.envs, "dev", world.state)
     scores = rt.tables.to_pandas(rt.tables.read("predictions.churn_scores")).sort_values(data.ID).reset_index(drop=True)
     model, _ = rt.load_model("dev.ml.churn", version=version)
     expected = model.predict(scores[data.FEATURES])
-    assert len(scores) == 4000 and (scores["prediction"].to_numpy() == np.asarray(expected, dtype=float)).all()
+    assert len(scores) == rows and (scores["prediction"].to_numpy() == np.asarray(expected, dtype=float)).all()
     _payload(rt, 60)
-    monitoring = run_on_spark(world, "dev", "monitoring")
+    monitoring = run_on_spark(world, "dev", "churn-monitoring")
     tasks = {t.key: t for t in monitoring.tasks}
     assert tasks["unpack_inference_table"].values == {"rows": 60}
     assert tasks["refresh_monitor"].kind == "notebook" and tasks["refresh_monitor"].values["drift"] > 0.3
@@ -147,13 +148,13 @@ def test_the_dev_lifecycle_runs_on_spark_up_to_the_drift_retraining(world, spark
     retrain = next(t for t in monitoring.tasks if t.kind == "run_job")
     assert retrain.status == "succeeded" and retrain.job_run.engine == "spark"
     assert int(retrain.job_run.task("train").values["model_version"]) == int(version) + 1
-    again = run_on_spark(world, "dev", "monitoring")      # inside the cooldown: nothing retrains
+    again = run_on_spark(world, "dev", "churn-monitoring")      # inside the cooldown: nothing retrains
     assert again.task("refresh_monitor").values["in_cooldown"] == "true"
     assert next(t for t in again.tasks if t.kind == "run_job").status == "excluded"
 
 
 def test_a_refused_notebook_widget_is_the_runners_one_line(world, spark_engine):
-    run = run_job(world.envs, "dev", "monitoring", state_dir=world.state, echo=False, engine="spark",
+    run = run_job(world.envs, "dev", "churn-monitoring", state_dir=world.state, echo=False, engine="spark",
                   overrides={"min_rows": "many"})
     assert run.engine == "spark" and isinstance(run.error, PipelineError)
     assert str(run.error).startswith("task refresh_monitor (pipelines/monitoring/refresh_monitor): argument "
