@@ -70,6 +70,10 @@ def run_demo(args, envs) -> int:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow resets its logger's level when imported
     from promotion.local.server import LocalRegistry
 
+    refusal = _uncommitted_code(envs)
+    if refusal:
+        output.fail(refusal)
+        return exit_codes.INVALID_REQUEST
     walk = Walkthrough()
     state_dir = Path(args.state_dir) / "demo"
     registry = LocalRegistry(state_dir)
@@ -88,6 +92,20 @@ def run_demo(args, envs) -> int:
                                       f"(audit logs kept in {state_dir / 'audit'})",
                                       ["#", "step", "outcome", "check", "details"], walk.rows))
     return exit_codes.OK
+
+
+def _uncommitted_code(envs) -> str:
+    """The walk promotes through the lineage gate, which refuses a model trained from uncommitted code: say so before
+    anything starts, not at the first promotion."""
+    from pipelines.lineage import lineage_tags
+
+    for env in envs:
+        for name, model in env.models.items():
+            tags = lineage_tags(model.code)
+            if tags.get("git_dirty") == "true" or tags.get("git_entry_point_in_commit") != "true":
+                return (f"the demo trains {name} from {model.code} and promotes it through the lineage gate, which "
+                        "refuses code no commit holds: commit or stash your changes first (`git status`)")
+    return ""
 
 
 def synthesize_all(walk: Walkthrough, envs) -> None:

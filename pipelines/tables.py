@@ -184,6 +184,8 @@ class SparkTables:
         return self.spark.createDataFrame(frame)
 
     def to_pandas(self, frame, limit: int | None = None):
+        if not hasattr(frame, "toPandas"):  # already pandas (a project's features(ctx) may return either)
+            return frame if limit is None else frame.head(limit)
         return (frame.limit(limit) if limit is not None else frame).toPandas()
 
     def with_columns(self, frame, **values):

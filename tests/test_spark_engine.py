@@ -154,11 +154,13 @@ def test_the_dev_lifecycle_runs_on_spark_up_to_the_drift_retraining(world, spark
 
 
 def test_a_refused_notebook_widget_is_the_runners_one_line(world, spark_engine):
-    run = run_job(world.envs, "dev", "churn-monitoring", state_dir=world.state, echo=False, engine="spark",
-                  overrides={"min_rows": "many"})
-    assert run.engine == "spark" and isinstance(run.error, PipelineError)
-    assert str(run.error).startswith("task refresh_monitor (pipelines/monitoring/refresh_monitor): argument "
-                                     "--min_rows: invalid int value: 'many'")
+    from pipelines.parameters import ParameterProblem
+
+    # Typed parameters (pipelines/parameters.py): refused before the notebook, or any task, runs (exit 6).
+    with pytest.raises(ParameterProblem, match="parameter min_rows='many': not an integer") as refused:
+        run_job(world.envs, "dev", "churn-monitoring", state_dir=world.state, echo=False, engine="spark",
+                overrides={"min_rows": "many"})
+    assert refused.value.kind == "INVALID_REQUEST"
 
 
 def test_the_runtime_in_a_notebook_publishes_through_dbutils(world, spark_engine):
