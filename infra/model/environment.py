@@ -95,6 +95,14 @@ class Environment(Strict):
     _derived: Derived = PrivateAttr(default_factory=Derived)
     _policies: dict = PrivateAttr(default_factory=dict)
 
+    def model_copy(self, *, update=None, deep: bool = False) -> "Environment":
+        """A copy with some fields changed (the demo enrols its throwaway key so): what is derived from the fields
+        (the models' jobs, their policies) is derived again, never carried over stale."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._policies = {}
+        copy._derive_model_objects()
+        return copy
+
     # -- what the environment holds, declared and derived from its models -------------------------------------
 
     @property

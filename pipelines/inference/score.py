@@ -46,14 +46,12 @@ def signature_columns(rt, full_name: str, number: str, model) -> list[str]:
         columns = input_columns(model, None)
         if columns:
             return columns
-    import mlflow.models
-
-    with rt.mlflow():
-        info = mlflow.models.get_model_info(model if isinstance(model, str) else f"models:/{full_name}/{number}")
-    schema = info.signature.inputs if info.signature else None
-    if schema is None:
+    # A model URI (Spark scores on the executors): the signature of the version's MLmodel, read as the principal.
+    signature = (rt.registry.model_info(full_name, number) or {}).get("signature") or {}
+    columns = [c.get("name") for c in signature.get("inputs") or [] if isinstance(c, dict) and c.get("name")]
+    if not columns:
         raise MissingTable(f"{full_name} v{number} has no signature: batch scoring needs the model's input columns")
-    return list(schema.input_names())
+    return columns
 
 
 def main(argv: list[str] | None = None) -> int:
