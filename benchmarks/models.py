@@ -36,7 +36,8 @@ def _synth_module():
 
 
 def add_models(directory: Path, count: int) -> None:
-    """Give every environment file `count` models: churn and count-1 renamed copies of it."""
+    """Give every environment file `count` models: the examples' own (churn, demand) and renamed copies of churn
+    (their own jobs, tables, endpoint and gates; no former job names to keep). With count 1 the examples' stay."""
     for path in directory.glob("*.yaml"):
         if path.name.startswith("_"):
             continue
@@ -44,10 +45,12 @@ def add_models(directory: Path, count: int) -> None:
         start = text.index("\nmodels:\n") + len("\nmodels:\n")
         block = text[start:]
         churn = block[:block.index("\n  demand:\n") + 1] if "\n  demand:\n" in block else block
-        churn = re.sub(r"\n      [a-z-]+: \{moved_from: [^\n]*", "", churn)  # copies have no former jobs
-        copies = [re.sub(r"\bchurn\b", f"m{n:02d}", churn).replace("churn_", f"m{n:02d}_")
-                  for n in range(1, count)]
-        path.write_text(text[:start] + churn + "".join(copies))
+        copy = re.sub(r"\n    (# [^\n]*\n    )?jobs:\n(      [^\n]*\n)*", "\n", churn)  # no former job names
+        held = block.count("\n  ") and len(re.findall(r"(?m)^  [a-z_]+:$", block))   # churn, demand: already there
+        copies = [re.sub(r"\bchurn\b", f"m{n:02d}", copy).replace("churn_", f"m{n:02d}_")
+                  for n in range(1, count - held + 1)]
+        kept = churn if count == 1 else block      # 30 x 1: churn alone
+        path.write_text(text[:start] + kept + "".join(copies))
 
 
 def measure_all(measure, root: Path, runs: int) -> dict:
