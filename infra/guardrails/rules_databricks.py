@@ -132,10 +132,14 @@ def _missing_program(task, root: Path = REPOSITORY) -> str | None:
 def job_tasks_exist_in_repository(env, envs):
     if env.workflows.code is None:
         return  # workspace paths: nothing in this repository to check
+    decided = envs.memo.setdefault("LG-JOB-002", {})  # every model's jobs name the same few task files
     for job in env.jobs:
         path = env.path_of("job", job.name)
         for t, task in enumerate(job.tasks):
-            problem = _missing_program(task)
+            key = (task.python_file, task.notebook)
+            if key not in decided:
+                decided[key] = _missing_program(task)
+            problem = decided[key]
             if problem is not None:
                 field = "python_file" if task.python_file is not None else "notebook"
                 where = (*path, "tasks", t, field) if path[0] == "workflows" else path
