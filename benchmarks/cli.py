@@ -55,8 +55,8 @@ FLOORS = {
     "pipeline": "import pandas, deltalake",
     "model": "import mlflow.pyfunc, sklearn",
     "train": ("import mlflow.sklearn, sklearn, pandas, deltalake\n"
-              "from pipelines import data\nfrom pipelines.training.train_churn import fit\n"
-              "fit(data.landing(\"dev\"))"),
+              "from models import churn as data\nfrom pipelines.training.train import fit\n"
+              "fit(data.landing(\"dev\"), \"models/churn.py\", label=\"churned\", key=\"customer_id\")"),
 }
 FLOOR_LABELS = {"config": "import yaml, pydantic.BaseModel", "http": "import yaml, pydantic.BaseModel, requests",
                 "site": "import yaml, pydantic.BaseModel, requests, jinja2","jsii": "import cdktn + azuread, azurerm, databricks bindings",

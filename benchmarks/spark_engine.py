@@ -55,7 +55,7 @@ def save_model(folder: Path) -> str:
     import mlflow.sklearn
     from sklearn.linear_model import LogisticRegression
 
-    from pipelines import data
+    from models import churn as data
 
     frame = data.landing("bench", 4000)
     model = LogisticRegression(max_iter=500).fit(frame[data.FEATURES], frame[data.LABEL])
@@ -70,7 +70,7 @@ def child(engine: str, rows: int, state: Path, model_uri: str) -> dict:
     import mlflow.pyfunc
 
     from infra.loader import load_environments
-    from pipelines import data
+    from models import churn as data
     from pipelines.tables import LocalTables
 
     envs = load_environments(ROOT / "environments")

@@ -1,18 +1,20 @@
-"""The ML code the jobs run: one module per job task, the same on Databricks and on a laptop.
+"""The ML code the jobs run: a framework around the project's model code, the same on Databricks and a laptop.
 
-    features/refresh_churn_features.py   feature refresh: feature table + the labelled validation hold-out
-    training/train_churn.py              training: log, register (lineage tags), baseline table; --smoke
-    validation/validate_churn.py         validation of a new version on the environment's own hold-out
-    deployment/update_endpoint.py        point the serving endpoint at the new champion
-    inference/score_churn.py             batch scoring of the feature table into the predictions table
+    features/refresh_features.py         feature refresh: the project's features(ctx), split by key into the
+                                         feature table and the labelled hold-out
+    training/train.py                    training: the project's fit(frame, params); logging with signature and
+                                         input example, lineage, registration, baseline; --smoke
+    validation/validate.py               validation of a new version on the environment's own hold-out
+    deployment/update_endpoint.py        point the model's serving endpoint at the new champion
+    inference/score.py                   batch scoring of the feature table (the version's signature columns)
     monitoring/unpack_inference_table.py serving payloads -> inference table
     monitoring/refresh_monitor.py        quality monitors, drift (PSI/KS), the `drift` task value (a notebook)
     serving/                             `python main.py serve`: the champion over REST, requests logged
 
-Support: runtime.py (where a task runs: the local runtime or Databricks), tables.py (the one table interface:
-Delta tables under the state folder locally, Spark tables on Databricks), grants.py (who may read and write
-which local table, from infra/access.py), data.py (the deterministic churn data), evaluation.py (metrics on a
-labelled table, also used by the target's gates), runner.py (`python main.py run JOB --env ENV`).
-Every task module has `main(argv) -> int`; run as a file (a Databricks `python_file` task, or
-`python pipelines/<step>/<task>.py --environment=dev`) it finds its runtime itself.
+Support: user_code.py (loads a model's code from the project), parameters.py (typed task parameters, task files),
+runtime.py (where a task runs: locally, on the local Spark engine or on Databricks), tables.py (the one table
+interface: Delta tables under the state folder, Spark tables), spark_engine.py and spark_notebook.py (`run --engine
+spark`), grants.py (who may read and write which local table, from infra/access.py), lineage.py, evaluation.py
+(the task type's metrics on a labelled table, also used by the target's gates), runner.py (`python main.py run`).
+Every task module has `main(argv) -> int`; run as a file (a Databricks `python_file` task) it finds its runtime.
 """

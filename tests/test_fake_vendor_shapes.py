@@ -138,7 +138,7 @@ def test_every_route_of_the_databricks_fake_answers_in_the_sdks_and_mlflows_shap
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.core import Config
 
-    from pipelines import data
+    from models import churn as data
     from pipelines.tables import WarehouseTables
     from promotion.databricks import UnityCatalogAdapter
     from promotion.databricks.serving import endpoint_settings, query_endpoint, update_serving_endpoint, wait_until_served
