@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 _FRAMEWORK_PARAMETERS = {"environment", "catalog", "model_name", "output_table", "smoke_test", "smoke_sample_fraction",
                          "smoke_epochs", "smoke_register_model", "quality_monitors", "serving_endpoints", "model_code",
                          "task_type", "label", "feature_key", "features_table", "baseline_table", "experiment", "seed",
-                         "epochs", "sample_fraction"}
+                         "epochs", "sample_fraction", "lakegate_environment", "lakegate_catalog"}
 
 
 def decide_challenger(rt, full_name: str, version: str) -> dict:
