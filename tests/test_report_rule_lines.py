@@ -78,6 +78,10 @@ CASES = {
                                                                         file="pipelines/training/train.py"))],
                    {"LG-JOB-003[job=adhoc,parameter=epochs (epochs='many': not an integer)]":
                     ("prod.yaml", r"^      parameters: \{epochs: many\}")}),
+    # A model of prod opting out of prod's approval (its own approval keys) is a finding at that line.
+    "LG-PROD-010": ([("prod.yaml", "    code: models/demand.py\n", "    code: models/demand.py\n    approval: {required: false}\n"),
+                     ("prod.yaml", "      - {type: serving_smoke}\n      - {type: approval}\n", "      - {type: serving_smoke}\n")],
+                    {"LG-PROD-010[model=demand]": ("prod.yaml", r"^    approval: \{required: false\}")}),
     "LG-STORAGE-001": ([("dev.yaml", "\nstorage:\n", "\nstorage:\n  allow_public_blob_access: true\n")],
                        {"LG-STORAGE-001[storage=stlakegatedev]": ("dev.yaml", r"^  allow_public_blob_access: true")}),
     "LG-STORAGE-002": ([("staging.yaml", "\nstorage:\n", "\nstorage:\n  min_tls_version: TLS1_1\n")],

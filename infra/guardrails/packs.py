@@ -49,7 +49,7 @@ DATABRICKS = Pack("databricks", (
     databricks.job_tasks_exist_in_repository, databricks.job_parameters_typed,
 ))
 ACCESS = Pack("access", (access.principal_confined_to_environment, access.binding_waits_for_workspace_id,
-                         access.holdout_unreadable_by_upstream_writers))
+                         access.holdout_unreadable_by_upstream_writers, access.prod_models_need_approval))
 CI = Pack("ci", (ci.production_github_environment, ci.own_ci_subject))
 
 DEFAULT = Pack("default", AZURE.rules + DATABRICKS.rules + ACCESS.rules + CI.rules)

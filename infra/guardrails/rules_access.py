@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..access import (
     BLOB_DATA_READER, READ_SOURCE_CATALOG, READ_SOURCE_MODELS, deployer_roles, effective_grants, pending_bindings,
 )
-from .rule import at_origin, rule
+from .rule import at, at_origin, rule
 
 
 def _promotion_read(grant, env, envs) -> bool:
@@ -102,3 +102,19 @@ def holdout_unreadable_by_upstream_writers(env, envs):
             readers = {grant.principal} | groups.get(grant.principal, set())
             if readers & writers:
                 yield at_origin(f"principal={grant.principal},holdout={table}", grant.origin)
+
+
+@rule("LG-PROD-010", "error", "a model promoted into production must need a person's approval",
+      """A model's own `gates` and `approval` override the environment's defaults; in production that must never
+      drop the approval (`approval: {required: false}` or a gate list without `approval`), or a model could
+      reach production customers through a reviewed change nobody approved as a release.""", production_only=True)
+def prod_models_need_approval(env, envs):
+    if env.promotion.from_env is None:
+        return  # models are trained here: nothing is promoted into it
+    for name, model in env.models.items():
+        policy = env.policy(name)
+        if policy.approval.required or any(g.type == "approval" for g in policy.gates):
+            continue
+        where = ("models", name, "approval") if model.approval else (
+            ("models", name, "gates") if model.gates is not None else ("promotion", "approval"))
+        yield at(f"model={name}", *where)
