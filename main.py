@@ -3,7 +3,7 @@
 
 import sys
 
-from cli.app import main
+from lakegate.cli.app import main
 
 if __name__ == "__main__":
     sys.exit(main())

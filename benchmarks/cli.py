@@ -171,7 +171,7 @@ def bare_mlflow_start(folder: Path) -> float:
     """A bare `mlflow server` with our flags, empty databases, until /health answers; then stopped."""
     import requests
 
-    from promotion.local import process
+    from lakegate.promotion.local import process
 
     folder.mkdir(mode=0o700)
     ini = folder / "auth.ini"
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
 def stop_everything(bench: Bench) -> None:
     """Every registry this run may have started (the main one, the cold ones), whatever state they are in."""
     sys.path.insert(0, str(ROOT))
-    from promotion.local.server import LocalRegistry
+    from lakegate.promotion.local.server import LocalRegistry
 
     for folder in [bench.state, *bench.scratch.glob("cold-*")]:
         if (folder / "server.json").exists():

@@ -75,7 +75,7 @@ def child(mode: str, *args: str) -> dict:
     import contextlib
     import io
 
-    from cli.app import main
+    from lakegate.cli.app import main
 
     if mode == "check":
         with contextlib.redirect_stdout(io.StringIO()):

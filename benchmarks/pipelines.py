@@ -75,7 +75,7 @@ def smoke_training(state_dir: Path) -> dict:
 
 
 def batch_scoring(envs, state_dir: Path, repeat: int = 3) -> dict:
-    from pipelines.runner import run_job
+    from lakegate.pipelines.runner import run_job
 
     runs = []
     for _ in range(repeat):
@@ -108,7 +108,7 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 120.0) -> Non
 
 
 def start_ours(envs, state_dir: Path) -> tuple[subprocess.Popen, str]:
-    from pipelines.serving.server import endpoint_of, read_record
+    from lakegate.pipelines.serving.server import endpoint_of, read_record
 
     endpoint = endpoint_of(envs["dev"], "churn")[0]
     process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "serve", "churn", "--env", "dev", "--json",
@@ -155,9 +155,9 @@ def download_version(registry, principal: str, full_name: str, version: str, fol
     """The version's files, downloaded by MLflow's own client as `principal`: what the bare server is given."""
     import mlflow.artifacts
 
-    from pipelines.mlflow_login import acting_as
-    from promotion.local import secret_file
-    from promotion.local.workspaces import mlflow_address
+    from lakegate.pipelines.mlflow_login import acting_as
+    from lakegate.promotion.local import secret_file
+    from lakegate.promotion.local.workspaces import mlflow_address
 
     workspace, name = mlflow_address(full_name)
     with acting_as(registry.url, principal, secret_file.user_password(registry.state_dir, principal), workspace):
@@ -214,10 +214,10 @@ def main() -> int:
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
 
-    from infra.loader import load_environments
-    from pipelines.runner import run_job
-    from promotion.local.server import LocalRegistry
-    from promotion.local_access import derive_local_plan
+    from lakegate.infra.loader import load_environments
+    from lakegate.pipelines.runner import run_job
+    from lakegate.promotion.local.server import LocalRegistry
+    from lakegate.promotion.local_access import derive_local_plan
 
     envs = load_environments(ROOT / "environments")
     scratch = Path(tempfile.mkdtemp(prefix="lakegate-bench-pipelines-"))

@@ -44,18 +44,18 @@ class Bench:
         return self.registry.adapter(self.envs[env].service_principal)
 
     def password(self, env: str) -> str:
-        from promotion.local import secret_file
+        from lakegate.promotion.local import secret_file
 
         return secret_file.user_password(self.registry.state_dir, self.envs[env].service_principal)
 
     def train(self, seed: int, padding_mb: int = 0):
-        from pipelines.training.train import train_and_register
+        from lakegate.pipelines.training.train import train_and_register
 
         return train_and_register(self.registry.url, self.envs["dev"].service_principal, self.password("dev"),
                                   "dev.ml.churn", seed=seed, padding_mb=padding_mb)
 
     def promote(self, version: str) -> tuple[float, object]:
-        from promotion.promote import promote
+        from lakegate.promotion.promote import promote
 
         started = time.perf_counter()
         result = promote(self.envs, "churn", "staging", version=version, adapter_factory=self.adapter,
@@ -67,8 +67,8 @@ class Bench:
 
     def raw_transfer(self, version: str) -> float:
         """Download the version's files to disk, then upload them into a fresh staging run."""
-        from promotion.local.transfer import artifacts
-        from promotion.local.rest import MlflowHttp
+        from lakegate.promotion.local.transfer import artifacts
+        from lakegate.promotion.local.rest import MlflowHttp
 
         http = MlflowHttp(self.registry.url, self.envs["staging"].service_principal, self.password("staging"),
                           timeout=600)
@@ -93,7 +93,7 @@ class Bench:
 
     @staticmethod
     def _fresh_run(http) -> dict:
-        from promotion.local.rest import HttpFailure
+        from lakegate.promotion.local.rest import HttpFailure
 
         try:
             experiment = http.call("GET", "/api/2.0/mlflow/experiments/get-by-name", workspace="staging",
@@ -107,7 +107,7 @@ class Bench:
 
 def refresh_features(envs, registry, env: str) -> None:
     """Run the environment's feature-refresh job, which writes the validation table its gates read."""
-    from pipelines.runner import run_job
+    from lakegate.pipelines.runner import run_job
 
     result = run_job(envs, env, "churn-feature-refresh", state_dir=registry.state_dir)
     if result.error is not None:
@@ -129,9 +129,9 @@ def call_latencies(dev, version: str, samples: int = 50) -> dict:
 
 
 def measure(repeat: int, megabytes: int) -> dict:
-    from infra.loader import load_environments
-    from promotion.local.server import LocalRegistry
-    from promotion.local_access import derive_local_plan
+    from lakegate.infra.loader import load_environments
+    from lakegate.promotion.local.server import LocalRegistry
+    from lakegate.promotion.local_access import derive_local_plan
 
     envs = load_environments(ROOT / "environments")
     scratch = Path(tempfile.mkdtemp(prefix="lakegate-bench-promotion-"))

@@ -47,8 +47,8 @@ def generate(target: Path, count: int) -> Path:
 
 
 def in_process(environments: Path, out: Path, runs: int) -> dict:
-    from infra.loader import load_environments
-    from reports.site import build_site, write_site
+    from lakegate.infra.loader import load_environments
+    from lakegate.reports.site import build_site, write_site
 
     walls, phases = [], []
     for _ in range(runs):

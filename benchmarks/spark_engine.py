@@ -69,16 +69,16 @@ def child(engine: str, rows: int, state: Path, model_uri: str) -> dict:
 
     import mlflow.pyfunc
 
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
     from models import churn as data
-    from pipelines.tables import LocalTables
+    from lakegate.pipelines.tables import LocalTables
 
     envs = load_environments(ROOT / "environments")
     principal = envs["dev"].service_principal
     features = data.landing("dev", rows)
     result: dict = {"engine": engine, "rows": rows}
     if engine == "spark":
-        from pipelines.spark_engine import LocalSparkTables, engine as spark_engine
+        from lakegate.pipelines.spark_engine import LocalSparkTables, engine as spark_engine
 
         session = spark_engine(state)
         result["startup_seconds"] = round(session.startup_seconds, 2)

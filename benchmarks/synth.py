@@ -52,7 +52,7 @@ def child_synth(environments: str) -> dict:
     import contextlib
     import io
 
-    from cli.app import main
+    from lakegate.cli.app import main
 
     outdir = Path(tempfile.mkdtemp(prefix="lakegate-bench-"))
     try:
@@ -71,8 +71,8 @@ def child_synth_into(environments: str, outdir: str) -> dict:
     import contextlib
     import io
 
-    from cli.app import main
-    from infra.synth_inputs import read_state
+    from lakegate.cli.app import main
+    from lakegate.infra.synth_inputs import read_state
 
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         code = main(["synth", "--environments", environments, "--out", outdir, "--json"])
@@ -86,7 +86,7 @@ def child_synth_into(environments: str, outdir: str) -> dict:
 def child_floor(packages: str) -> dict:
     import importlib
 
-    from infra.preload import use_persistent_jsii_runtime
+    from lakegate.infra.preload import use_persistent_jsii_runtime
 
     use_persistent_jsii_runtime()  # as the CLI does
     import cdktn  # noqa: F401
@@ -113,12 +113,12 @@ def child_profile(environments: str, packages: str) -> dict:
     for package in filter(None, packages.split(",")):
         importlib.import_module(package)
         mark(f"import {package}")
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     mark("import loader (pydantic, yaml)")
     envs = load_environments(Path(environments))
     mark("load + validate YAML")
-    from infra.synth import build_app
+    from lakegate.infra.synth import build_app
 
     per_stack = _time_stack_constructors()
     mark("import stacks")
@@ -137,8 +137,8 @@ def child_profile(environments: str, packages: str) -> dict:
 
 def _time_stack_constructors() -> dict[str, float]:
     """Accumulate the time spent in each stack class's constructor (the part each layer owns)."""
-    from infra.stacks.azure import AzureStack
-    from infra.stacks.databricks import DatabricksStack
+    from lakegate.infra.stacks.azure import AzureStack
+    from lakegate.infra.stacks.databricks import DatabricksStack
 
     spent: dict[str, float] = {}
     for kind, cls in (("azure", AzureStack), ("databricks", DatabricksStack)):

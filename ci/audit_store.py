@@ -26,8 +26,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from infra.model import Environment
-from promotion.errors import AuditTampered, InvalidRequest
+from lakegate.infra.model import Environment
+from lakegate.promotion.errors import AuditTampered, InvalidRequest
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 BLOB_ENDPOINT = "LAKEGATE_BLOB_ENDPOINT"          # e.g. for sovereign clouds; `{account}` is substituted
@@ -84,7 +84,7 @@ class BlobClient:
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         from azure.core.exceptions import ClientAuthenticationError
 
-        from promotion.errors import CredentialsError
+        from lakegate.promotion.errors import CredentialsError
 
         try:
             token = self._credential.credential.get_token(STORAGE_SCOPE).token
@@ -103,7 +103,7 @@ class BlobClient:
 
 
 def _refused(response, what: str) -> Exception:
-    from promotion.errors import CredentialsError
+    from lakegate.promotion.errors import CredentialsError
 
     code = response.headers.get("x-ms-error-code", "")
     detail = f"HTTP {response.status_code}{' ' + code if code else ''}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from infra.model.grants import AzureDevOpsOidc, GithubOidc
+from lakegate.infra.model.grants import AzureDevOpsOidc, GithubOidc
 
 DEFAULT_ENVIRONMENTS = "environments"
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from infra.model import Environment, Environments
+from lakegate.infra.model import Environment, Environments
 
 # The plan's data and placeholders live in ci/model.py; they are importable from here as before.
 from .model import (CDKTF, DEFAULT_ENVIRONMENTS, PLAN_FILE, PLANS, PLATFORM, PYTHON, STATE, TMP, CiIdentity, Job,  # noqa: F401

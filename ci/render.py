@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.model import Environments
+from lakegate.infra.model import Environments
 
 from . import azure_devops, github
 from .guard import Finding, check

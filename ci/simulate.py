@@ -30,7 +30,7 @@ from typing import Callable
 from .commands import local_argv, shell_line
 from .plan import Note, Plan, Step, Workflow
 
-ROOT = Path(__file__).resolve().parent.parent
+from lakegate.project import project_root
 CI_TMP = {"github": "$RUNNER_TEMP", "azure-devops": "$(Agent.TempDirectory)"}
 STATUSES = ("ran", "expected", "failed", "skipped", "note", "listed")
 
@@ -165,7 +165,7 @@ def _run(argv: list[str], capture: bool) -> int:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     try:
-        completed = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+        completed = subprocess.run(argv, cwd=project_root(), env=env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE if capture else None,
                                    stderr=subprocess.STDOUT if capture else None, check=False)
     except FileNotFoundError:

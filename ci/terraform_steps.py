@@ -3,7 +3,7 @@ deploy job (ci/plan.py puts them in the jobs)."""
 
 from __future__ import annotations
 
-from infra.model import Environment
+from lakegate.infra.model import Environment
 
 from .model import PLAN_FILE, PLANS, TMP, Step
 

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _lazy(parser: argparse.ArgumentParser, module: str, function: str) -> None:
     # Imported when run: `synth` with nothing to do must not pay for the model and the reports.
-    parser.set_defaults(handler=lambda args: getattr(importlib.import_module(f"cli.{module}"), function)(args))
+    parser.set_defaults(handler=lambda args: getattr(importlib.import_module(f"lakegate.cli.{module}"), function)(args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if (argv or ["synth"])[0] == "demo":
         # Before anything else is imported: the jsii import is the floor of a synth, the rest overlaps it.
         # (`synth` starts it itself, after checking whether anything changed at all.)
-        from infra.preload import preload_bindings
+        from lakegate.infra.preload import preload_bindings
 
         preload_bindings()
     parser = build_parser()

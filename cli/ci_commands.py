@@ -85,7 +85,7 @@ def _platforms(choice: str) -> tuple[str, ...]:
 
 
 def guardrails_pass(envs, json_output: bool = False) -> bool:
-    from infra.guardrails.runner import check_environments
+    from lakegate.infra.guardrails.runner import check_environments
 
     from .infra_commands import refuse
 
@@ -107,9 +107,9 @@ def environments_argument(environments: str | Path, root: Path) -> str:
 def _refusals(args, envs, platforms, environments: str) -> int | None:
     """The exit code when the pipelines must not be written: an environments folder that is not a plain
     relative path (it reaches `run:` lines), or what ci/guard.py finds in the output."""
-    from ci.guard import ActionlintMissing, definition_line
-    from ci.render import findings
-    from infra.model.ci_values import check_relative_folder
+    from lakegate.ci.guard import ActionlintMissing, definition_line
+    from lakegate.ci.render import findings
+    from lakegate.infra.model.ci_values import check_relative_folder
 
     try:
         check_relative_folder(environments)
@@ -133,7 +133,7 @@ def _refusals(args, envs, platforms, environments: str) -> int | None:
 
 
 def cmd_render(args) -> int:
-    from ci.render import stale, write
+    from lakegate.ci.render import stale, write
 
     envs = _load(args)
     if envs is None:
@@ -168,8 +168,8 @@ def cmd_render(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from ci.plan import build_plan
-    from ci.simulate import describe, simulate
+    from lakegate.ci.plan import build_plan
+    from lakegate.ci.simulate import describe, simulate
 
     envs = _load(args)
     if envs is None:
@@ -226,7 +226,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_plan_outputs(args) -> int:
-    from ci.saved_plan import PlanUnreadable, output_changes, show
+    from lakegate.ci.saved_plan import PlanUnreadable, output_changes, show
 
     stack = Path(args.stack)
     try:
@@ -251,7 +251,7 @@ def cmd_promote(args) -> int:
 
 
 def _promote_with_ci_approval(args, envs) -> int:
-    from promotion.api import approve, promote
+    from lakegate.promotion.api import approve, promote
 
     factory = adapter_factory(args, envs)
     hook = serving_hook(args, factory)
@@ -283,9 +283,9 @@ def _promote_with_ci_approval(args, envs) -> int:
 
 
 def cmd_audit(args) -> int:
-    from ci.audit_store import BlobClient, pull, push
-    from promotion.credentials import azure_credentials
-    from promotion.state_dir import ensure_state_dir
+    from lakegate.ci.audit_store import BlobClient, pull, push
+    from lakegate.promotion.credentials import azure_credentials
+    from lakegate.promotion.state_dir import ensure_state_dir
 
     envs = _load(args)
     if envs is None:

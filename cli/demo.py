@@ -39,7 +39,7 @@ def add_demo_command(commands, common) -> None:
 
 
 def _private_state_dir(args) -> None:
-    from promotion.state_dir import ensure_state_dir
+    from lakegate.promotion.state_dir import ensure_state_dir
 
     ensure_state_dir(Path(args.state_dir))  # created private (0700) or refused (exit 6)
 
@@ -68,7 +68,7 @@ def run_demo(args, envs) -> int:
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow resets its logger's level when imported
-    from promotion.local.server import LocalRegistry
+    from lakegate.promotion.local.server import LocalRegistry
 
     refusal = _uncommitted_code(envs)
     if refusal:
@@ -97,7 +97,7 @@ def run_demo(args, envs) -> int:
 def _uncommitted_code(envs) -> str:
     """The walk promotes through the lineage gate, which refuses a model trained from uncommitted code: say so before
     anything starts, not at the first promotion."""
-    from pipelines.lineage import lineage_tags
+    from lakegate.pipelines.lineage import lineage_tags
 
     for env in envs:
         for name, model in env.models.items():
@@ -109,8 +109,8 @@ def _uncommitted_code(envs) -> str:
 
 
 def synthesize_all(walk: Walkthrough, envs) -> None:
-    from infra.guardrails.runner import check_environments
-    from infra.synth import synthesize
+    from lakegate.infra.guardrails.runner import check_environments
+    from lakegate.infra.synth import synthesize
 
     from .infra_commands import resource_counts
 
@@ -129,8 +129,8 @@ def synthesize_all(walk: Walkthrough, envs) -> None:
 
 def demo_approver_key(state_dir: Path) -> Path:
     """A throwaway ed25519 key for the demo's approver, in the (private) demo state folder."""
-    from promotion.signing import ssh_keygen
-    from promotion.state_dir import ensure_state_dir
+    from lakegate.promotion.signing import ssh_keygen
+    from lakegate.promotion.state_dir import ensure_state_dir
 
     folder = ensure_state_dir(state_dir) / "approver"
     folder.mkdir(mode=0o700, exist_ok=True)
@@ -144,9 +144,9 @@ def demo_approver_key(state_dir: Path) -> Path:
 def enrol_demo_approver(envs, identity: str, key: Path):
     """The definitions with `identity`'s key replaced by the demo key in every environment that needs
     approvals (in memory: environments/*.yaml stay as reviewed)."""
-    from infra.model import Environments
-    from infra.model.promotion import Signer
-    from promotion.signing import public_key_of
+    from lakegate.infra.model import Environments
+    from lakegate.infra.model.promotion import Signer
+    from lakegate.promotion.signing import public_key_of
 
     public = public_key_of(key)
     changed = []
@@ -162,10 +162,10 @@ def enrol_demo_approver(envs, identity: str, key: Path):
 
 
 def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
-    from pipelines.runtime import LocalRuntime
-    from pipelines.serving.server import ChampionServer
-    from promotion.api import approve, cross_check_audit, promote, rollback, status
-    from promotion.local_access import derive_local_plan
+    from lakegate.pipelines.runtime import LocalRuntime
+    from lakegate.pipelines.serving.server import ChampionServer
+    from lakegate.promotion.api import approve, cross_check_audit, promote, rollback, status
+    from lakegate.promotion.local_access import derive_local_plan
 
     started = registry.up(derive_local_plan(envs))
     walk.step("start the local registry", "running", started.state,
@@ -178,7 +178,7 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
     prod_full = envs[prod].unity_catalog.model_full_name(model)
 
     def run(env_name: str, job: str, expected_error: bool = False, model_name: str = model, **params):
-        from pipelines.runner import run_job
+        from lakegate.pipelines.runner import run_job
 
         job = f"{model_name}-{job}"
         result = run_job(envs, env_name, job, state_dir=registry.state_dir, echo=True,
@@ -228,7 +228,7 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
     promote_to(prod, expected="approval_missing")
     prod_version = _challenger(factory(prod), prod_full)
     # A tag naming the approver, written by prod's own principal, is not an approval: the gate refuses it.
-    from promotion import registry_tags
+    from lakegate.promotion import registry_tags
 
     factory(prod).set_version_tag(prod_full, prod_version, registry_tags.APPROVED_BY, APPROVER)
     promote_to(prod, expected="approval_missing")
@@ -303,8 +303,8 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
 def walk_second_model(walk, envs, name: str, run, train, promote_to, sign, factory, registry, prod: str) -> None:
     """Another model of the same environments (the examples: demand, a regression) through its own gates, its own
     batch table and its own endpoint: nothing of churn's policy applies to it."""
-    from pipelines.runtime import LocalRuntime
-    from pipelines.serving.server import ChampionServer
+    from lakegate.pipelines.runtime import LocalRuntime
+    from lakegate.pipelines.serving.server import ChampionServer
 
     first = train("good", seed=7, model_name=name)
     staging = envs[prod].promotion.from_env
@@ -341,9 +341,9 @@ def forge_accuracy(registry, env, run_id: str, value: float) -> float:
     """What the issue saw: the source's principal raises its own run's logged accuracy after registering."""
     from mlflow.tracking import MlflowClient
 
-    from pipelines.mlflow_login import acting_as
-    from promotion.local import secret_file
-    from promotion.local.workspaces import workspace_for_catalog
+    from lakegate.pipelines.mlflow_login import acting_as
+    from lakegate.promotion.local import secret_file
+    from lakegate.promotion.local.workspaces import workspace_for_catalog
 
     principal = env.service_principal
     with acting_as(registry.url, principal, secret_file.user_password(registry.state_dir, principal),
@@ -373,7 +373,7 @@ def _ask(url: str, row: dict | None = None) -> dict:
 def _drifted_traffic(url: str, rows: int = 300, batch: int = 10) -> int:
     import requests
 
-    from pipelines import user_code
+    from lakegate.pipelines import user_code
 
     data = user_code.load("models/churn.py")
     frame = data.shifted(data.landing("traffic", rows, "requests"))[data.FEATURES]
@@ -389,7 +389,7 @@ def _drifted_traffic(url: str, rows: int = 300, batch: int = 10) -> int:
 
 
 def _challenger(adapter, full_name: str) -> str:
-    from promotion import registry_tags
+    from lakegate.promotion import registry_tags
 
     version = adapter.get_version_by_alias(full_name, registry_tags.CHALLENGER)
     if version is None:

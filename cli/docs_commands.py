@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.reference import rules_reference, with_reference
+from lakegate.reports.reference import rules_reference, with_reference
 
 from . import exit_codes, output
 

@@ -18,8 +18,8 @@ def cmd_doctor(args) -> int:
         return exit_codes.INVALID_DEFINITIONS
     require_environment(args.env, known=envs.names)  # exit 6 with the closest name
 
-    from infra.preflight import Unreachable, diagnose
-    from promotion.errors import CredentialsError
+    from lakegate.infra.preflight import Unreachable, diagnose
+    from lakegate.promotion.errors import CredentialsError
 
     # azure-identity logs every failed token request (a warning, multi-line); the failure is reported here once.
     logging.getLogger("azure").addHandler(logging.NullHandler())

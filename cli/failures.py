@@ -41,7 +41,7 @@ class UsageParser(argparse.ArgumentParser):
         return namespace, extras
 
     def _suggestion(self, extras: list[str]) -> str:
-        from infra.suggest import did_you_mean
+        from lakegate.infra.suggest import did_you_mean
 
         options = [o for o in self._option_string_actions if o.startswith("--")]
         unknown = next((e.split("=", 1)[0] for e in extras if e.startswith("--")), None)
@@ -59,7 +59,7 @@ def kind_of(error: BaseException) -> str | None:
         return kind
     if isinstance(error, OSError) and not isinstance(error, ConnectionError):
         return "INVALID_REQUEST"  # a path the user named cannot be read, written or served on
-    from promotion.errors import failure_kind
+    from lakegate.promotion.errors import failure_kind
 
     found = failure_kind(error)
     return None if found == "UNEXPECTED" else found
@@ -67,7 +67,7 @@ def kind_of(error: BaseException) -> str | None:
 
 def run_command(handler, args) -> int:
     """Run one command's handler; every refusal leaves with its kind's exit code, never a traceback."""
-    from infra.errors import DefinitionError
+    from lakegate.infra.errors import DefinitionError
 
     try:
         return handler(args)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from infra.errors import DefinitionError
-from infra.guardrails.runner import GuardrailReport, check_environments
-from infra.loader import load_environments, read_environments
-from infra.suggest import did_you_mean
+from lakegate.infra.errors import DefinitionError
+from lakegate.infra.guardrails.runner import GuardrailReport, check_environments
+from lakegate.infra.loader import load_environments, read_environments
+from lakegate.infra.suggest import did_you_mean
 
 from . import exit_codes, output
 from .failures import CliRefusal

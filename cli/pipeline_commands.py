@@ -45,13 +45,13 @@ def add_pipeline_commands(commands, common) -> None:
 
 
 def _check_state_dir(args) -> None:
-    from promotion.state_dir import ensure_state_dir
+    from lakegate.promotion.state_dir import ensure_state_dir
 
     ensure_state_dir(Path(args.state_dir), create=args.command == "run")  # private (0700), ours
 
 
 def _parameters(pairs: list[str]) -> dict[str, str]:
-    from pipelines.parameters import ParameterProblem, check_name, shown
+    from lakegate.pipelines.parameters import ParameterProblem, check_name, shown
 
     parsed = {}
     for pair in pairs:
@@ -64,7 +64,7 @@ def _parameters(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_run(args, envs) -> int:
-    from pipelines.runner import resolve_job, run_job
+    from lakegate.pipelines.runner import resolve_job, run_job
 
     resolve_job(envs, args.env, args.job)  # an unknown job or environment is refused before anything runs
     overrides = _parameters(args.param)
@@ -96,9 +96,9 @@ def _check_serve_options(args) -> None:
     import re
     import socket
 
-    from pipelines.errors import PipelineError
-    from pipelines.serving.server import HOST
-    from promotion.validation import check_alias
+    from lakegate.pipelines.errors import PipelineError
+    from lakegate.pipelines.serving.server import HOST
+    from lakegate.promotion.validation import check_alias
 
     name = r"[a-z][a-z0-9_]{0,62}"  # a Unity Catalog identifier (infra/model/base.py Identifier)
     if not re.fullmatch(rf"{name}(\.{name}\.{name})?", args.model):
@@ -122,10 +122,10 @@ def _check_serve_options(args) -> None:
 
 
 def cmd_serve(args, envs) -> int:
-    from pipelines.runtime import LocalRuntime
-    from pipelines.serving.server import ChampionServer
-    from promotion.local.server import LocalRegistryError
-    from promotion.naming import declared_model, environment
+    from lakegate.pipelines.runtime import LocalRuntime
+    from lakegate.pipelines.serving.server import ChampionServer
+    from lakegate.promotion.local.server import LocalRegistryError
+    from lakegate.promotion.naming import declared_model, environment
 
     _check_serve_options(args)
     declared_model(environment(envs, args.env), args.model)  # exit 6 with the closest names, before the registry

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from . import output
 
 if TYPE_CHECKING:
-    from infra.guardrails.runner import GuardrailReport
+    from lakegate.infra.guardrails.runner import GuardrailReport
 
 DOCTOR_STATUSES = ("passed", "failed", "warning", "skipped")
 

@@ -94,7 +94,7 @@ def checked_before_registry(handler):
 
 
 def check_names(args, envs) -> None:
-    from promotion import naming
+    from lakegate.promotion import naming
 
     name = getattr(args, "to", None) or getattr(args, "env", None)
     env = naming.environment(envs, name) if name is not None else None
@@ -104,7 +104,7 @@ def check_names(args, envs) -> None:
 
 def check_request(args) -> None:
     """What can be refused before any registry call: --version, --alias, --state-dir (exit 6)."""
-    from promotion.validation import check_alias, check_version
+    from lakegate.promotion.validation import check_alias, check_version
 
     if getattr(args, "version", None) is not None:
         args.version = check_version(args.version)
@@ -115,8 +115,8 @@ def check_request(args) -> None:
 
 def _check_state_dir(args) -> None:
     """The state folder is private (0700) or refused; only commands that start something create it."""
-    from promotion.local.server import LocalRegistryError
-    from promotion.state_dir import ensure_state_dir
+    from lakegate.promotion.local.server import LocalRegistryError
+    from lakegate.promotion.state_dir import ensure_state_dir
 
     creates = (args.command == "local" and args.action == "up") or args.command == "demo" \
         or (getattr(args, "registry", "local") == "databricks" and args.command != "audit")
@@ -146,8 +146,8 @@ def _registry_option(parser) -> None:
 
 
 def cmd_local(args, envs) -> int:
-    from promotion.local.server import LocalRegistry
-    from promotion.local_access import derive_local_plan
+    from lakegate.promotion.local.server import LocalRegistry
+    from lakegate.promotion.local_access import derive_local_plan
 
     registry = LocalRegistry(Path(args.state_dir))
     result = {"up": lambda: registry.up(derive_local_plan(envs)), "down": registry.down, "status": registry.status}[args.action]()
@@ -168,11 +168,11 @@ def cmd_local(args, envs) -> int:
 def cmd_train(args, envs) -> int:
     """A model's train job, run locally as the environment's principal (pipelines/training/train.py); its feature
     refresh first when the feature table is missing."""
-    from pipelines.runner import run_job
-    from pipelines.runtime import LocalRuntime
-    from promotion.errors import InvalidRequest
-    from promotion.local.server import LocalRegistry
-    from promotion.naming import environment
+    from lakegate.pipelines.runner import run_job
+    from lakegate.pipelines.runtime import LocalRuntime
+    from lakegate.promotion.errors import InvalidRequest
+    from lakegate.promotion.local.server import LocalRegistry
+    from lakegate.promotion.naming import environment
 
     root = environment(envs, args.env) if args.env else next(env for env in envs if env.promotion.from_env is None)
     model = training_model(root, args.model)
@@ -203,8 +203,8 @@ def cmd_train(args, envs) -> int:
 
 def training_model(env, asked: str | None) -> str:
     """The model `train` trains: the one asked for (declared in `env`), else the environment's only model."""
-    from infra.suggest import did_you_mean
-    from promotion.errors import InvalidRequest
+    from lakegate.infra.suggest import did_you_mean
+    from lakegate.promotion.errors import InvalidRequest
 
     if asked is None:
         if len(env.models) != 1:
@@ -225,7 +225,7 @@ def _raise_on_error(run):
 
 
 def cmd_promote(args, envs) -> int:  # --version / --alias were checked before (exit 6, no registry call)
-    from promotion.api import promote
+    from lakegate.promotion.api import promote
 
     factory = adapter_factory(args, envs)
     with copy_progress(not args.json) as progress:
@@ -244,11 +244,11 @@ def cmd_promote(args, envs) -> int:  # --version / --alias were checked before (
 
 
 def cmd_approve(args, envs) -> int:
-    from promotion.api import approval_statement, approve
+    from lakegate.promotion.api import approval_statement, approve
 
     if args.print_statement:
         if not args.by:
-            from promotion.errors import InvalidRequest
+            from lakegate.promotion.errors import InvalidRequest
 
             raise InvalidRequest("--print-statement needs --by IDENTITY (the enrolled approver who will sign it)")
         text = approval_statement(envs, args.model, args.env, args.version, args.by,
@@ -269,7 +269,7 @@ def cmd_approve(args, envs) -> int:
 
 
 def cmd_rollback(args, envs) -> int:
-    from promotion.api import rollback
+    from lakegate.promotion.api import rollback
 
     factory = adapter_factory(args, envs)
     result = rollback(envs, args.model, args.env, adapter_factory=factory, audit_dir=audit_dir(args),
@@ -283,8 +283,8 @@ def cmd_rollback(args, envs) -> int:
 
 
 def cmd_status(args, envs) -> int:
-    from promotion.api import status
-    from promotion.status import environment_status
+    from lakegate.promotion.api import status
+    from lakegate.promotion.status import environment_status
 
     factory = adapter_factory(args, envs)
     data = {"environments": [environment_status(envs[args.env], factory)]} if args.env else status(envs, factory)
@@ -305,7 +305,7 @@ def _only(result, env: str):
 
 
 def cmd_audit(args, envs) -> int:
-    from promotion.api import cross_check_audit, verify_audit
+    from lakegate.promotion.api import cross_check_audit, verify_audit
 
     if args.offline:
         result = verify_audit(audit_dir(args))

@@ -43,10 +43,10 @@ def with_environments(handler, prepare=None):
 def adapter_factory(args, envs):
     """`env name -> adapter` acting as that environment's service principal."""
     if getattr(args, "registry", "local") == "databricks":
-        from promotion.databricks.factory import databricks_adapter_factory
+        from lakegate.promotion.databricks.factory import databricks_adapter_factory
 
         return databricks_adapter_factory(envs)
-    from promotion.local.server import LocalRegistry
+    from lakegate.promotion.local.server import LocalRegistry
 
     registry = LocalRegistry(Path(args.state_dir))
     require_running(registry, args.state_dir)
@@ -54,7 +54,7 @@ def adapter_factory(args, envs):
 
 
 def require_running(registry, state_dir) -> None:
-    from promotion.local.server import LocalRegistryError
+    from lakegate.promotion.local.server import LocalRegistryError
 
     if registry.status().state != "running":
         raise LocalRegistryError(f"the local registry in {state_dir} is not running: run `python main.py local up`")
@@ -62,7 +62,7 @@ def require_running(registry, state_dir) -> None:
 
 def serving_hook(args, factory):
     if getattr(args, "registry", "local") == "databricks":
-        from promotion.databricks.factory import databricks_serving_hook
+        from lakegate.promotion.databricks.factory import databricks_serving_hook
 
         return databricks_serving_hook(factory)
     return None  # the local registry's endpoints follow the champion alias (pipelines/serving/)

@@ -41,7 +41,7 @@ def cmd_report(args) -> int:
 
 
 def _access(args, envs) -> int:
-    from infra.access import access_matrix
+    from lakegate.infra.access import access_matrix
 
     from . import output
 
@@ -89,12 +89,12 @@ def print_model_policies(policies: list[dict]) -> None:
 
 
 def _diff(args, envs) -> int:
-    from reports.diff import environment_diff
+    from lakegate.reports.diff import environment_diff
 
     from . import output
 
     if len(args.envs) != 2 or any(name not in envs for name in args.envs):
-        from infra.suggest import did_you_mean
+        from lakegate.infra.suggest import did_you_mean
 
         unknown = "".join(f"; unknown environment '{n}'{did_you_mean(n, envs.names)}" for n in args.envs if n not in envs)
         output.fail(f"report diff needs two of: {', '.join(envs.names)}{unknown}")
@@ -110,7 +110,7 @@ def _diff(args, envs) -> int:
 
 
 def _rules(args, envs) -> int:
-    from infra.guardrails.runner import check_environments
+    from lakegate.infra.guardrails.runner import check_environments
 
     from . import output
     from .presenters import print_guardrails
@@ -124,7 +124,7 @@ def _rules(args, envs) -> int:
 
 
 def _history(args, envs) -> int:
-    from promotion.audit import AuditLog, verify
+    from lakegate.promotion.audit import AuditLog, verify
 
     from . import output
 
@@ -195,7 +195,7 @@ def _private_default(path: Path) -> Path:
 def _site(args, envs) -> int:
     """The static report (index.html + site.json + evidence packs). Exit 8 when an audit log is broken (the site is
     still written, and says so at the top); guardrail violations are shown, not an exit code (that is `report rules`)."""
-    from reports.site import build_site, write_site
+    from lakegate.reports.site import build_site, write_site
 
     from . import output
 
@@ -235,11 +235,11 @@ def _site(args, envs) -> int:
 
 
 def _evidence(args, envs) -> int:
-    from promotion.audit import AuditLog
-    from promotion.errors import InvalidRequest
-    from promotion.naming import environment, full_name_in
-    from promotion.validation import check_version
-    from reports.evidence import EvidenceError, default_dir, evidence_document, write_evidence
+    from lakegate.promotion.audit import AuditLog
+    from lakegate.promotion.errors import InvalidRequest
+    from lakegate.promotion.naming import environment, full_name_in
+    from lakegate.promotion.validation import check_version
+    from lakegate.reports.evidence import EvidenceError, default_dir, evidence_document, write_evidence
 
     from . import output
 
@@ -283,7 +283,7 @@ def _evidence(args, envs) -> int:
 
 
 def _verify_evidence(args) -> int:
-    from reports.evidence import EvidenceError, verify_dir
+    from lakegate.reports.evidence import EvidenceError, verify_dir
 
     from . import output
 

@@ -62,22 +62,22 @@ def project_root(environments: str | Path) -> Path:
 
 
 def _load(args):
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     return load_environments(Path(args.environments))  # DefinitionError: exit 2 with every problem (cli/failures.py)
 
 
 def _display(path: Path) -> str:
-    from infra.loader import display_path
+    from lakegate.infra.loader import display_path
 
     return display_path(path)
 
 
 def _apply(args, written, what: str) -> int:
     """Write, check the whole folder, restore everything if it fails; report."""
-    from infra.errors import DefinitionError
-    from infra.guardrails.runner import check_environments
-    from infra.scaffold.files import Transaction
+    from lakegate.infra.errors import DefinitionError
+    from lakegate.infra.guardrails.runner import check_environments
+    from lakegate.infra.scaffold.files import Transaction
 
     from .infra_commands import refuse
 
@@ -139,9 +139,9 @@ def _next_steps(args, envs) -> list[str]:
 
 
 def cmd_new_environment(args) -> int:
-    from infra.suggest import did_you_mean
-    from infra.scaffold import ScaffoldError
-    from infra.scaffold.environment import check_name, plan_environment
+    from lakegate.infra.suggest import did_you_mean
+    from lakegate.infra.scaffold import ScaffoldError
+    from lakegate.infra.scaffold.environment import check_name, plan_environment
 
     check_name(args.name)
     envs = _load(args)
@@ -153,9 +153,9 @@ def cmd_new_environment(args) -> int:
 
 
 def cmd_new_model(args) -> int:
-    from infra.scaffold import ScaffoldError
-    from infra.scaffold.model import LABEL, check_name, plan_model
-    from infra.scaffold.stub import stub_module
+    from lakegate.infra.scaffold import ScaffoldError
+    from lakegate.infra.scaffold.model import LABEL, check_name, plan_model
+    from lakegate.infra.scaffold.stub import stub_module
 
     check_name(args.name)
     envs = _load(args)
@@ -178,8 +178,8 @@ def cmd_new_model(args) -> int:
 
 def generated_files(envs, root: Path, environments: str) -> dict[Path, tuple[str, str]]:
     """Path -> (text, what it is) for everything derived from the environments and models."""
-    from ci.render import generated as ci_generated
-    from infra.scaffold.deploy_block import has_block, with_deploy_commands
+    from lakegate.ci.render import generated as ci_generated
+    from lakegate.infra.scaffold.deploy_block import has_block, with_deploy_commands
 
     from .ci_commands import environments_argument
     from .docs_commands import GENERATED, generated_docs
@@ -198,7 +198,7 @@ def generated_files(envs, root: Path, environments: str) -> dict[Path, tuple[str
 
 
 def cmd_generate(args) -> int:
-    from ci.render import PLATFORMS, stale, write
+    from lakegate.ci.render import PLATFORMS, stale, write
 
     from .ci_commands import guardrails_pass, environments_argument
 

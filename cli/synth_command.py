@@ -24,8 +24,8 @@ def output_dir(args) -> Path:
 
 
 def cmd_synth(args) -> int:
-    from infra.synth_inputs import raw_digest, read_state
-    from infra.synth_output import check_output_dir
+    from lakegate.infra.synth_inputs import raw_digest, read_state
+    from lakegate.infra.synth_output import check_output_dir
 
     out = output_dir(args)
     check_output_dir(out.absolute())  # OutputRefused: exit 6 (cli/failures.py), nothing touched
@@ -35,7 +35,7 @@ def cmd_synth(args) -> int:
     if digest is not None and previous.get("inputs") == digest and _verdict_holds(previous.get("guardrails")):
         return _report_unchanged(args, out, previous)
 
-    from infra.preload import preload_bindings
+    from lakegate.infra.preload import preload_bindings
 
     preload_bindings()  # overlaps the YAML loading and the guardrails below
     return _synthesize(args, out, definitions, digest)
@@ -49,8 +49,8 @@ def _verdict_holds(verdict) -> bool:
 
 
 def _synthesize(args, out: Path, definitions: Path, digest: str | None) -> int:
-    from infra.guardrails.runner import check_environments
-    from infra.synth import synthesize
+    from lakegate.infra.guardrails.runner import check_environments
+    from lakegate.infra.synth import synthesize
 
     from .infra_commands import load_selected, refuse, resource_counts
     from .presenters import print_guardrails

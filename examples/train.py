@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cli.app import main as cli
+    from lakegate.cli.app import main as cli
 
     return cli(["train", "churn", *(sys.argv[1:] if argv is None else argv)])
 

@@ -18,8 +18,21 @@ from __future__ import annotations
 import os
 import threading
 
+from lakegate.project import TOOLKIT_ROOT, project_root
+
+
+def tools_folder() -> str:
+    """Where Node and the cdktf CLI are (`make tools` / `lakegate tools`): $LAKEGATE_TOOLS, else the project's
+    .tools/, else the checkout's."""
+    for candidate in (os.environ.get("LAKEGATE_TOOLS"), os.path.join(project_root(), ".tools"),
+                      os.path.join(TOOLKIT_ROOT, ".tools")):
+        if candidate and os.path.isdir(candidate):
+            return candidate
+    return os.path.join(project_root(), ".tools")
+
+
 # jsii runs on the supported Node that `make` installs into .tools/ (the machine's may be end-of-life).
-_TOOLS_NODE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".tools", "bin", "node")
+_TOOLS_NODE = os.path.join(tools_folder(), "bin", "node")
 if "JSII_NODE" not in os.environ and os.path.exists(_TOOLS_NODE):
     os.environ["JSII_NODE"] = _TOOLS_NODE
 # Node 24 sizes its young generation for servers; jsii holds the provider schemas in the old one. A small
@@ -35,7 +48,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _runtime_folder(version: str) -> str:
-    tools = os.path.join(_ROOT, ".tools")
+    tools = tools_folder()
     base = tools if os.path.isdir(tools) else os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lakegate")
     return os.path.join(base, "jsii-runtime", version)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from infra.model.metrics import TASK_METRICS
+from lakegate.infra.model.metrics import TASK_METRICS
 
 
 @dataclass(frozen=True)

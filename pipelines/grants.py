@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from infra.access import catalog_bindings, effective_grants
-from infra.model import Environments
-from infra.model.grants import ACCOUNT_USERS
+from lakegate.infra.access import catalog_bindings, effective_grants
+from lakegate.infra.model import Environments
+from lakegate.infra.model.grants import ACCOUNT_USERS
 
 READ, WRITE, CREATE = "read", "write", "create"
 _IMPLY_ALL = {"ALL_PRIVILEGES", "MANAGE"}

@@ -24,8 +24,8 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from lakegate.project import project_root
 
-ROOT = Path(__file__).resolve().parents[1]
 ROOT_VARIABLE = "LAKEGATE_LINEAGE_ROOT"
 
 # Tag keys (promotion/registry_tags.py names the same keys for promotion; pipelines do not import promotion here).
@@ -41,7 +41,7 @@ _PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*"
 def repository_root() -> Path:
     """The checkout lineage is read from (and the lineage gate verifies against)."""
     override = os.environ.get(ROOT_VARIABLE, "").strip()
-    return Path(override).expanduser().resolve() if override else ROOT
+    return Path(override).expanduser().resolve() if override else project_root()
 
 
 def is_commit_id(text: str) -> bool:

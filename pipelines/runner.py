@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.constructs.databricks.job_plan import PlannedTask, job_parameters, local_props, planned_tasks
-from infra.suggest import did_you_mean
+from lakegate.infra.constructs.databricks.job_plan import PlannedTask, job_parameters, local_props, planned_tasks
+from lakegate.infra.suggest import did_you_mean
 
 from . import parameters as declared
 from .errors import PipelineError, TaskArguments, TaskFileRefused, UnknownJob
@@ -219,8 +219,8 @@ def _report(on_task, run: JobRun, task_run: TaskRun) -> None:
 
 def _expected(error: BaseException) -> bool:
     """Refusals and failures people fix (exit codes 2-11), as opposed to bugs."""
-    from promotion.errors import PromotionError
-    from promotion.registry import RegistryError
+    from lakegate.promotion.errors import PromotionError
+    from lakegate.promotion.registry import RegistryError
 
     return isinstance(error, (PipelineError, PromotionError, RegistryError, ConnectionError, SystemExit))
 
@@ -300,7 +300,7 @@ def _run_program(planned: PlannedTask, argv: list[str], rt: LocalRuntime) -> Non
     module_path = declared.task_module(path)
     if module_path is None or declared.task_file_problem(path, project_root()):  # _check_task_files said why, before the run
         raise TaskFileRefused(f"task {planned.key}: {path} is not a task module of the framework (LG-JOB-002)")
-    module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
+    module = importlib.import_module("lakegate." + module_path.removesuffix(".py").replace("/", "."))
     with using(rt):
         try:
             code = module.main(argv)

@@ -24,11 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from lakegate.project import project_root
+
 from .errors import MissingModel, PipelineError, UnknownJob
 # Every task module parses its arguments through these (runtime.task_parser, runtime.parse, runtime.flag, ...).
 from .task_arguments import extra_parameters, flag, model_arguments, parse, task_parser  # noqa: F401
 
-ROOT = Path(__file__).resolve().parent.parent
 CHAMPION = "champion"
 _current: contextvars.ContextVar["Runtime | None"] = contextvars.ContextVar("lakegate_runtime", default=None)
 
@@ -79,7 +80,7 @@ class LocalRuntime(Runtime):
 
     def __init__(self, envs, environment: str, state_dir: Path, *, principal: str | None = None):
         super().__init__()
-        from promotion.local.server import LocalRegistry
+        from lakegate.promotion.local.server import LocalRegistry
 
         from .tables import LocalTables
 
@@ -95,10 +96,10 @@ class LocalRuntime(Runtime):
 
     @classmethod
     def from_defaults(cls, environment: str) -> "LocalRuntime":
-        from infra.loader import load_environments
+        from lakegate.infra.loader import load_environments
 
-        envs = load_environments(Path(os.environ.get("LAKEGATE_ENVIRONMENTS", ROOT / "environments")))
-        return cls(envs, environment, Path(os.environ.get("LAKEGATE_STATE_DIR", ROOT / ".lakegate")))
+        envs = load_environments(Path(os.environ.get("LAKEGATE_ENVIRONMENTS", project_root() / "environments")))
+        return cls(envs, environment, Path(os.environ.get("LAKEGATE_STATE_DIR", project_root() / ".lakegate")))
 
     def model_full_name(self, name: str) -> str:
         return self._own_model(name if name.count(".") == 2 else self.env.unity_catalog.model_full_name(name))
@@ -107,7 +108,7 @@ class LocalRuntime(Runtime):
     def registry(self):
         """The registry adapter acting as this runtime's principal (the local registry must be running)."""
         if self._adapter is None:
-            from promotion.local.server import LocalRegistryError
+            from lakegate.promotion.local.server import LocalRegistryError
 
             if self.registry_server.status().state != "running":
                 raise LocalRegistryError(f"the local registry in {self.state_dir} is not running: run "
@@ -116,14 +117,14 @@ class LocalRuntime(Runtime):
         return self._adapter
 
     def password(self) -> str:
-        from promotion.local import secret_file
+        from lakegate.promotion.local import secret_file
 
         return secret_file.user_password(self.registry_server.state_dir, self.principal)
 
     @contextlib.contextmanager
     def mlflow(self) -> Iterator[None]:
         """MLflow's fluent API on the local registry, as this principal, in this environment's workspace."""
-        from promotion.local.workspaces import workspace_for_catalog
+        from lakegate.promotion.local.workspaces import workspace_for_catalog
 
         from .mlflow_login import acting_as
 
@@ -133,7 +134,7 @@ class LocalRuntime(Runtime):
 
     def registered_name(self, full_name: str) -> str:
         """The name MLflow's fluent API registers under: `schema.model` in the catalog's workspace."""
-        from promotion.local.workspaces import mlflow_address
+        from lakegate.promotion.local.workspaces import mlflow_address
 
         return mlflow_address(full_name)[1]
 
@@ -191,7 +192,7 @@ class SparkRuntime(LocalRuntime):
     @contextlib.contextmanager
     def model_registry(self) -> Iterator[None]:
         """`models:/catalog.schema.model/N` resolved by the local registry as this principal (uc_uri's plugins)."""
-        from promotion.local import uc_uri
+        from lakegate.promotion.local import uc_uri
 
         uc_uri.register()
         with self.mlflow():
@@ -221,7 +222,7 @@ class DatabricksRuntime(Runtime):
         if self._adapter is None:
             from databricks.sdk.core import Config
 
-            from promotion.databricks.adapter import UnityCatalogAdapter
+            from lakegate.promotion.databricks.adapter import UnityCatalogAdapter
 
             self._adapter = UnityCatalogAdapter(Config(), self.principal)
         return self._adapter
@@ -314,8 +315,8 @@ def run_file(main: Callable[[list[str] | None], int]) -> None:
         code = main(notebook_argv() if in_notebook else None)
     except Exception as error:  # noqa: BLE001 -- a refusal is one line and its exit code; a bug its traceback
         # A task file is an entry point like main.py: its refusals leave through the CLI's one mapping.
-        from cli import exit_codes
-        from cli.failures import kind_of
+        from lakegate.cli import exit_codes
+        from lakegate.cli.failures import kind_of
 
         kind = kind_of(error)
         if in_notebook or kind is None:

@@ -25,7 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
-from promotion.registry import PermissionRefused
+from lakegate.promotion.registry import PermissionRefused
 
 from . import grants
 from .errors import MissingTable, PipelineError

@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
-from promotion.registry import PermissionRefused
+from lakegate.promotion.registry import PermissionRefused
 
 from . import grants
 from .errors import MissingTable
@@ -241,7 +241,7 @@ class WarehouseTables:
         import pandas as pd
         from databricks.sdk.service.sql import Disposition, Format, StatementState
 
-        from promotion.databricks.errors import mapped_errors
+        from lakegate.promotion.databricks.errors import mapped_errors
 
         with mapped_errors(self.principal, "read", statement.split()[-1] if statement else "?"):
             response = self.client.statement_execution.execute_statement(

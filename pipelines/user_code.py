@@ -24,10 +24,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from lakegate.project import project_root
+
 from .errors import PipelineError
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 class UserCodeError(PipelineError):
     """The model's code cannot be used (missing, outside the project, lacking a function): fix the code or YAML."""
@@ -40,10 +39,6 @@ class FeatureContext:
     environment: str
     params: dict[str, str] = field(default_factory=dict)
     tables: Any = None           # read the environment's tables as its principal (rt.tables)
-
-
-def project_root() -> Path:
-    return Path(os.environ.get("LAKEGATE_PROJECT_ROOT") or ROOT).resolve()
 
 
 def code_path(relative: str, root: Path | None = None) -> Path:

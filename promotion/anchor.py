@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from infra.model import Environment
+from lakegate.infra.model import Environment
 
 from . import registry_tags
 from .registry import NotFound, RegistryAdapter

@@ -1,6 +1,6 @@
 """What the CLI (and CI scripts) call: one import for the whole promotion engine.
 
-    from promotion.api import promote, approve, rollback, status, verify_audit, cross_check_audit, failure_kind
+    from lakegate.promotion.api import promote, approve, rollback, status, verify_audit, cross_check_audit, failure_kind
 
 Every function acts through `adapter_factory(env_name) -> RegistryAdapter`, which returns an adapter
 acting as that environment's service principal (local registry or Unity Catalog, wired by the caller).

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from infra.model import Environment, Environments
+from lakegate.project import project_root
+from lakegate.infra.model import Environment, Environments
 
 from . import ci_approvals, naming, registry_tags, signing
 from .anchor import Anchor
@@ -50,7 +51,7 @@ from .identity import local_part, name_problem, normalise, same_person, skeleton
 from .registry import ModelVersion, NotFound, RegistryAdapter
 from .validation import check_version
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = project_root()  # the project's checkout: who wrote a version's commit is asked there
 
 
 # --------------------------------------------------------------------------- who may approve

@@ -28,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from infra.model import Environment, Environments
+from lakegate.infra.model import Environment, Environments
 
 from . import registry_tags
 from .anchor import Anchor, check_anchors

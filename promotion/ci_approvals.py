@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from infra.model import Environment
+from lakegate.infra.model import Environment
 
 from .errors import ApprovalMissing
 from .identity import normalise

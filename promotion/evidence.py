@@ -27,7 +27,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timezone
 from typing import Any
 
-from infra.model import Environment, Environments
+from lakegate.infra.model import Environment, Environments
 
 from .audit import canonical, current_actor
 
@@ -181,7 +181,7 @@ def _approval(target: Environment, candidate: Any, gates: list, results_by_id: d
 
 def access_in_force(envs: Environments, target: Environment) -> dict[str, Any]:
     """What the target's principal may do, as derived (infra/access.py)."""
-    from infra.access import access_matrix
+    from lakegate.infra.access import access_matrix
 
     principal = target.service_principal
     matrix = access_matrix(envs)
@@ -194,7 +194,7 @@ def access_in_force(envs: Environments, target: Environment) -> dict[str, Any]:
 
 
 def waivers_in_force(envs: Environments, target: Environment, today: date | None = None) -> dict[str, Any]:
-    from infra.guardrails.runner import check_environments
+    from lakegate.infra.guardrails.runner import check_environments
 
     today = today or date.today()
     report = check_environments(envs, today=today, only=[target.name])

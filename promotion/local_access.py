@@ -22,8 +22,8 @@ A grant with only USE_CATALOG or USE_SCHEMA gives nothing on its own, as in Unit
 
 from __future__ import annotations
 
-from infra.access import effective_grants
-from infra.model import Environments
+from lakegate.infra.access import effective_grants
+from lakegate.infra.model import Environments
 
 from .local.workspaces import workspace_for_catalog
 from .local.provision import LocalAccessPlan

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.model import Environment, Environments
-from infra.suggest import did_you_mean
+from lakegate.infra.model import Environment, Environments
+from lakegate.infra.suggest import did_you_mean
 
 from .errors import InvalidRequest
 from .registry import InvalidName, split_full_name

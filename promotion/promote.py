@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from infra.model import Environment, Environments
+from lakegate.infra.model import Environment, Environments
 
 from . import naming, registry_tags
 from .anchor import Anchor

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from infra.model import Environment, Environments
+from lakegate.infra.model import Environment, Environments
 
 from . import registry_tags
 from .approval import promoters_of

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from infra.model import Environments
+from lakegate.infra.model import Environments
 
 from . import naming, registry_tags
 from .anchor import Anchor

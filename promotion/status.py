@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.model import Environment, Environments
+from lakegate.infra.model import Environment, Environments
 
 from . import registry_tags
 from .errors import failure_kind

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.model import Environment
+from lakegate.infra.model import Environment
 
 
 def _flatten(value, prefix: str = "") -> dict[str, object]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promotion.audit import AuditLog, entry_hash, verify_log
-from promotion.evidence import pack_digest
+from lakegate.promotion.audit import AuditLog, entry_hash, verify_log
+from lakegate.promotion.evidence import pack_digest
 
 FILE_VERSION = 1
 JSON_NAME, HTML_NAME = "evidence.json", "evidence.html"
@@ -37,7 +37,7 @@ class EvidenceError(Exception):
 
 
 def promote_entries(log: AuditLog, model: str, version: str) -> list[tuple[int, dict[str, Any]]]:
-    from reports.history import read_entries
+    from lakegate.reports.history import read_entries
 
     return [(item["line"], item["entry"]) for item in read_entries(log) if item["entry"] is not None
             and item["entry"].get("action") == "promote" and item["entry"].get("model") == model
@@ -168,7 +168,7 @@ class PackCheck:
 def verify_dir(directory: str | Path, audit_dir: str | Path) -> PackCheck:
     """Check a folder `report evidence` wrote against the audit log it came from (see CHECKED / NOT_CHECKED).
     EvidenceError when the folder holds no readable pack or the log is not at hand."""
-    from reports.diff import _flatten
+    from lakegate.reports.diff import _flatten
 
     directory = Path(directory)
     try:
@@ -184,7 +184,7 @@ def verify_dir(directory: str | Path, audit_dir: str | Path) -> PackCheck:
     log = AuditLog(audit_dir, env)
     if not log.path.is_file():
         raise EvidenceError(f"the audit log {log.path} is not at hand: give --state-dir of the log the pack came from")
-    from reports.history import read_entries
+    from lakegate.reports.history import read_entries
 
     items = [(i["line"], i["entry"]) for i in read_entries(log) if i["entry"] is not None and i["entry"].get("seq") == seq]
     computed = pack_digest(pack)

@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from infra.model import Environments
-from promotion.audit import AuditLog, log_names, verify_log
-from promotion.rollback import champion_history
+from lakegate.infra.model import Environments
+from lakegate.promotion.audit import AuditLog, log_names, verify_log
+from lakegate.promotion.rollback import champion_history
 
 CHECKED_OFFLINE = ["each entry's hash matches its content (an edited entry)",
                    "seq runs 1, 2, … and each entry names the previous one's hash (removed or reordered entries)",

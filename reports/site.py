@@ -21,18 +21,18 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from infra.access import derive_promotion_grants
-from infra.guardrails.packs import DEFAULT
-from infra.guardrails.runner import META_RULES, check_environments
-from infra.model import Environment, Environments
-from promotion.audit import canonical
+from lakegate.infra.access import derive_promotion_grants
+from lakegate.infra.guardrails.packs import DEFAULT
+from lakegate.infra.guardrails.runner import META_RULES, check_environments
+from lakegate.infra.model import Environment, Environments
+from lakegate.promotion.audit import canonical
 
-from infra.access import access_matrix
+from lakegate.infra.access import access_matrix
 from .diff import _flatten, environment_diff
 from .history import audit_history, production_chains
 
 REPORT_VERSION = 1
-ROOT = Path(__file__).resolve().parent.parent
+from lakegate.project import project_root
 STATUS_ORDER = ("violation", "warning", "waived", "pass", "n/a")
 
 
@@ -77,7 +77,7 @@ def _definition_sha256(env: Environment) -> str:
 
 
 def _environment(env: Environment) -> dict[str, Any]:
-    from promotion.gates import gates_for
+    from lakegate.promotion.gates import gates_for
 
     return {
         "name": env.name, "description": env.description, "owner": env.owner, "production": env.production,
@@ -101,7 +101,7 @@ def _environment(env: Environment) -> dict[str, Any]:
 
 
 def promotion_paths(envs: Environments) -> list[dict[str, Any]]:
-    from promotion.gates import gates_for
+    from lakegate.promotion.gates import gates_for
 
     paths = []
     for target in envs:
@@ -157,7 +157,7 @@ def overview(envs: Environments, paths: list[dict[str, Any]], champions: dict) -
     lines = {}
     compact = len(envs) > COMPACT_ABOVE  # large definitions: one line of gates per node (the list is in the tables)
     for env in envs:
-        from promotion.gates import gates_for
+        from lakegate.promotion.gates import gates_for
 
         models = [env.unity_catalog.model_full_name(m) for m in env.models]
         body = [("principal", env.service_principal), ("catalog", f"{env.unity_catalog.catalog} · {env.workspace.name}")]
@@ -300,7 +300,7 @@ def _expiry(expires: str | None, today: date) -> dict[str, Any]:
 
 def _evidence_documents(envs: Environments, history: dict[str, Any], audit_dir: Path,
                         chains: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    from promotion.audit import AuditLog
+    from lakegate.promotion.audit import AuditLog
 
     from .evidence import EvidenceError, evidence_document
 
@@ -331,7 +331,7 @@ def _safe(text: str) -> str:
 
 def _git_commit() -> str | None:
     try:
-        found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+        found = subprocess.run(["git", "-C", str(project_root()), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                                env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME")})
         return found.stdout.strip() or None if found.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):

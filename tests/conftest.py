@@ -15,7 +15,7 @@ os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
 # jsii's Node and runtime as the CLI has them (.tools' supported Node, the runtime extracted once), whichever test
 # module imports the bindings first.
-from infra.preload import use_persistent_jsii_runtime  # noqa: E402
+from lakegate.infra.preload import use_persistent_jsii_runtime  # noqa: E402
 
 use_persistent_jsii_runtime()
 
@@ -37,7 +37,7 @@ class Lineage:
 
     def tags(self, training_run: str, entry_point: str = "train.py") -> dict[str, str]:
         """The lineage tags of a version "trained" from `entry_point` at this clean commit (pipelines/lineage.py)."""
-        from pipelines.lineage import lineage_tags
+        from lakegate.pipelines.lineage import lineage_tags
 
         return {**lineage_tags(entry_point), "training_run": training_run}
 
@@ -101,7 +101,7 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def envs():
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     return load_environments(EXAMPLES)
 
@@ -109,7 +109,7 @@ def envs():
 @pytest.fixture(scope="session")
 def synthesized(envs, tmp_path_factory):
     """The example environments synthesized once: SynthResult(outdir, stacks={name: json})."""
-    from infra.synth import synthesize
+    from lakegate.infra.synth import synthesize
 
     return synthesize(envs, tmp_path_factory.mktemp("synth") / "cdktf.out")
 

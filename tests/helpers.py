@@ -37,7 +37,7 @@ def variant(envs, name: str, **updates):
 
     Nested dicts update the nested model field by field; the result is re-validated like loaded YAML.
     """
-    from infra.model import Environment, Environments
+    from lakegate.infra.model import Environment, Environments
 
     env = envs[name]
     data = env.model_dump(by_alias=True)
@@ -56,8 +56,8 @@ def problems_of(directory) -> list[str]:
     RecursionError, ...) propagates and fails the test."""
     import pytest
 
-    from infra.errors import DefinitionError
-    from infra.loader import load_environments
+    from lakegate.infra.errors import DefinitionError
+    from lakegate.infra.loader import load_environments
 
     with pytest.raises(DefinitionError) as caught:
         load_environments(directory)
@@ -73,7 +73,7 @@ def run_in_process(*args: str, env: dict[str, str] | None = None):
     import os
     import subprocess
 
-    from cli.app import main
+    from lakegate.cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     saved = {name: os.environ.get(name) for name in (env or {})}
@@ -112,6 +112,6 @@ def declare_models(directory: Path, names, *, environments=("dev", "staging", "p
 def clean_lineage(training_run: str = "run-1", entry_point: str = "train.py") -> dict[str, str]:
     """Lineage tags of a version "trained" from `entry_point` at the session's clean commit (conftest's `lineage`
     fixture points pipelines/lineage.py at its throwaway repository): what the lineage gate passes."""
-    from pipelines.lineage import lineage_tags
+    from lakegate.pipelines.lineage import lineage_tags
 
     return {**lineage_tags(entry_point), "training_run": training_run}

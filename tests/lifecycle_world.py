@@ -7,11 +7,11 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.loader import load_environments
-from pipelines.runner import run_job
-from pipelines.tables import LocalTables
-from promotion.api import approve, promote
-from promotion.local_access import derive_local_plan
+from lakegate.infra.loader import load_environments
+from lakegate.pipelines.runner import run_job
+from lakegate.pipelines.tables import LocalTables
+from lakegate.promotion.api import approve, promote
+from lakegate.promotion.local_access import derive_local_plan
 
 from .helpers import declare_models, copy_examples, edit
 from .local_registry_fixtures import new_ssh_key, running_local_registry, set_approval
@@ -49,7 +49,7 @@ class World:
         return result
 
     def cli(self, capsys, *args) -> tuple[int, str, str]:
-        from cli.app import main
+        from lakegate.cli.app import main
 
         code = main([*args, "--environments", str(self.folder), "--state-dir", str(self.state)])
         captured = capsys.readouterr()

@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from promotion.local import secret_file
-from promotion.local.transfer.artifacts import proxy_path, workspace_of
-from promotion.local.rest import MlflowHttp
-from promotion.local.workspaces import mlflow_address
-from promotion.local.provision import LocalAccessPlan
-from promotion.local.server import LocalRegistry
-from promotion.registry import ModelVersion
+from lakegate.promotion.local import secret_file
+from lakegate.promotion.local.transfer.artifacts import proxy_path, workspace_of
+from lakegate.promotion.local.rest import MlflowHttp
+from lakegate.promotion.local.workspaces import mlflow_address
+from lakegate.promotion.local.provision import LocalAccessPlan
+from lakegate.promotion.local.server import LocalRegistry
+from lakegate.promotion.registry import ModelVersion
 
 
 def example_plan() -> LocalAccessPlan:
@@ -59,7 +59,7 @@ def running_local_registry(state_dir: Path, plan: LocalAccessPlan | None = None)
 @functools.lru_cache(maxsize=None)
 def validation_table(catalog: str) -> tuple[str, str]:
     """(schema, table) of the examples' promotion.evaluation.table in `catalog` (prod keeps it in its own schema)."""
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     envs = load_environments(Path(__file__).resolve().parent / "fixtures" / "environments")
     schema, table = envs[catalog].promotion.evaluation.table_for("churn").split(".")
@@ -170,7 +170,7 @@ def register_sklearn_model(
 
 
 def _experiment(http: MlflowHttp, workspace: str, name: str) -> str:
-    from promotion.local.rest import HttpFailure
+    from lakegate.promotion.local.rest import HttpFailure
 
     try:
         return http.call("GET", "/api/2.0/mlflow/experiments/get-by-name", workspace=workspace,
@@ -183,7 +183,7 @@ def _experiment(http: MlflowHttp, workspace: str, name: str) -> str:
 
 
 def _ensure_model(http: MlflowHttp, workspace: str, name: str) -> None:
-    from promotion.local.rest import HttpFailure
+    from lakegate.promotion.local.rest import HttpFailure
 
     try:
         http.call("POST", "/api/2.0/mlflow/registered-models/create", workspace=workspace, json={"name": name})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra import access
-from infra.model.grants import WRITE_PRIVILEGES
+from lakegate.infra import access
+from lakegate.infra.model.grants import WRITE_PRIVILEGES
 
 from .helpers import EXAMPLES, line_of, variant
 

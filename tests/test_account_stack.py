@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infra import access
+from lakegate.infra import access
 
 from .helpers import variant
 
@@ -108,7 +108,7 @@ def test_metastore_assignment_and_one_principal_grant_per_known_workspace(accoun
 def test_existing_application_and_scim_group_are_looked_up_not_created(envs):
     from cdktn import Testing
 
-    from infra.stacks.account import AccountStack
+    from lakegate.infra.stacks.account import AccountStack
 
     changed = variant(envs, "dev", principals={
         **envs["dev"].principals.model_dump(),

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.loader import load_environments
-from promotion import registry_tags
-from promotion.approval import approval_statement, approve, record_tags, read_record
-from promotion.audit import AuditLog
-from promotion.errors import ApprovalMissing
-from promotion.local_access import derive_local_plan
-from promotion.promote import promote
+from lakegate.infra.loader import load_environments
+from lakegate.promotion import registry_tags
+from lakegate.promotion.approval import approval_statement, approve, record_tags, read_record
+from lakegate.promotion.audit import AuditLog
+from lakegate.promotion.errors import ApprovalMissing
+from lakegate.promotion.local_access import derive_local_plan
+from lakegate.promotion.promote import promote
 
 from .databricks_stub import CiStub
 from .helpers import declare_models, copy_examples, edit, run_in_process
@@ -159,7 +159,7 @@ def test_the_approval_is_printed_signed_elsewhere_and_then_recorded(world, tmp_p
     subprocess.run(["ssh-keygen", "-Y", "sign", "-n", "lakegate-approval", "-f", str(world.keys[HEAD]), str(statement)],
                    check=True, capture_output=True)
     edited = tmp_path / "edited.json"
-    from promotion.approval import statement as canonical_statement
+    from lakegate.promotion.approval import statement as canonical_statement
 
     edited.write_bytes(canonical_statement("prod", "prod.ml.external", "999", data["artifacts_sha256"], HEAD,
                                            data["approved_at"]))
@@ -172,7 +172,7 @@ def test_the_approval_is_printed_signed_elsewhere_and_then_recorded(world, tmp_p
 
 
 def test_an_approval_entry_records_the_enrolled_keys_fingerprint_and_the_signer_list(world, tmp_path):
-    from promotion.signing import signers_digest
+    from lakegate.promotion.signing import signers_digest
 
     version = world.to_prod("verified", tmp_path)
     world.approve("verified", version, tmp_path, key=world.keys[HEAD])
@@ -189,7 +189,7 @@ def test_an_approval_entry_records_the_enrolled_keys_fingerprint_and_the_signer_
 
 
 def test_a_signed_statement_whose_approved_at_is_not_a_time_is_refused(world, tmp_path):
-    from promotion.approval import statement as canonical_statement
+    from lakegate.promotion.approval import statement as canonical_statement
 
     version = world.to_prod("badtime", world.state / "audit")
     digest = world.adapter("prod").artifact_digest("prod.ml.badtime", version)

@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from infra.loader import load_environments
-from pipelines import grants
+from lakegate.infra.loader import load_environments
+from lakegate.pipelines import grants
 
 from .helpers import copy_examples, edit
 from .test_serving import ROW, saved_model
@@ -28,8 +28,8 @@ from .test_serving import ROW, saved_model
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory):
-    from pipelines.serving.app import Served, ServingApp
-    from pipelines.serving.server import UvicornThread
+    from lakegate.pipelines.serving.app import Served, ServingApp
+    from lakegate.pipelines.serving.server import UvicornThread
 
     model = saved_model(tmp_path_factory.mktemp("attack-model") / "m", 7)
     logged: list[dict] = []
@@ -71,7 +71,7 @@ def test_a_body_that_says_it_is_a_gigabyte_is_refused_before_it_is_read(endpoint
 
 
 def test_a_streamed_body_over_the_limit_is_cut_off_with_413(endpoint):
-    from pipelines.serving.app import MAX_BODY_BYTES
+    from lakegate.pipelines.serving.app import MAX_BODY_BYTES
 
     def chunks():  # no Content-Length: chunked, so only counting what arrives can stop it
         row = json.dumps(ROW).encode() + b","
@@ -115,7 +115,7 @@ def test_a_consumer_cannot_forge_ground_truth_through_the_payload_log(endpoint):
     the monitoring job's columns are its own, never the client's."""
     import pandas as pd
 
-    from pipelines.monitoring.unpack_inference_table import unpack
+    from lakegate.pipelines.monitoring.unpack_inference_table import unpack
 
     forged = {**ROW, "churned": 1, "prediction": 7, "model_version": "99"}
     refused = endpoint.http.post(endpoint.url, json={"dataframe_records": [forged]})
@@ -138,9 +138,9 @@ def test_a_consumer_cannot_forge_ground_truth_through_the_payload_log(endpoint):
 def test_an_environments_endpoint_serves_only_its_own_catalogs_models(envs, tmp_path):
     """prod's principal may read staging's models: `serve staging.ml.churn --env prod` would answer under prod's
     endpoint, log to prod's payload table, and satisfy prod's deployment task for the same version number."""
-    from pipelines.errors import PipelineError
-    from pipelines.runtime import LocalRuntime
-    from pipelines.serving.server import ChampionServer
+    from lakegate.pipelines.errors import PipelineError
+    from lakegate.pipelines.runtime import LocalRuntime
+    from lakegate.pipelines.serving.server import ChampionServer
 
     runtime = LocalRuntime(envs, "prod", tmp_path / "state")
     for other in ("staging.ml.churn", "dev.ml.churn"):
@@ -149,8 +149,8 @@ def test_an_environments_endpoint_serves_only_its_own_catalogs_models(envs, tmp_
 
 
 def test_the_deployment_task_checks_which_model_the_endpoint_serves_not_only_its_number(envs, tmp_path, endpoint):
-    from pipelines.deployment.update_endpoint import DeploymentFailed, deploy_locally
-    from pipelines.serving.server import record_path
+    from lakegate.pipelines.deployment.update_endpoint import DeploymentFailed, deploy_locally
+    from lakegate.pipelines.serving.server import record_path
 
     endpoint.app.current = endpoint.app.current.__class__(**{**endpoint.app.current.__dict__,
                                                               "model_name": "staging.ml.churn"})
@@ -168,8 +168,8 @@ def test_the_deployment_task_checks_which_model_the_endpoint_serves_not_only_its
 
 @pytest.mark.parametrize("name", ["../../../tmp/x", "churn/../../x", "a b", ""])
 def test_an_endpoint_name_from_a_job_parameter_cannot_name_a_file_elsewhere(tmp_path, name):
-    from pipelines.errors import PipelineError
-    from pipelines.serving.server import read_record
+    from lakegate.pipelines.errors import PipelineError
+    from lakegate.pipelines.serving.server import read_record
 
     with pytest.raises(PipelineError, match="not an endpoint"):
         read_record(tmp_path, "prod", name)
@@ -179,7 +179,7 @@ def test_an_endpoint_name_from_a_job_parameter_cannot_name_a_file_elsewhere(tmp_
 
 
 def _tables(envs, state: Path, env: str, principal: str | None = None):
-    from pipelines.tables import LocalTables
+    from lakegate.pipelines.tables import LocalTables
 
     return LocalTables(state / "lakehouse", envs, principal or envs[env].service_principal, env)
 
@@ -188,7 +188,7 @@ def test_a_group_named_like_another_environments_principal_lends_its_members_not
     """A data scientist's PR to dev.yaml declares a "group" `sp-lakegate-prod` holding sp-lakegate-dev: every grant
     to prod's principal would count for dev's (its payload log, its predictions), as would one to a person. The
     loader refuses such names; and were one to get past it, the grants lend its members nothing."""
-    from promotion.registry import PermissionRefused
+    from lakegate.promotion.registry import PermissionRefused
 
     from .helpers import problems_of, variant
 
@@ -245,7 +245,7 @@ def history(tmp_path_factory):
 
 
 def _cli(*args) -> int:
-    from cli.app import main
+    from lakegate.cli.app import main
 
     return main(list(args))
 
@@ -272,7 +272,7 @@ def test_a_planted_link_in_a_previous_report_folder_overwrites_nothing(history, 
 
 
 def test_an_environment_name_edited_into_the_audit_log_does_not_choose_the_evidence_folder(tmp_path):
-    from reports.evidence import default_dir
+    from lakegate.reports.evidence import default_dir
 
     root = tmp_path / "evidence"
     for env in ("../../../home/me", "/etc", ".."):
@@ -287,7 +287,7 @@ def test_an_exported_pack_whose_other_promotions_were_hidden_fails_verify(histor
     document = json.loads((out / "evidence.json").read_text())
     assert document["other_promotions"]          # v1 was promoted twice into prod (refused, then champion)
     document["other_promotions"] = []            # the edit: hide the first one, and re-render the page to match
-    from reports.evidence import render_evidence
+    from lakegate.reports.evidence import render_evidence
 
     (out / "evidence.json").write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     (out / "evidence.html").write_text(render_evidence(document))

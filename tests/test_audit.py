@@ -7,9 +7,9 @@ import multiprocessing
 
 import pytest
 
-from promotion.audit import GENESIS, AuditLog, entry_hash, verify
-from promotion.errors import AuditTampered
-from promotion.rollback import champion_history
+from lakegate.promotion.audit import GENESIS, AuditLog, entry_hash, verify
+from lakegate.promotion.errors import AuditTampered
+from lakegate.promotion.rollback import champion_history
 
 
 def filled(tmp_path, count=4, env="staging") -> AuditLog:

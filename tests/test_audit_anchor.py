@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from infra.loader import load_environments
-from promotion import registry_tags
-from promotion.anchor import AnchorValue
-from promotion.approval import approve
-from promotion.audit import GENESIS, AuditLog, canonical, entry_hash, verify
-from promotion.audit_check import cross_check
-from promotion.errors import AuditTampered, GateFailed
-from promotion.local_access import derive_local_plan
-from promotion.promote import promote
-from promotion.rollback import rollback
+from lakegate.infra.loader import load_environments
+from lakegate.promotion import registry_tags
+from lakegate.promotion.anchor import AnchorValue
+from lakegate.promotion.approval import approve
+from lakegate.promotion.audit import GENESIS, AuditLog, canonical, entry_hash, verify
+from lakegate.promotion.audit_check import cross_check
+from lakegate.promotion.errors import AuditTampered, GateFailed
+from lakegate.promotion.local_access import derive_local_plan
+from lakegate.promotion.promote import promote
+from lakegate.promotion.rollback import rollback
 
 from .helpers import clean_lineage, copy_examples, declare_models, edit, run_in_process
 from .local_registry_fixtures import (CHEAP_GATES, new_ssh_key, register_sklearn_model, running_local_registry,
@@ -248,8 +248,8 @@ def test_audit_verify_on_the_command_line(world, tmp_path):
 def test_an_approval_verified_against_other_definitions_shows_in_the_log(world, tmp_path):
     """The prod champion's approval entry records the signer list it was verified against: definitions that enrol
     anyone else (an edited copy) are named by `audit verify` (exit 8); entries from before the field say so."""
-    from promotion.audit_check import signer_list_problem
-    from promotion.signing import key_fingerprint, signers_digest
+    from lakegate.promotion.audit_check import signer_list_problem
+    from lakegate.promotion.signing import key_fingerprint, signers_digest
 
     prod = world.envs["prod"]
     entries = AuditLog(world.audit, "prod").entries()

@@ -52,7 +52,7 @@ def variants(envs):
     """
     from cdktn import Testing
 
-    from infra.stacks.azure import AzureStack
+    from lakegate.infra.stacks.azure import AzureStack
 
     bare_envs = variant(
         envs, "dev",

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci import azure_devops
-from ci.plan import build_plan
+from lakegate.ci import azure_devops
+from lakegate.ci.plan import build_plan
 
 SCHEMA = json.loads((Path(__file__).parent / "snapshots" / "ci" / "azure-pipelines.schema.json").read_text())
 BOOLEAN = re.compile(r"(?i)true|false|y|n|yes|no|on|off")

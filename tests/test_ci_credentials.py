@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci import azure_devops, github
-from ci.plan import build_plan
-from cli.app import main
-from promotion.credentials import azure_strategies
+from lakegate.ci import azure_devops, github
+from lakegate.ci.plan import build_plan
+from lakegate.cli.app import main
+from lakegate.promotion.credentials import azure_strategies
 
 from .databricks_stub import DatabricksStub, StubError, StubServer
 from .test_credentials import entra, signed_in_az, trust  # noqa: F401 - entra is a fixture
@@ -127,7 +127,7 @@ def azure_devops_step_environment(envs, env_name: str, step_prefix: str, group: 
 
 
 def adapter_reaches_the_workspace_as_the_principal(envs, entra, variables: dict[str, str], workspace) -> None:
-    from promotion.databricks.factory import databricks_adapter_factory
+    from lakegate.promotion.databricks.factory import databricks_adapter_factory
 
     adapter = databricks_adapter_factory(envs)("staging")
     assert adapter.list_versions("staging.ml.churn") == []

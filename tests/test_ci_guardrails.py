@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.guardrails.runner import check_environments
-from infra.loader import load_environments
+from lakegate.infra.guardrails.runner import check_environments
+from lakegate.infra.loader import load_environments
 
 from .helpers import variant, copy_examples, edit
 
@@ -31,7 +31,7 @@ def test_production_must_sign_in_from_a_github_environment(tmp_path):
 def test_two_environments_cannot_share_a_subject(tmp_path, envs):
     """The loader refuses a shared subject (infra/isolation.py, exit 2, both lines); the rule still holds for
     definitions built in code (defence in depth)."""
-    from infra.errors import DefinitionError
+    from lakegate.infra.errors import DefinitionError
 
     folder = copy_examples(tmp_path / "envs")
     edit(folder / "prod.yaml", "environment: prod}", "environment: staging}")

@@ -13,12 +13,12 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ci import guard
-from ci.plan import Note, Step, build_plan
-from ci.render import generated
-from cli.app import main
-from infra.errors import DefinitionError
-from infra.loader import load_environments
+from lakegate.ci import guard
+from lakegate.ci.plan import Note, Step, build_plan
+from lakegate.ci.render import generated
+from lakegate.cli.app import main
+from lakegate.infra.errors import DefinitionError
+from lakegate.infra.loader import load_environments
 
 from .helpers import copy_examples, edit
 
@@ -131,7 +131,7 @@ def test_the_guard_catches_an_expression_no_grammar_covers(envs):
                       else s for s in job.steps)
         workflow = dataclasses.replace(workflow, jobs=(dataclasses.replace(job, steps=steps), *workflow.jobs[1:]))
         plan = dataclasses.replace(plan, workflows=(plan.workflows[0], workflow, *plan.workflows[2:]))
-        from ci import azure_devops, github
+        from lakegate.ci import azure_devops, github
         files = github.render(plan) if platform == "github" else azure_devops.render(plan)
         findings = guard.check(plan, files, lint=False)
         assert findings and all(f.env == workflow.env for f in findings), findings

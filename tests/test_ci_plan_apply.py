@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.app import main
+from lakegate.cli.app import main
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci import pins
-from ci.plan import build_plan, deploy_command
-from ci.render import generated
-from cli.app import main
+from lakegate.ci import pins
+from lakegate.ci.plan import build_plan, deploy_command
+from lakegate.ci.render import generated
+from lakegate.cli.app import main
 
-from infra.loader import load_environments
+from lakegate.infra.loader import load_environments
 
 from .helpers import copy_examples, edit
 
@@ -310,7 +310,7 @@ def test_an_environment_ci_cannot_act_as_gets_no_pipeline_and_the_chain_skips_it
 
 
 def test_the_yaml_emitter_quotes_what_yaml_would_misread():
-    from ci.yamlout import Comment, Commented, dump
+    from lakegate.ci.yamlout import Comment, Commented, dump
 
     text = dump({"a": "3.11", "b": "on", "c": "true", "d": "x: y", "e": "${{ vars.X }}", "f": "multi\nline\n",
                  "g": Commented("owner/x@abc", "v1"), "h": [Comment("note"), {"i": 1}], "j": {}}, "header")

@@ -14,9 +14,9 @@ import shlex
 import pytest
 import yaml
 
-from ci import github
-from ci.plan import build_plan
-from cli.app import main
+from lakegate.ci import github
+from lakegate.ci.plan import build_plan
+from lakegate.cli.app import main
 
 
 def simulate(capsys, *args: str) -> tuple[int, dict, str]:
@@ -112,7 +112,7 @@ class _Result:
         self.failure_kind = {"gate_failed": "GATE_FAILED", "approval_missing": "APPROVAL_MISSING"}.get(outcome)
 
     def refusal(self):
-        from promotion.errors import ApprovalMissing, GateFailed
+        from lakegate.promotion.errors import ApprovalMissing, GateFailed
 
         if self.outcome == "champion":
             return None
@@ -130,11 +130,11 @@ class _Result:
 ])
 def test_ci_promote_records_the_runs_approval_only_when_it_is_all_that_is_missing(monkeypatch, capsys, outcomes,
                                                                                   approved, code):
-    import promotion.api
-    from cli import ci_commands, promotion_commands
+    from lakegate.promotion import api as promotion_api
+    from lakegate.cli import ci_commands, promotion_commands
 
     calls = []
-    monkeypatch.setattr(promotion.api, "promote", lambda *a, **k: calls.append("promote") or _Result(outcomes[
+    monkeypatch.setattr(promotion_api, "promote", lambda *a, **k: calls.append("promote") or _Result(outcomes[
         calls.count("promote") - 1]))
 
     class Approval:
@@ -147,7 +147,7 @@ def test_ci_promote_records_the_runs_approval_only_when_it_is_all_that_is_missin
         calls.append(("approve", model, env, version, kwargs["ci"]))
         return Approval()
 
-    monkeypatch.setattr(promotion.api, "approve", approve)
+    monkeypatch.setattr(promotion_api, "approve", approve)
     monkeypatch.setattr(ci_commands, "adapter_factory", lambda args, envs: None)
     monkeypatch.setattr(ci_commands, "print_promotion", lambda result: None)
     monkeypatch.setattr(promotion_commands, "check_request", lambda args: None)

@@ -14,11 +14,11 @@ import re
 import pytest
 import yaml
 
-from ci import azure_devops, github
-from ci.plan import build_plan
-from infra.constructs.azure.ci_identity import GITHUB_ISSUER, TOKEN_EXCHANGE_AUDIENCE
-from infra.loader import load_environments
-from infra.stacks.account_outputs import application_id_output
+from lakegate.ci import azure_devops, github
+from lakegate.ci.plan import build_plan
+from lakegate.infra.constructs.azure.ci_identity import GITHUB_ISSUER, TOKEN_EXCHANGE_AUDIENCE
+from lakegate.infra.loader import load_environments
+from lakegate.infra.stacks.account_outputs import application_id_output
 
 from .helpers import copy_examples, edit
 

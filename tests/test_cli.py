@@ -107,7 +107,7 @@ def test_docs_check_detects_stale_docs():
 
 
 def test_synth_of_one_environment_matches_the_full_synth_and_keeps_the_others(envs, synthesized, tmp_path):
-    from infra.synth import synthesize
+    from lakegate.infra.synth import synthesize
 
     out = tmp_path / "cdktf.out"
     (out / "stacks" / "dev-databricks").mkdir(parents=True)
@@ -120,7 +120,7 @@ def test_synth_of_one_environment_matches_the_full_synth_and_keeps_the_others(en
 
 
 def test_a_synth_that_fails_midway_leaves_the_previous_output(envs, tmp_path, monkeypatch):
-    import infra.synth as synth
+    import lakegate.infra.synth as synth
 
     out = tmp_path / "cdktf.out"
     (out / "stacks" / "old").mkdir(parents=True)
@@ -152,7 +152,7 @@ def _options_without_help(parser, path=()):
 
 
 def test_every_option_and_argument_has_help():
-    from cli.app import build_parser
+    from lakegate.cli.app import build_parser
 
     assert list(_options_without_help(build_parser())) == []
 

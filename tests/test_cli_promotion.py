@@ -36,7 +36,7 @@ def cli(state, *args, defs=None):
 
 def in_process(capsys, *args) -> tuple[int, str]:
     """The CLI in this process (no registry is running for these): exit code and stderr."""
-    from cli.app import main
+    from lakegate.cli.app import main
 
     code = main([*args, "--environments", str(ROOT / "tests" / "fixtures" / "environments")])
     return code, capsys.readouterr().err

@@ -8,7 +8,7 @@ import argparse
 
 import pytest
 
-from cli.app import build_parser, main
+from lakegate.cli.app import build_parser, main
 
 from .helpers import copy_examples, edit, line_of
 
@@ -140,7 +140,7 @@ def test_unknown_names_in_the_yaml_get_the_closest_name(tmp_path, monkeypatch, f
 def test_audit_verify_env_reports_only_that_environments_log(tmp_path, capsys):
     import json
 
-    from promotion.audit import AuditLog
+    from lakegate.promotion.audit import AuditLog
 
     state = tmp_path / "state"
     (state / "audit").mkdir(parents=True, mode=0o700)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from promotion.credentials import (
+from lakegate.promotion.credentials import (
     AZURE_DATABRICKS_SCOPE, STRATEGY_NAMES, AzureCredentials, CredentialsError, Secret, azure_strategies,
     databricks_config, local_login, resolve_credentials,
 )
-from promotion.databricks import UnityCatalogAdapter
+from lakegate.promotion.databricks import UnityCatalogAdapter
 
 from .arm_stub import self_signed_certificate
 from .databricks_stub import DatabricksStub, StubError, StubServer
@@ -323,7 +323,7 @@ def test_secret_prints_as_stars():
 def test_the_yaml_model_accepts_exactly_the_strategies_of_the_chain():
     from typing import get_args
 
-    from infra.model.promotion import Credentials
+    from lakegate.infra.model.promotion import Credentials
 
     pinnable = {arg for arg in get_args(Credentials.model_fields["strategy"].annotation) if arg is not type(None)}
     (literal,) = pinnable
@@ -332,9 +332,9 @@ def test_the_yaml_model_accepts_exactly_the_strategies_of_the_chain():
 
 def test_the_databricks_factory_without_a_workspace_host_raises_the_credentials_error(env, monkeypatch):
     """Exit 11 (CREDENTIALS) in the CLI: tests/test_cli_promotion.py runs it end to end."""
-    from infra.loader import load_environments
-    from promotion.errors import CredentialsError
-    from promotion.databricks.factory import databricks_adapter_factory
+    from lakegate.infra.loader import load_environments
+    from lakegate.promotion.errors import CredentialsError
+    from lakegate.promotion.databricks.factory import databricks_adapter_factory
 
     for name in ("LAKEGATE_PROD_DATABRICKS_HOST", "DATABRICKS_HOST", "DATABRICKS_HOST_PROD", "DATABRICKS_CONFIG_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -474,7 +474,7 @@ STAGING_CLIENT = "5f0b1c2d-0000-4000-8000-0000000057a9"
 
 @pytest.fixture(scope="module")
 def examples():
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     return load_environments(EXAMPLES)
 
@@ -485,7 +485,7 @@ def databrickscfg(path: Path, **profiles: str) -> Path:
 
 
 def test_workspace_host_sources_in_the_sdks_order(env, examples, tmp_path):
-    from promotion.databricks.factory import workspace_host
+    from lakegate.promotion.databricks.factory import workspace_host
 
     staging, prod = examples["staging"], examples["prod"]
     config = databrickscfg(tmp_path / "databrickscfg", staging="https://adb-2234567890123452.2.azuredatabricks.net",
@@ -506,7 +506,7 @@ def test_workspace_host_sources_in_the_sdks_order(env, examples, tmp_path):
 
 
 def test_workspace_host_refusals(env, examples, tmp_path):
-    from promotion.databricks.factory import workspace_host
+    from lakegate.promotion.databricks.factory import workspace_host
 
     staging = examples["staging"]
     config = databrickscfg(tmp_path / "databrickscfg", staging="https://adb-2234567890123452.2.azuredatabricks.net")
@@ -537,7 +537,7 @@ def test_workspace_host_refusals(env, examples, tmp_path):
 def test_the_factory_with_the_sdks_names_end_to_end(env, entra, examples):
     """DATABRICKS_HOST and Terraform's ARM_* as a CI job sets them: staging's adapter acts as staging's principal,
     in staging's tenant; a second environment cannot reuse the job's one workspace."""
-    from promotion.databricks.factory import databricks_adapter_factory
+    from lakegate.promotion.databricks.factory import databricks_adapter_factory
 
     entra.apps[STAGING_CLIENT] = "sp-lakegate-staging"
     trust(env, entra)

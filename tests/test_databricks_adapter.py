@@ -13,8 +13,8 @@ from databricks.sdk.core import Config
 
 from tests.databricks_stub import DatabricksStub
 
-from promotion.databricks import UnityCatalogAdapter, update_serving_endpoint  # noqa: E402
-from promotion.registry import NotFound, PermissionRefused, RegistryError  # noqa: E402
+from lakegate.promotion.databricks import UnityCatalogAdapter, update_serving_endpoint  # noqa: E402
+from lakegate.promotion.registry import NotFound, PermissionRefused, RegistryError  # noqa: E402
 
 UC = "/api/2.1/unity-catalog/models"
 REG = "/api/2.0/mlflow/unity-catalog"
@@ -255,7 +255,7 @@ def test_the_audit_anchor_is_a_registered_model_tag_only_the_owner_writes(stub, 
 def test_artifact_digest_hashes_the_version_files_as_served(stub, staging, dev_v1, model_files):
     import hashlib
 
-    from promotion.registry import artifacts_digest
+    from lakegate.promotion.registry import artifacts_digest
 
     expected = artifacts_digest((rel, len(b), hashlib.sha256(b).hexdigest()) for rel, b in model_files.items())
     assert staging.artifact_digest("dev.ml.churn", dev_v1) == expected

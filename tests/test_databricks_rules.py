@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from infra.errors import DefinitionError
-from infra.guardrails.packs import DEFAULT
-from infra.guardrails.runner import check_environments
-from infra.loader import load_environments
-from infra.model import Environments
+from lakegate.infra.errors import DefinitionError
+from lakegate.infra.guardrails.packs import DEFAULT
+from lakegate.infra.guardrails.runner import check_environments
+from lakegate.infra.loader import load_environments
+from lakegate.infra.model import Environments
 
 from .helpers import EXAMPLES, copy_examples, edit, line_of, variant
 

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from infra import access
-from infra.model.grants import WRITE_PRIVILEGES
+from lakegate.infra import access
+from lakegate.infra.model.grants import WRITE_PRIVILEGES
 
 
 def has(stack_json: dict, resource_type: str, properties: dict) -> bool:
@@ -411,8 +411,8 @@ def test_an_environment_synthesizes_alone_and_reads_no_peer_state(envs, tmp_path
 
     from cdktn import App
 
-    from infra.stacks.azure import AzureStack
-    from infra.stacks.databricks import DatabricksStack
+    from lakegate.infra.stacks.azure import AzureStack
+    from lakegate.infra.stacks.databricks import DatabricksStack
 
     app = App(outdir=str(tmp_path))
     dev = AzureStack(app, "dev-azure", env=envs["dev"], envs=envs).foundation

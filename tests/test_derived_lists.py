@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import get_args
 
-from infra import access
-from infra.constructs.databricks import identities, unity_catalog as uc_construct
-from infra.model import grants, tooling, workflows
-from infra.model.base import GitProvider
-from infra.model.unity_catalog import BindingMode, UnityCatalog
+from lakegate.infra import access
+from lakegate.infra.constructs.databricks import identities, unity_catalog as uc_construct
+from lakegate.infra.model import grants, tooling, workflows
+from lakegate.infra.model.base import GitProvider
+from lakegate.infra.model.unity_catalog import BindingMode, UnityCatalog
 
 
 def test_securable_types_agree_with_the_privilege_table():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cli.docs_commands import generated_docs
-from reports.reference import BEGIN, END, field_rows, with_reference
-from infra.model import Environment
+from lakegate.cli.docs_commands import generated_docs
+from lakegate.reports.reference import BEGIN, END, field_rows, with_reference
+from lakegate.infra.model import Environment
 
 
 def test_generated_docs_are_current():

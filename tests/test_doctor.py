@@ -24,10 +24,10 @@ import yaml
 
 from tests.arm_stub import AccountsStub, ArmStub, EntraStub, self_signed_certificate
 
-from cli.app import main  # noqa: E402
-from infra.access import ASSIGN_ONLY_BLOB_CONTRIBUTOR_TO_SERVICE_PRINCIPALS, deployer_roles  # noqa: E402
-from infra.loader import load_environments  # noqa: E402
-from infra.model.account import Account  # noqa: E402
+from lakegate.cli.app import main  # noqa: E402
+from lakegate.infra.access import ASSIGN_ONLY_BLOB_CONTRIBUTOR_TO_SERVICE_PRINCIPALS, deployer_roles  # noqa: E402
+from lakegate.infra.loader import load_environments  # noqa: E402
+from lakegate.infra.model.account import Account  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tests" / "fixtures" / "environments"
@@ -114,14 +114,14 @@ def run(stubs, tls, cloud, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("AZURE_TENANT_ID", TENANT)
     monkeypatch.chdir(ROOT)
 
-    import cli.infra_commands
+    from lakegate.cli import infra_commands
 
     def with_account(directory):
         loaded = load_environments(directory)
         loaded.account = _account(loaded).model_copy(update={"host": accounts.url})
         return loaded
 
-    monkeypatch.setattr(cli.infra_commands, "load_environments", with_account)
+    monkeypatch.setattr(infra_commands, "load_environments", with_account)
 
     def invoke(env_name: str, *extra: str, principal: str | None = None, client_id: str | None = None,
                federated: bool = True):
@@ -531,7 +531,7 @@ def test_invalid_definitions_exit_2(run, tmp_path, capsys):
 
 
 def test_arm_endpoint_and_scope_default_to_the_public_cloud_and_follow_sovereign_ones(monkeypatch):
-    from infra.preflight.arm import ArmSettings
+    from lakegate.infra.preflight.arm import ArmSettings
 
     monkeypatch.delenv("LAKEGATE_ARM_ENDPOINT", raising=False)
     monkeypatch.delenv("LAKEGATE_ARM_SCOPE", raising=False)
@@ -544,7 +544,7 @@ def test_arm_endpoint_and_scope_default_to_the_public_cloud_and_follow_sovereign
 
 
 def test_a_crashing_check_fails_and_the_run_goes_on():
-    from infra.preflight.checks import Check, Context, passed, run_checks
+    from lakegate.infra.preflight.checks import Check, Context, passed, run_checks
 
     def crash(ctx):
         raise KeyError("boom")
@@ -560,6 +560,6 @@ def test_a_crashing_check_fails_and_the_run_goes_on():
 
 
 def test_jwt_claims_of_anything_else_are_empty():
-    from infra.preflight.identity import jwt_claims
+    from lakegate.infra.preflight.identity import jwt_claims
 
     assert jwt_claims("opaque-token") == {} and jwt_claims("a.!!!.c") == {} and jwt_claims("a.bnVsbA.c") == {}

@@ -139,10 +139,10 @@ def test_every_route_of_the_databricks_fake_answers_in_the_sdks_and_mlflows_shap
     from databricks.sdk.core import Config
 
     from models import churn as data
-    from pipelines.tables import WarehouseTables
-    from promotion.databricks import UnityCatalogAdapter
-    from promotion.databricks.serving import endpoint_settings, query_endpoint, update_serving_endpoint, wait_until_served
-    from promotion.registry import NotFound, PermissionRefused
+    from lakegate.pipelines.tables import WarehouseTables
+    from lakegate.promotion.databricks import UnityCatalogAdapter
+    from lakegate.promotion.databricks.serving import endpoint_settings, query_endpoint, update_serving_endpoint, wait_until_served
+    from lakegate.promotion.registry import NotFound, PermissionRefused
 
     files = {"MLmodel": b"artifact_path: model\n", "model.pkl": b"\x80" * 3000, "data/nested.json": b"{}"}
     with WarehouseStub(data.landing("staging", 20, "validation")) as stub:
@@ -215,7 +215,7 @@ def test_every_route_of_the_arm_entra_and_accounts_fakes_answers_in_the_azure_sd
     """infra/preflight/arm.py's calls through azure-mgmt-resource / azure-mgmt-authorization, each answer checked."""
     from azure.core.credentials import AccessToken
 
-    from infra.preflight.arm import Arm, ArmSettings, STORAGE_API
+    from lakegate.infra.preflight.arm import Arm, ArmSettings, STORAGE_API
 
     tls = self_signed_certificate(tmp_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))

@@ -11,10 +11,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.errors import DefinitionError
-from infra.loader import load_environments
-from promotion.approval import parse_statement, statement
-from promotion.errors import ApprovalMissing, InvalidRequest
+from lakegate.infra.errors import DefinitionError
+from lakegate.infra.loader import load_environments
+from lakegate.promotion.approval import parse_statement, statement
+from lakegate.promotion.errors import ApprovalMissing, InvalidRequest
 
 from .helpers import EXAMPLES
 

@@ -11,11 +11,11 @@ import json
 import pandas as pd
 import pytest
 
-from infra.model.promotion import Promotion
-from promotion import registry_tags
-from promotion.gates import GATES, GateContext, GateResult, gates_for, run_gate, run_gates
-from promotion.gates.signature import incompatibilities
-from promotion.registry import ModelVersion
+from lakegate.infra.model.promotion import Promotion
+from lakegate.promotion import registry_tags
+from lakegate.promotion.gates import GATES, GateContext, GateResult, gates_for, run_gate, run_gates
+from lakegate.promotion.gates.signature import incompatibilities
+from lakegate.promotion.registry import ModelVersion
 
 from .helpers import clean_lineage, variant
 
@@ -304,8 +304,8 @@ def signed_envs(envs, keys):
 
 
 def signed_tags(who, keys, *, version="2", digest=DIGEST, env="prod", model="staging.ml.churn", by=None):
-    from promotion.approval import SSH, ApprovalRecord, record_tags, statement
-    from promotion.signing import compact, sign
+    from lakegate.promotion.approval import SSH, ApprovalRecord, record_tags, statement
+    from lakegate.promotion.signing import compact, sign
 
     at = "2026-05-01T09:30:00Z"
     armored = sign(keys[who][0], statement(env, model, version, digest, by or who, at))
@@ -374,7 +374,7 @@ def test_four_eyes_the_approver_is_neither_the_promoter_nor_the_commit_author(si
 
 
 def test_service_principal_look_alikes_never_count_even_when_any_person_may_approve(signed_envs, keys):
-    from promotion.approval import approver_problem
+    from lakegate.promotion.approval import approver_problem
 
     promotion = signed_envs["prod"].promotion.model_dump(by_alias=True)
     anyone = variant(signed_envs, "prod", promotion={**promotion, "approval": {

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from infra.guardrails import packs, rules_access, rules_azure, rules_ci, rules_databricks
-from infra.guardrails.packs import DEFAULT, Pack
-from infra.guardrails.rule import Rule, at
-from infra.guardrails.runner import check_environments
+from lakegate.infra.guardrails import packs, rules_access, rules_azure, rules_ci, rules_databricks
+from lakegate.infra.guardrails.packs import DEFAULT, Pack
+from lakegate.infra.guardrails.rule import Rule, at
+from lakegate.infra.guardrails.runner import check_environments
 
 from .helpers import variant
 

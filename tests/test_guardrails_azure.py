@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from infra.guardrails.packs import DEFAULT, Pack
-from infra.guardrails.rule import Rule
-from infra.guardrails.runner import check_environments
+from lakegate.infra.guardrails.packs import DEFAULT, Pack
+from lakegate.infra.guardrails.rule import Rule
+from lakegate.infra.guardrails.runner import check_environments
 
 from .helpers import variant
 

@@ -10,8 +10,8 @@ import shlex
 
 import pytest
 
-from infra import access
-from infra.guardrails.runner import check_environments
+from lakegate.infra import access
+from lakegate.infra.guardrails.runner import check_environments
 
 from .helpers import variant
 
@@ -99,7 +99,7 @@ def test_a_readme_without_the_flag_would_be_refused(synthesized):
 @pytest.fixture(scope="module")
 def first_apply(envs, tmp_path_factory):
     """The examples before any workspace exists: no `workspace.id` anywhere."""
-    from infra.synth import synthesize
+    from lakegate.infra.synth import synthesize
 
     fresh = envs
     for env in envs:

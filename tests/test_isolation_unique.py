@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from cli.app import main
+from lakegate.cli.app import main
 
 from .helpers import copy_examples, edit, line_of, problems_of
 
@@ -165,14 +165,14 @@ def test_a_folder_named_like_an_environment_file_is_a_located_problem(defs, caps
 
 
 def load_ok(defs) -> bool:
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     return bool(load_environments(defs))
 
 
 def problems_of_or_none(defs) -> list[str]:
-    from infra.errors import DefinitionError
-    from infra.loader import load_environments
+    from lakegate.infra.errors import DefinitionError
+    from lakegate.infra.loader import load_environments
 
     try:
         load_environments(defs)

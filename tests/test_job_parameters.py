@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from cli.failures import kind_of
-from infra.constructs.databricks.job_plan import job_parameters, local_props, planned_tasks
-from infra.guardrails.rules_databricks import _missing_program, parameter_problems
-from infra.model.workflows import Task
-from pipelines import parameters as declared, runner, runtime
-from pipelines.inference import score
-from pipelines.parameters import ParameterProblem
-from pipelines.runner import run_job
+from lakegate.project import TOOLKIT_ROOT
+from lakegate.cli.failures import kind_of
+from lakegate.infra.constructs.databricks.job_plan import job_parameters, local_props, planned_tasks
+from lakegate.infra.guardrails.rules_databricks import _missing_program, parameter_problems
+from lakegate.infra.model.workflows import Task
+from lakegate.pipelines import parameters as declared, runner, runtime
+from lakegate.pipelines.inference import score
+from lakegate.pipelines.parameters import ParameterProblem
+from lakegate.pipelines.runner import run_job
 
 from .helpers import variant
 
@@ -137,7 +138,7 @@ def test_a_committed_symlink_pointing_outside_is_refused_in_a_copy_of_the_projec
     for module in declared.TASKS:
         target = root / (module if module.endswith(".py") else f"{module}.py")
         target.parent.mkdir(parents=True, exist_ok=True)
-        source = Path(runtime.ROOT) / target.relative_to(root)
+        source = TOOLKIT_ROOT / target.relative_to(root)
         target.write_bytes(source.read_bytes())
     train = root / "pipelines" / "training" / "train.py"
     train.unlink()
@@ -175,9 +176,9 @@ def test_the_models_own_training_parameters_are_declared(envs):
 
 
 def test_the_command_line_refuses_bad_syntax_with_64(envs, tmp_path, capsys):
-    from cli.app import main
+    from lakegate.cli.app import main
 
-    examples = Path(runtime.ROOT) / "environments"
+    examples = TOOLKIT_ROOT / "environments"
     for args, code in [(["--param", "epochs"], 64), (["--param", "=1"], 64), (["--param", "a b=1"], 64),
                        (["--param", "epochs=many"], 6), (["--param", "model_name=prod.ml.churn"], 4)]:
         got = main(["run", "churn-train", "--env", "dev", *args, "--environments", str(examples),
@@ -211,7 +212,7 @@ VALUES = st.one_of(st.text(max_size=300), st.sampled_from(
 def test_param_parsing_is_refused_with_its_exit_code_or_accepted_and_inert(envs, pairs):
     """Whatever `--param` gets: refused with 64/6/4 and one line, or accepted, and then the task sees exactly the
     string given, still in dev (baked), with its model in dev's catalog, and parses it without a refusal."""
-    from cli.pipeline_commands import _parameters
+    from lakegate.cli.pipeline_commands import _parameters
 
     dev = envs["dev"]
     job = dev.job("churn-train")

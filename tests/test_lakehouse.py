@@ -10,14 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from infra.constructs.databricks.job_plan import job_parameters, local_props, planned_tasks
+from lakegate.infra.constructs.databricks.job_plan import job_parameters, local_props, planned_tasks
 from models import churn as data
-from pipelines.errors import MissingTable, UnknownJob
-from pipelines.monitoring.drift import psi
-from pipelines.parameters import ParameterProblem
-from pipelines.runner import run_job
-from pipelines.tables import LocalTables
-from promotion.registry import PermissionRefused
+from lakegate.pipelines.errors import MissingTable, UnknownJob
+from lakegate.pipelines.monitoring.drift import psi
+from lakegate.pipelines.parameters import ParameterProblem
+from lakegate.pipelines.runner import run_job
+from lakegate.pipelines.tables import LocalTables
+from lakegate.promotion.registry import PermissionRefused
 
 
 def tables(envs, root: Path, principal: str, workspace: str) -> LocalTables:
@@ -146,7 +146,7 @@ def test_monitoring_publishes_drift_and_the_cooldown_keeps_a_drifting_stream_fro
 
 
 def test_unpacking_turns_payload_rows_into_inference_rows_once(envs, tmp_path):
-    from pipelines.monitoring.unpack_inference_table import unpack
+    from lakegate.pipelines.monitoring.unpack_inference_table import unpack
 
     request = '{"dataframe_split": {"columns": ["tenure_months", "monthly_charges"], "data": [[1.0, 2.0], [3.0, 4.0]]}}'
     payload = pd.DataFrame([

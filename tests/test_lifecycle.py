@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from models import churn as data
-from promotion.local import secret_file
+from lakegate.promotion.local import secret_file
 
 from .lifecycle_world import shared_world
 
@@ -133,7 +133,7 @@ def child_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def served(world):
     """`python main.py serve churn --env prod` as its own process, checking the alias every 0.2 s."""
-    from pipelines.serving.server import endpoint_of, read_record
+    from lakegate.pipelines.serving.server import endpoint_of, read_record
 
     endpoint = endpoint_of(world.envs["prod"], "churn")[0]
     process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "serve", "churn", "--env", "prod", "--json",

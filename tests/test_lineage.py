@@ -15,10 +15,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from infra.loader import load_environments
-from pipelines.lineage import lineage_tags
-from promotion.gates import gates_for, lineage as lineage_gate
-from promotion.registry import ModelVersion
+from lakegate.infra.loader import load_environments
+from lakegate.pipelines.lineage import lineage_tags
+from lakegate.promotion.gates import gates_for, lineage as lineage_gate
+from lakegate.promotion.registry import ModelVersion
 
 from .helpers import declare_models, clean_lineage, copy_examples, edit, run_in_process, variant
 
@@ -163,9 +163,9 @@ def test_the_lineage_gate_is_on_wherever_models_are_promoted_into(envs):
 
 
 def test_a_version_trained_from_a_dirty_tree_is_refused_and_a_clean_one_passes(tmp_path, monkeypatch, lineage):
-    from pipelines.training import train as train_churn
-    from promotion.local import secret_file
-    from promotion.local_access import derive_local_plan
+    from lakegate.pipelines.training import train as train_churn
+    from lakegate.promotion.local import secret_file
+    from lakegate.promotion.local_access import derive_local_plan
 
     from .local_registry_fixtures import CHEAP_GATES, running_local_registry, set_gates
 

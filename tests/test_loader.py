@@ -134,8 +134,8 @@ def _discriminator_tags(schema) -> set[str]:
 
 
 def test_the_union_tags_the_loader_skips_are_every_discriminator_tag_of_the_model():
-    from infra import loader
-    from infra.model import Environment
+    from lakegate.infra import loader
+    from lakegate.infra.model import Environment
 
     assert loader._UNION_TAGS == _discriminator_tags(Environment.model_json_schema())
 

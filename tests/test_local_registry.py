@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from promotion.local import process, secret_file
-from promotion.local.rest import ARTIFACTS_PATH
-from promotion.local.workspaces import mlflow_address, workspace_for_catalog
-from promotion.registry import InvalidName
-from promotion.local.provision import LocalAccessPlan
-from promotion.local.server import LocalRegistry
-from promotion.registry import NotFound, PermissionRefused, RegistryError
+from lakegate.promotion.local import process, secret_file
+from lakegate.promotion.local.rest import ARTIFACTS_PATH
+from lakegate.promotion.local.workspaces import mlflow_address, workspace_for_catalog
+from lakegate.promotion.registry import InvalidName
+from lakegate.promotion.local.provision import LocalAccessPlan
+from lakegate.promotion.local.server import LocalRegistry
+from lakegate.promotion.registry import NotFound, PermissionRefused, RegistryError
 
 from .local_registry_fixtures import example_plan, register_sklearn_model, running_local_registry
 
@@ -166,7 +166,7 @@ def test_status_and_down_of_a_stale_or_missing_server(tmp_path):
 
 
 def test_down_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
-    from promotion.local import process
+    from lakegate.promotion.local import process
 
     stubborn = process.spawn_detached(
         [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -183,7 +183,7 @@ def test_down_stops_a_worker_orphaned_by_a_killed_server(tmp_path):
     import os
     import signal
 
-    from promotion.local import process
+    from lakegate.promotion.local import process
 
     state = tmp_path / "state"
     state.mkdir()
@@ -220,7 +220,7 @@ def test_unity_catalog_names_map_to_workspace_and_model():
 
 
 def test_refusals_wrapped_in_a_server_error_are_unwrapped():
-    from promotion.local.rest import HttpFailure, classify
+    from lakegate.promotion.local.rest import HttpFailure, classify
 
     wrapped = HttpFailure(500, json.dumps({"error_code": "INTERNAL_ERROR",
                                            "message": "403 Client Error: FORBIDDEN: Permission denied"}),
@@ -304,7 +304,7 @@ def test_copy_version_really_copies_into_the_target_workspace(registry, dev_vers
     # its own run in the target (self-contained: nothing in it names the source's run or workspace).
     assert all(filecmp.cmp(source_dir / rel, target_dir / rel, shallow=False) for rel in source_files
                if rel != Path("MLmodel"))
-    from promotion.local.relocate import canonical
+    from lakegate.promotion.local.relocate import canonical
 
     source_mlmodel, target_mlmodel = (source_dir / "MLmodel").read_text(), (target_dir / "MLmodel").read_text()
     assert canonical(source_mlmodel) == canonical(target_mlmodel)
@@ -388,7 +388,7 @@ class _Downloads:
 
 
 def test_a_copied_version_is_loaded_from_the_copy_cache_until_a_file_changes(registry, dev_version, monkeypatch):
-    from promotion.local.transfer import stream_copy
+    from lakegate.promotion.local.transfer import stream_copy
 
     monkeypatch.setattr(stream_copy, "CHUNK", 64 * 1024)  # the 256 KiB padding streams as several chunks
     monkeypatch.setattr(stream_copy, "QUEUE_DEPTH", 2)
@@ -443,8 +443,8 @@ def test_the_copy_cache_never_serves_a_different_version_with_the_same_number(re
 @pytest.mark.parametrize("cached", [True, False], ids=["relayed-through-the-cache", "pipelined"])
 def test_a_download_failing_mid_copy_registers_nothing_and_leaves_no_files(registry, dev_version, monkeypatch,
                                                                            cached):
-    from promotion.local.transfer import stream_copy
-    from promotion.local.adapter import LocalRegistryAdapter
+    from lakegate.promotion.local.transfer import stream_copy
+    from lakegate.promotion.local.adapter import LocalRegistryAdapter
 
     monkeypatch.setattr(stream_copy, "CHUNK", 64 * 1024)
     staging = LocalRegistryAdapter(registry.url, "sp-staging", secret_file.user_password(registry.state_dir, "sp-staging"),
@@ -498,7 +498,7 @@ class _BadSink:
 
 
 def _with_bad_sinks(monkeypatch, fault: str) -> None:
-    from promotion.local.transfer import copy_cache, stream_copy
+    from lakegate.promotion.local.transfer import copy_cache, stream_copy
 
     monkeypatch.setattr(stream_copy, "CHUNK", 64 * 1024)  # the 256 KiB padding is relayed through its sink
     real_sink = copy_cache.StagedCopy.sink
@@ -543,7 +543,7 @@ def test_delete_version_needs_the_right_and_then_the_version_is_gone(registry, d
 
 
 def test_folders_left_by_killed_processes_are_swept_and_live_ones_kept(tmp_path):
-    from promotion.local.transfer import private_tmp
+    from lakegate.promotion.local.transfer import private_tmp
 
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True, check=True)

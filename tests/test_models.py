@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.model.promotion import ChampionComparisonGate
-from pipelines import user_code
+from lakegate.infra.model.promotion import ChampionComparisonGate
+from lakegate.pipelines import user_code
 
 from .helpers import EXAMPLES, edit, line_of, problems_of
 
@@ -47,7 +47,7 @@ def test_the_effective_policy_names_where_each_value_came_from(envs):
 
 def test_a_model_approval_overrides_the_environment_key_by_key(defs):
     edit(defs / "prod.yaml", "    code: models/demand.py\n", "    code: models/demand.py\n    approval: {approvers: [ml-engineers]}\n")
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     prod = load_environments(defs)["prod"]
     demand, churn = prod.policy("demand"), prod.policy("churn")
@@ -123,7 +123,7 @@ def test_model_code_is_loaded_only_from_the_project(tmp_path, monkeypatch):
 
 
 def test_the_hold_out_split_is_stable_and_disjoint():
-    from pipelines.features.refresh_features import holdout_mask
+    from lakegate.pipelines.features.refresh_features import holdout_mask
 
     keys = [f"dev-{i:06d}" for i in range(3000)]
     mask = holdout_mask(keys, 1 / 3)
@@ -135,7 +135,7 @@ def test_the_hold_out_split_is_stable_and_disjoint():
 def test_regression_metrics_are_computed_by_the_target():
     import pandas as pd
 
-    from pipelines.evaluation import evaluate
+    from lakegate.pipelines.evaluation import evaluate
 
     class Doubling:
         def predict(self, frame):
@@ -149,8 +149,8 @@ def test_regression_metrics_are_computed_by_the_target():
 
 
 def test_serving_refuses_a_model_the_environment_does_not_serve(envs):
-    from pipelines.errors import PipelineError
-    from pipelines.serving.server import endpoint_of
+    from lakegate.pipelines.errors import PipelineError
+    from lakegate.pipelines.serving.server import endpoint_of
 
     assert endpoint_of(envs["prod"], "demand") == ("demand", "monitoring.demand_payload")
     with pytest.raises(PipelineError, match="prod declares no serving endpoint for model fraud"):

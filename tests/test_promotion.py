@@ -18,18 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.training.train import train_and_register
-from infra.loader import load_environments
-from promotion import registry_tags
-from promotion.approval import approve
-from promotion.audit import AuditLog, verify
-from promotion.claim import copy_once
-from promotion.errors import ApprovalMissing, AuditTampered, GateFailed, InvalidRequest
-from promotion.local_access import derive_local_plan
-from promotion.promote import check_path, copy_tags, promote
-from promotion.registry import NotFound, PermissionRefused
-from promotion.rollback import rollback
-from promotion.status import status
+from lakegate.pipelines.training.train import train_and_register
+from lakegate.infra.loader import load_environments
+from lakegate.promotion import registry_tags
+from lakegate.promotion.approval import approve
+from lakegate.promotion.audit import AuditLog, verify
+from lakegate.promotion.claim import copy_once
+from lakegate.promotion.errors import ApprovalMissing, AuditTampered, GateFailed, InvalidRequest
+from lakegate.promotion.local_access import derive_local_plan
+from lakegate.promotion.promote import check_path, copy_tags, promote
+from lakegate.promotion.registry import NotFound, PermissionRefused
+from lakegate.promotion.rollback import rollback
+from lakegate.promotion.status import status
 
 from .helpers import copy_examples, edit
 from .helpers import declare_models as declare_test_models
@@ -48,9 +48,9 @@ CHEAP_STAGING_GATES = "  gates:\n    - {type: required_tags, tags: [git_commit, 
 RUNNER = """
 import json, os, sys, time
 from pathlib import Path
-from infra.loader import load_environments
-from promotion.local.server import LocalRegistry
-from promotion.promote import promote
+from lakegate.infra.loader import load_environments
+from lakegate.promotion.local.server import LocalRegistry
+from lakegate.promotion.promote import promote
 env_dir, state, model, to_env, version, audit, locks, pause = sys.argv[1:9]
 
 def pause_in_copy(done, total):
@@ -86,7 +86,7 @@ class World:
 
     def train(self, model: str, quality: str = "good", seed: int = 7, padding_mb: int = 0):
         principal = self.envs["dev"].service_principal
-        from promotion.local import secret_file
+        from lakegate.promotion.local import secret_file
 
         return train_and_register(self.registry.url, principal, secret_file.user_password(self.registry.state_dir, principal),
                                   f"dev.ml.{model}", quality=quality, seed=seed, padding_mb=padding_mb)
@@ -202,7 +202,7 @@ def test_training_script_registers_a_code_built_model_as_devs_principal(world):
 
 
 def _password(world, principal):
-    from promotion.local import secret_file
+    from lakegate.promotion.local import secret_file
 
     return secret_file.user_password(world.registry.state_dir, principal)
 
@@ -445,9 +445,9 @@ def test_promotions_on_one_machine_queue_behind_the_same_lock(world, tmp_path):
 SPY = """
 import json, os, subprocess, sys
 from pathlib import Path
-import pipelines.mlflow_login as login
-import pipelines.training.train as train
-from promotion.local import secret_file
+import lakegate.pipelines.mlflow_login as login
+import lakegate.pipelines.training.train as train
+from lakegate.promotion.local import secret_file
 url, state, principal = sys.argv[1:4]
 password = secret_file.user_password(Path(state), principal)
 seen, original = [], subprocess.Popen.__init__

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from infra.loader import load_environments
-from infra.access import access_matrix
-from reports.diff import environment_diff
-from reports.screenshot import FLAGS, chromium
-from reports.site import build_site, write_site
+from lakegate.infra.loader import load_environments
+from lakegate.infra.access import access_matrix
+from lakegate.reports.diff import environment_diff
+from lakegate.reports.screenshot import FLAGS, chromium
+from lakegate.reports.site import build_site, write_site
 
 from .test_report_site import SCRIPT, definitions, write_history
 

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from cli.app import main
-from infra.loader import load_environments
-from promotion.audit import AuditLog, verify
-from promotion.evidence import pack_digest
+from lakegate.cli.app import main
+from lakegate.infra.loader import load_environments
+from lakegate.promotion.audit import AuditLog, verify
+from lakegate.promotion.evidence import pack_digest
 
 from .test_report_site import SCRIPT, definitions, write_history
 
@@ -136,8 +136,8 @@ def test_a_real_promotion_records_its_evidence_in_the_audit_entry(tmp_path):
     """dev -> staging on the local registry (staging with its cheap gates and a metric gate): the promote entry
     carries the pack built from the real PromotionResult, registry and gate context, and it verifies."""
     pytest.importorskip("mlflow")
-    from promotion.local_access import derive_local_plan
-    from promotion.promote import promote
+    from lakegate.promotion.local_access import derive_local_plan
+    from lakegate.promotion.promote import promote
 
     from .helpers import clean_lineage, copy_examples
     from .local_registry_fixtures import register_sklearn_model, running_local_registry

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.app import main
-from infra.guardrails.packs import DEFAULT
-from infra.guardrails.runner import META_RULES, check_environments
-from infra.loader import load_environments
+from lakegate.cli.app import main
+from lakegate.infra.guardrails.packs import DEFAULT
+from lakegate.infra.guardrails.runner import META_RULES, check_environments
+from lakegate.infra.loader import load_environments
 
 from .helpers import EXAMPLES, copy_examples, edit, line_of, variant
 

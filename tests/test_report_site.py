@@ -16,16 +16,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from cli.app import main
-from infra.loader import load_environments
-from promotion import registry_tags
-from promotion.approval import ApprovalRecord, record_tags
-from promotion.audit import AuditLog
-from promotion.gates import GateResult, gates_for
-from promotion.promote import PromotionResult
-from promotion.registry import ModelVersion
-from promotion.evidence import build_pack, pack_digest
-from reports.site import build_site, render_site, write_site
+from lakegate.cli.app import main
+from lakegate.infra.loader import load_environments
+from lakegate.promotion import registry_tags
+from lakegate.promotion.approval import ApprovalRecord, record_tags
+from lakegate.promotion.audit import AuditLog
+from lakegate.promotion.gates import GateResult, gates_for
+from lakegate.promotion.promote import PromotionResult
+from lakegate.promotion.registry import ModelVersion
+from lakegate.promotion.evidence import build_pack, pack_digest
+from lakegate.reports.site import build_site, render_site, write_site
 
 from .helpers import copy_examples, edit
 
@@ -162,7 +162,7 @@ def test_the_page_is_rendered_from_site_json_and_embeds_exactly_it(site):
 
 
 def test_the_site_holds_every_section_and_the_access_matrix_has_a_row_per_grant(world, site):
-    from infra.access import access_matrix
+    from lakegate.infra.access import access_matrix
 
     matrix = access_matrix(world.envs)
     assert len(site.data["access"]["grants"]) == len(matrix["grants"])

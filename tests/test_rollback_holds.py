@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from infra.loader import load_environments
-from promotion import registry_tags
-from promotion.approval import approve
-from promotion.audit import AuditLog
-from promotion.holds import parse_time
-from promotion.local_access import derive_local_plan
-from promotion.promote import promote
-from promotion.rollback import rollback
+from lakegate.infra.loader import load_environments
+from lakegate.promotion import registry_tags
+from lakegate.promotion.approval import approve
+from lakegate.promotion.audit import AuditLog
+from lakegate.promotion.holds import parse_time
+from lakegate.promotion.local_access import derive_local_plan
+from lakegate.promotion.promote import promote
+from lakegate.promotion.rollback import rollback
 
 from .helpers import declare_models, clean_lineage, copy_examples, edit, run_in_process
 from .local_registry_fixtures import (CHEAP_GATES, new_ssh_key, principal_http, register_sklearn_model,
@@ -130,7 +130,7 @@ def the_same_files_registered_again_as_a_new_version_are_held_too(world):
     old = world.adapter("staging").get_version("staging.ml.held", "2")
     principal = world.envs["staging"].service_principal
     http = principal_http(world.registry, principal)
-    from promotion.local.workspaces import mlflow_address
+    from lakegate.promotion.local.workspaces import mlflow_address
 
     workspace, name = mlflow_address("staging.ml.held")
     again = http.call("POST", "/api/2.0/mlflow/model-versions/create", workspace=workspace, json={

@@ -64,7 +64,7 @@ def test_new_environment_passes_check_at_once(project):
 
 
 def test_every_isolated_value_is_the_new_environments_own(project):
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     _, defs, _ = project
     envs = load_environments(defs)
@@ -104,8 +104,8 @@ def test_a_second_run_refuses_and_writes_nothing(project):
 
 
 def test_the_new_environment_synthesizes(project, tmp_path):
-    from infra.loader import load_environments
-    from infra.synth import synthesize
+    from lakegate.infra.loader import load_environments
+    from lakegate.infra.synth import synthesize
 
     _, defs, _ = project
     result = synthesize(load_environments(defs), tmp_path / "cdktf.out", only=["qa"])
@@ -117,8 +117,8 @@ def test_the_new_environment_synthesizes(project, tmp_path):
 
 
 def test_new_model_passes_check_and_its_stub_trains(project):
-    from infra.loader import load_environments
-    from pipelines.user_code import FeatureContext
+    from lakegate.infra.loader import load_environments
+    from lakegate.pipelines.user_code import FeatureContext
 
     root, defs, steps = project
     assert steps["new_model"].returncode == 0, steps["new_model"].stderr
@@ -159,8 +159,8 @@ def test_generate_regenerates_everything_derived(project):
 
 def test_the_readme_deploy_block_is_generated_from_the_projects_environments():
     # The project's own folder (a user's added environments included): current once `generate` ran.
-    from infra.loader import load_environments
-    from infra.scaffold.deploy_block import with_deploy_commands
+    from lakegate.infra.loader import load_environments
+    from lakegate.infra.scaffold.deploy_block import with_deploy_commands
 
     readme = (ROOT / "README.md").read_text()
     assert with_deploy_commands(readme, load_environments(ROOT / "environments")) == readme, \
@@ -210,7 +210,7 @@ def test_a_failing_check_after_writing_restores_every_file(defs):
 # -- the text editing underneath ---------------------------------------------------------------------------------
 
 def test_spans_locate_values_and_keys_in_characters(tmp_path):
-    from infra.scaffold.text import Document
+    from lakegate.infra.scaffold.text import Document
 
     path = tmp_path / "x.yaml"
     path.write_bytes("# é comment\nname: café  # kept\nacls: {sp-a: READ, b: MANAGE}\nid: 12\nz: 1\r\n".encode())
@@ -227,7 +227,7 @@ def test_spans_locate_values_and_keys_in_characters(tmp_path):
 def test_scalars_read_back_as_written(value, text):
     import yaml
 
-    from infra.scaffold.text import scalar
+    from lakegate.infra.scaffold.text import scalar
 
     assert scalar(value) == text and yaml.safe_load(f"k: {text}")["k"] == value
 
@@ -240,7 +240,7 @@ def test_a_model_starts_a_models_section_where_there_is_none(defs):
     (defs / "staging.yaml").write_text(staging[: staging.index("# The models staging holds")] + "models: {}\n")
     result = run_in_process("new", "model", "risk", "--task", "classification", "--environments", str(defs))
     assert result.returncode == 0, result.stderr
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     envs = load_environments(defs)
     assert [list(env.models) for env in envs] == [["risk"], ["risk"], ["churn", "demand", "risk"]]
@@ -257,10 +257,10 @@ def test_a_model_starts_a_models_section_where_there_is_none(defs):
 
 
 def test_after_an_environment_without_a_source_promotion_from_is_added(defs):
-    from infra.loader import load_environments
-    from infra.model import Environment
-    from infra.scaffold.environment import plan_environment
-    from infra.yaml_source import load_yaml
+    from lakegate.infra.loader import load_environments
+    from lakegate.infra.model import Environment
+    from lakegate.infra.scaffold.environment import plan_environment
+    from lakegate.infra.yaml_source import load_yaml
 
     written = plan_environment(defs, load_environments(defs), "sandbox", "dev", production=True)
     text = written.files[defs / "sandbox.yaml"]
@@ -304,7 +304,7 @@ def test_after_dev_the_copys_hold_out_gets_a_schema_only_its_principal_reads(def
     text = (defs / "sandbox.yaml").read_text()
     assert "  - {principal: sp-lakegate-sandbox, on: schema sandbox.holdout, privileges: [USE_SCHEMA, SELECT, MODIFY, " \
            "CREATE_TABLE]}\n" in text
-    from infra.loader import load_environments
+    from lakegate.infra.loader import load_environments
 
     envs = load_environments(defs)
     assert envs["sandbox"].policy("churn").evaluation_table == "holdout.churn_validation"

@@ -25,7 +25,7 @@ def saved_model(folder: Path, seed: int):
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    from pipelines.training.train import fit
+    from lakegate.pipelines.training.train import fit
 
     fitted = fit(data.landing("dev", 800), "models/churn.py", label=data.LABEL, key=data.ID, seed=seed, epochs=5)
     example = fitted.x_train.head(3)
@@ -43,10 +43,10 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="module")
 def endpoint(models, envs, tmp_path_factory):
     """prod's endpoint `churn` serving v1 on a free loopback port, logging to prod's payload table."""
-    from pipelines.serving.app import Served, ServingApp
-    from pipelines.serving.payload_log import PayloadLog
-    from pipelines.serving.server import UvicornThread
-    from pipelines.tables import LocalTables
+    from lakegate.pipelines.serving.app import Served, ServingApp
+    from lakegate.pipelines.serving.payload_log import PayloadLog
+    from lakegate.pipelines.serving.server import UvicornThread
+    from lakegate.pipelines.tables import LocalTables
 
     tables = LocalTables(tmp_path_factory.mktemp("state") / "lakehouse", envs, "sp-lakegate-prod", "prod")
     log = PayloadLog(tables, "monitoring.churn_payload", interval=60)
@@ -141,7 +141,7 @@ def test_what_it_serves_and_paths_it_does_not(endpoint):
 
 
 def test_requests_and_responses_are_logged_to_the_payload_table_in_the_databricks_shape(endpoint):
-    from pipelines.monitoring.unpack_inference_table import unpack
+    from lakegate.pipelines.monitoring.unpack_inference_table import unpack
 
     _, url, http, log, tables = endpoint
     http.post(url, json={"dataframe_records": [ROW, ROW]})
@@ -156,7 +156,7 @@ def test_requests_and_responses_are_logged_to_the_payload_table_in_the_databrick
 
 
 def test_a_new_champion_is_swapped_in_behind_the_same_url(endpoint, models):
-    from pipelines.serving.app import Served
+    from lakegate.pipelines.serving.app import Served
 
     app, url, http, _, _ = endpoint
     before = http.post(url, json={"dataframe_records": [ROW]})
@@ -168,8 +168,8 @@ def test_a_new_champion_is_swapped_in_behind_the_same_url(endpoint, models):
 
 
 def test_serving_smoke_gate_serves_the_candidate_over_http(envs, models):
-    from promotion.gates import GateContext, run_gate
-    from promotion.registry import ModelVersion
+    from lakegate.promotion.gates import GateContext, run_gate
+    from lakegate.promotion.registry import ModelVersion
 
     class Registry:
         principal = "sp-lakegate-prod"
@@ -231,7 +231,7 @@ def workspace(stub):
 
 
 def test_the_first_champion_writes_the_endpoint_config_from_the_yaml_and_later_ones_move_the_version(stub, envs):
-    from promotion.databricks.serving import endpoint_settings, update_serving_endpoint
+    from lakegate.promotion.databricks.serving import endpoint_settings, update_serving_endpoint
 
     stub.endpoints["churn"] = {"config": {"config_version": 1}, "state": {"ready": "NOT_READY", "config_update": "NOT_UPDATING"}}
     client = workspace(stub)
@@ -250,8 +250,8 @@ def test_the_first_champion_writes_the_endpoint_config_from_the_yaml_and_later_o
 
 
 def test_an_endpoint_serving_nothing_without_settings_is_refused(stub):
-    from promotion.databricks.serving import update_serving_endpoint
-    from promotion.registry import RegistryError
+    from lakegate.promotion.databricks.serving import update_serving_endpoint
+    from lakegate.promotion.registry import RegistryError
 
     stub.add_endpoint("churn", [])
     with pytest.raises(RegistryError, match="serves nothing yet and no settings were given"):
@@ -259,8 +259,8 @@ def test_an_endpoint_serving_nothing_without_settings_is_refused(stub):
 
 
 def test_the_deployment_job_on_databricks_updates_waits_and_queries(stub, envs, monkeypatch):
-    from infra.constructs.databricks.job_plan import endpoints_parameter, local_props
-    from pipelines.deployment import update_endpoint
+    from lakegate.infra.constructs.databricks.job_plan import endpoints_parameter, local_props
+    from lakegate.pipelines.deployment import update_endpoint
 
     stub.endpoints["churn"] = {"config": {"config_version": 1}, "state": {"ready": "NOT_READY", "config_update": "NOT_UPDATING"}}
     client = workspace(stub)
@@ -285,8 +285,8 @@ def test_the_deployment_job_on_databricks_updates_waits_and_queries(stub, envs, 
 
 
 def test_waiting_for_a_rollout_fails_when_it_failed(stub):
-    from promotion.databricks.serving import wait_until_served
-    from promotion.registry import RegistryError
+    from lakegate.promotion.databricks.serving import wait_until_served
+    from lakegate.promotion.registry import RegistryError
 
     stub.add_endpoint("churn", [{"name": "churn-1", "entity_name": "prod.ml.churn", "entity_version": "1"}])
     stub.endpoints["churn"]["state"]["config_update"] = "UPDATE_FAILED"
@@ -335,9 +335,9 @@ def test_the_targets_gates_read_its_validation_table_through_its_sql_warehouse_o
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.core import Config
 
-    from pipelines.errors import MissingTable
-    from pipelines.evaluation import evaluate
-    from pipelines.tables import WarehouseTables
+    from lakegate.pipelines.errors import MissingTable
+    from lakegate.pipelines.evaluation import evaluate
+    from lakegate.pipelines.tables import WarehouseTables
 
     holdout = data.landing("staging", 400, "validation")
     with WarehouseStub(holdout) as stub:

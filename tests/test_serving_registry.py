@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from infra.loader import load_environments
-from promotion.local_access import derive_local_plan
+from lakegate.infra.loader import load_environments
+from lakegate.promotion.local_access import derive_local_plan
 
 from .helpers import copy_examples
 from .local_registry_fixtures import TINY_COLUMNS, register_sklearn_model, running_local_registry
@@ -44,7 +44,7 @@ def until(condition, timeout: float = 180.0):  # generous: a loaded CI machine s
 
 
 def test_serve_follows_the_registry_restarted_on_another_port(world):
-    from pipelines.serving.server import read_record
+    from lakegate.pipelines.serving.server import read_record
 
     folder, _, plan, registry = world
     child = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
@@ -96,8 +96,8 @@ def test_serve_exits_9_with_a_clear_message_when_the_registry_stays_stopped(worl
     import signal
     import threading
 
-    from cli.app import main
-    from pipelines.serving.server import read_record
+    from lakegate.cli.app import main
+    from lakegate.pipelines.serving.server import read_record
 
     folder, _, plan, registry = world
     if registry.status().state != "running":

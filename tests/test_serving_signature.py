@@ -61,8 +61,8 @@ class ServerLog(logging.Handler):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Three endpoints on loopback: the typed model strict, the churn model strict and lenient."""
-    from pipelines.serving.app import Served, ServingApp
-    from pipelines.serving.server import UvicornThread
+    from lakegate.pipelines.serving.app import Served, ServingApp
+    from lakegate.pipelines.serving.server import UvicornThread
 
     root = tmp_path_factory.mktemp("signature-models")
     churn = saved_model(root / "churn", 7)
@@ -266,7 +266,7 @@ def test_the_api_fuzzed_from_its_openapi_document_never_answers_5xx(served):
 
 
 def _serve(tmp_path, capsys, *args, model: str = "churn") -> tuple[int, str]:
-    from cli.app import main
+    from lakegate.cli.app import main
 
     code = main(["serve", model, "--env", "prod", "--state-dir", str(tmp_path / "state"), *args])
     return code, capsys.readouterr().err
@@ -307,8 +307,8 @@ def test_a_port_already_taken_is_refused_before_any_registry_call(tmp_path, caps
 
 
 def test_signature_checking_is_set_per_endpoint_in_the_yaml(tmp_path):
-    from infra.loader import load_environments
-    from pipelines.serving.server import endpoint_config
+    from lakegate.infra.loader import load_environments
+    from lakegate.pipelines.serving.server import endpoint_config
 
     from .helpers import copy_examples, edit, problems_of
 

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from models import churn as data
-from pipelines.errors import PipelineError
-from pipelines.runner import run_job
-from pipelines.runtime import SparkRuntime, using
-from pipelines.serving.payload_log import PayloadLog
-from pipelines.spark_engine import LocalSparkTables, MissingSchema, engine
-from pipelines.spark_notebook import Dbutils, NotebookError, run_notebook
-from promotion.registry import PermissionRefused
+from lakegate.pipelines.errors import PipelineError
+from lakegate.pipelines.runner import run_job
+from lakegate.pipelines.runtime import SparkRuntime, using
+from lakegate.pipelines.serving.payload_log import PayloadLog
+from lakegate.pipelines.spark_engine import LocalSparkTables, MissingSchema, engine
+from lakegate.pipelines.spark_notebook import Dbutils, NotebookError, run_notebook
+from lakegate.promotion.registry import PermissionRefused
 
 from .lifecycle_world import shared_world
 
@@ -154,7 +154,7 @@ def test_the_dev_lifecycle_runs_on_spark_up_to_the_drift_retraining(world, spark
 
 
 def test_a_refused_notebook_widget_is_the_runners_one_line(world, spark_engine):
-    from pipelines.parameters import ParameterProblem
+    from lakegate.pipelines.parameters import ParameterProblem
 
     # Typed parameters (pipelines/parameters.py): refused before the notebook, or any task, runs (exit 6).
     with pytest.raises(ParameterProblem, match="parameter min_rows='many': not an integer") as refused:

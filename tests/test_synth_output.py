@@ -51,7 +51,7 @@ def test_out_refuses_what_a_synth_did_not_write(tmp_path, target):
 
 
 def test_cdktf_outdir_is_where_the_cli_finds_the_output(envs, tmp_path, monkeypatch):
-    from cli.app import main
+    from lakegate.cli.app import main
 
     out = tmp_path / "from-the-cli"
     monkeypatch.setenv("CDKTF_OUTDIR", str(out))
@@ -66,8 +66,8 @@ def definitions(tmp_path):
 
 
 def test_incremental_synth_rebuilds_only_what_changed_byte_identical_to_a_full_one(envs, definitions, tmp_path):
-    from infra.loader import load_environments
-    from infra.synth import synthesize
+    from lakegate.infra.loader import load_environments
+    from lakegate.infra.synth import synthesize
 
     out = tmp_path / "cdktf.out"
     first = synthesize(load_environments(definitions), out, definitions=definitions)
@@ -97,8 +97,8 @@ def test_incremental_synth_rebuilds_only_what_changed_byte_identical_to_a_full_o
 
 
 def test_a_peer_fact_rebuilds_the_environments_that_read_it(definitions, tmp_path):
-    from infra.loader import load_environments
-    from infra.synth import synthesize
+    from lakegate.infra.loader import load_environments
+    from lakegate.infra.synth import synthesize
 
     out = tmp_path / "cdktf.out"
     synthesize(load_environments(definitions), out, definitions=definitions)
@@ -130,7 +130,7 @@ def test_a_synth_with_nothing_changed_starts_no_jsii(definitions, tmp_path):
 
 
 def test_an_expired_waiver_is_noticed_even_when_nothing_changed(definitions, tmp_path):
-    from infra.synth_inputs import read_state, write_state
+    from lakegate.infra.synth_inputs import read_state, write_state
 
     out = tmp_path / "cdktf.out"
     assert run("synth", "--environments", str(definitions), "--out", str(out)).returncode == 0

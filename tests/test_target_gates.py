@@ -10,11 +10,11 @@ import shutil
 
 import pytest
 
-from pipelines.mlflow_login import acting_as
-from pipelines.training.train import train_and_register
-from promotion import registry_tags
-from promotion.local import secret_file
-from promotion.promote import promote
+from lakegate.pipelines.mlflow_login import acting_as
+from lakegate.pipelines.training.train import train_and_register
+from lakegate.promotion import registry_tags
+from lakegate.promotion.local import secret_file
+from lakegate.promotion.promote import promote
 
 from .lifecycle_world import shared_world
 from .local_registry_fixtures import write_validation_tables
@@ -103,7 +103,7 @@ def test_a_promoted_copy_is_self_contained_and_loads_by_its_unity_catalog_name(w
     import mlflow.pyfunc
     from mlflow.models import Model
 
-    from promotion.local import uc_uri
+    from lakegate.promotion.local import uc_uri
 
     uc_uri.register()  # what the project's entry points do in an installed virtualenv
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.url)

@@ -100,7 +100,7 @@ NOTEBOOK_HEADER = "# Databricks notebook source"
 def _missing_program(task, root: Path = REPOSITORY) -> str | None:
     """Why a task's file would not run from this repository as a task module of the framework (None when it would):
     missing, outside pipelines/ (absolute, `../`, a symlink pointing elsewhere), or not a declared task module."""
-    from pipelines.parameters import task_file_problem
+    from lakegate.pipelines.parameters import task_file_problem
 
     field = "file" if task.python_file is not None else "notebook"
     named = task.python_file if task.python_file is not None else task.notebook
@@ -149,7 +149,7 @@ def job_tasks_exist_in_repository(env, envs):
 def parameter_problems(env, job):
     """(YAML path tail, subject) for each job or task parameter of `job` that fails its declared type or crosses
     into another environment (pipelines/parameters.py), without importing any task or user code."""
-    from pipelines.parameters import ParameterProblem, check
+    from lakegate.pipelines.parameters import ParameterProblem, check
 
     catalog = env.unity_catalog.catalog
     for origin, pairs in [(("parameters",), job.parameters)] + [

@@ -11,7 +11,7 @@ cannot be reached at all: exit 9); everything else is a check result.
 
 from __future__ import annotations
 
-from infra.model import Environment, Environments
+from lakegate.infra.model import Environment, Environments
 
 from .arm import Arm, ArmSettings, Unreachable
 from . import checks_azure, checks_databricks  # noqa: F401 - their @check functions fill CHECKS, in this order

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from infra.access import state_container_id
-from infra.model import Environment, Environments
-from infra.model.account import ACCOUNT_FILE, ACCOUNT_STACK
+from lakegate.infra.access import state_container_id
+from lakegate.infra.model import Environment, Environments
+from lakegate.infra.model.account import ACCOUNT_FILE, ACCOUNT_STACK
 
 from .arm import Arm
 from .identity import Caller
@@ -120,7 +120,7 @@ def check(id: str, title: str, needs: tuple[str, ...] = ()):
 def run_checks(ctx: Context, checks: list[Check] | None = None) -> list[CheckResult]:
     """Every check in order. `Unreachable` and `CredentialsError` end the run (the caller maps them to exit
     codes); any other exception inside a check fails that check (fail closed) and the run goes on."""
-    from promotion.errors import CredentialsError
+    from lakegate.promotion.errors import CredentialsError
 
     from .arm import Unreachable
 

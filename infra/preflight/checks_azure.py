@@ -7,7 +7,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from infra.access import deployer_roles
+from lakegate.infra.access import deployer_roles
 
 from .arm import STORAGE_API, Reply
 from .checks import DEPLOY_ACCOUNT_STACK, REQUIRED_PROVIDERS, Context, Outcome, check, failed, passed, skipped, warning

@@ -52,7 +52,7 @@ class ArmToken:
     def get_token(self, *scopes: str, **kwargs):
         from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
-        from promotion.errors import CredentialsError
+        from lakegate.promotion.errors import CredentialsError
 
         cached = self._tokens.get(scopes)
         if cached is not None and cached.expires_on - 300 > time.time():
@@ -72,7 +72,7 @@ def resolve_arm_credential(pinned: str | None) -> ArmToken:
     """The environment's credentials for ARM; CredentialsError (exit 11) when none, several or incomplete."""
     import os
 
-    from promotion.credentials import AzureCredentials, CredentialsError, azure_strategies, resolve_credentials
+    from lakegate.promotion.credentials import AzureCredentials, CredentialsError, azure_strategies, resolve_credentials
 
     credentials = resolve_credentials(azure_strategies(), pinned)
     if not isinstance(credentials, AzureCredentials):   # only reachable with a non-Azure strategy pinned

@@ -16,14 +16,14 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
     from pathlib import Path as _Path
 
     _here = _Path(globals().get("__file__", _Path.cwd() / "task")).resolve().parent
-    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "pipelines" / "__init__.py").is_file()), _here)))
+    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "lakegate" / "__init__.py").is_file()), _here)))
 
 import json
 import time
 
-from pipelines import runtime
-from pipelines.errors import MissingModel, PipelineError
-from pipelines.serving.app import request_for as smoke_request
+from lakegate.pipelines import runtime
+from lakegate.pipelines.errors import MissingModel, PipelineError
+from lakegate.pipelines.serving.app import request_for as smoke_request
 
 
 class DeploymentFailed(PipelineError):
@@ -33,7 +33,7 @@ class DeploymentFailed(PipelineError):
 def deploy_locally(rt, endpoint: str, full_name: str, version: str, timeout: float = 30.0) -> dict:
     import requests
 
-    from pipelines.serving.server import read_record
+    from lakegate.pipelines.serving.server import read_record
 
     record = read_record(rt.state_dir, rt.environment, endpoint)
     if record is None:
@@ -68,7 +68,7 @@ def deploy_locally(rt, endpoint: str, full_name: str, version: str, timeout: flo
 
 
 def deploy_on_databricks(rt, endpoint: str, full_name: str, version: str, settings: dict, timeout: float) -> dict:
-    from promotion.databricks.serving import query_endpoint, update_serving_endpoint, wait_until_served
+    from lakegate.promotion.databricks.serving import query_endpoint, update_serving_endpoint, wait_until_served
 
     client = rt.registry.client
     update = update_serving_endpoint(client, endpoint, full_name, version, principal=rt.principal, settings=settings)

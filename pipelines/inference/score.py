@@ -12,13 +12,13 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
     from pathlib import Path as _Path
 
     _here = _Path(globals().get("__file__", _Path.cwd() / "task")).resolve().parent
-    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "pipelines" / "__init__.py").is_file()), _here)))
+    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "lakegate" / "__init__.py").is_file()), _here)))
 
 import time
 from datetime import datetime, timezone
 
-from pipelines import runtime
-from pipelines.errors import MissingTable
+from lakegate.pipelines import runtime
+from lakegate.pipelines.errors import MissingTable
 
 
 def score(rt, full_name: str, alias: str, features_table: str, output_table: str, version: str | None = None) -> dict:
@@ -40,7 +40,7 @@ def score(rt, full_name: str, alias: str, features_table: str, output_table: str
 
 def signature_columns(rt, full_name: str, number: str, model) -> list[str]:
     """The version's input columns, from its signature (locally the loaded model; on a cluster its MLmodel)."""
-    from pipelines.evaluation import input_columns
+    from lakegate.pipelines.evaluation import input_columns
 
     if hasattr(model, "metadata"):
         columns = input_columns(model, None)

@@ -22,13 +22,13 @@ if __name__ == "__main__" and not __package__:  # run as a file or as a Databric
     from pathlib import Path as _Path
 
     _here = _Path(globals().get("__file__", _Path.cwd() / "task")).resolve().parent
-    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "pipelines" / "__init__.py").is_file()), _here)))
+    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "lakegate" / "__init__.py").is_file()), _here)))
 
 import json
 from datetime import datetime, timedelta, timezone
 
-from pipelines import runtime
-from pipelines.monitoring.drift import column_drift
+from lakegate.pipelines import runtime
+from lakegate.pipelines.monitoring.drift import column_drift
 
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400, "week": 604800,
           "weeks": 604800, "month": 2592000, "year": 31536000}

@@ -14,11 +14,11 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
     from pathlib import Path as _Path
 
     _here = _Path(globals().get("__file__", _Path.cwd() / "task")).resolve().parent
-    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "pipelines" / "__init__.py").is_file()), _here)))
+    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "lakegate" / "__init__.py").is_file()), _here)))
 
 import json
 
-from pipelines import runtime
+from lakegate.pipelines import runtime
 
 
 RESERVED = ("prediction", "model_version", "timestamp", "request_id")

@@ -247,7 +247,7 @@ def explain(status: int, answer: bytes, body: bytes, content_type: str | None, s
 
 
 def _frame_problem(payload: Any, served: Served) -> str | None:
-    from pipelines.monitoring.unpack_inference_table import request_frame
+    from lakegate.pipelines.monitoring.unpack_inference_table import request_frame
 
     if not isinstance(payload, dict):
         return f"the body must be a JSON object with one of dataframe_split, dataframe_records, instances or inputs, " \

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.errors import PipelineError
+from lakegate.pipelines.errors import PipelineError
 
 from .app import Served, ServingApp
 from .payload_log import PayloadLog

@@ -20,7 +20,7 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
     from pathlib import Path as _Path
 
     _here = _Path(globals().get("__file__", _Path.cwd() / "task")).resolve().parent
-    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "pipelines" / "__init__.py").is_file()), _here)))
+    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "lakegate" / "__init__.py").is_file()), _here)))
 
 import contextlib
 import io
@@ -31,11 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines import runtime, user_code
-from pipelines.lineage import lineage_tags
-from pipelines.errors import MissingTable, PipelineError
+from lakegate.pipelines import runtime, user_code
+from lakegate.pipelines.lineage import lineage_tags
+from lakegate.pipelines.errors import MissingTable, PipelineError
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CODE = "models/churn.py"          # what tests and benchmarks train when they need a real model quickly
 
 
@@ -237,7 +236,7 @@ def decide_challenger(rt, full_name: str, version: str) -> dict:
     env = getattr(rt, "env", None)
     if env is None or env.promotion.from_env is None:
         return {}
-    from promotion.promote import judge_in_place
+    from lakegate.promotion.promote import judge_in_place
 
     result = judge_in_place(rt.envs, env.name, full_name, version, registry=rt.registry,
                             audit_dir=rt.state_dir / "audit")
@@ -253,7 +252,7 @@ def train_and_register(url: str, username: str, password: str, full_name: str, *
     `username`: for tests and benchmarks that need a version of a real model quickly."""
     from mlflow.exceptions import MlflowException
 
-    from promotion.registry import PermissionRefused
+    from lakegate.promotion.registry import PermissionRefused
 
     frame = _seeded(seed)
     fitted = fit(frame, EXAMPLE_CODE, label="churned", key="customer_id", params={"quality": quality}, seed=seed,
@@ -282,14 +281,14 @@ class _LoginRuntime:
 
     @contextlib.contextmanager
     def mlflow(self):
-        from pipelines.mlflow_login import acting_as
-        from promotion.local.workspaces import mlflow_address
+        from lakegate.pipelines.mlflow_login import acting_as
+        from lakegate.promotion.local.workspaces import mlflow_address
 
         with acting_as(self.url, self.principal, self._password, mlflow_address(self.full_name)[0]):
             yield
 
     def registered_name(self, full_name: str) -> str:
-        from promotion.local.workspaces import mlflow_address
+        from lakegate.promotion.local.workspaces import mlflow_address
 
         return mlflow_address(full_name)[1]
 

@@ -14,10 +14,10 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
     from pathlib import Path as _Path
 
     _here = _Path(globals().get("__file__", _Path.cwd() / "task")).resolve().parent
-    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "pipelines" / "__init__.py").is_file()), _here)))
+    _sys.path.insert(0, str(next((p for p in (_here, *_here.parents) if (p / "lakegate" / "__init__.py").is_file()), _here)))
 
-from pipelines import evaluation, runtime
-from pipelines.errors import MissingModel, MissingTable
+from lakegate.pipelines import evaluation, runtime
+from lakegate.pipelines.errors import MissingModel, MissingTable
 
 TAG_PREFIX = "lakegate.validation."
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if runtime.flag(args.judge):
         version = rt.registry.get_version(full_name, number)
         if "promoted_from" not in version.tags and "champion" not in version.aliases:
-            from pipelines.training.train import decide_challenger
+            from lakegate.pipelines.training.train import decide_challenger
 
             decision = decide_challenger(rt, full_name, number)
             if decision:

@@ -16,7 +16,7 @@ name. Secrets are held in `Secret`, which prints as `***`; the strategy used is 
 Which workspace is promotion/databricks/factory.py's business (DATABRICKS_HOST, profiles).
 """
 
-from promotion.errors import CredentialsError
+from lakegate.promotion.errors import CredentialsError
 
 from .azure import AZURE_DATABRICKS_SCOPE, AzureCredentials
 from .azure_cli import AzureCli

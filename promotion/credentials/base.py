@@ -11,7 +11,7 @@ import os
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Sequence
 
-from promotion.errors import CredentialsError
+from lakegate.promotion.errors import CredentialsError
 
 log = logging.getLogger("lakegate.credentials")
 

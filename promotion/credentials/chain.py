@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
-from promotion.errors import CredentialsError
+from lakegate.promotion.errors import CredentialsError
 
 from .azure import AzureCredentials
 from .azure_cli import AzureCli

@@ -9,7 +9,7 @@ from typing import Any
 
 from databricks.sdk.credentials_provider import CredentialsStrategy
 
-from promotion.errors import CredentialsError
+from lakegate.promotion.errors import CredentialsError
 
 
 class EntraTokenStrategy(CredentialsStrategy):

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from promotion.local import secret_file
+from lakegate.promotion.local import secret_file
 
 from .base import Secret, Strategy
 

@@ -32,10 +32,10 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 from databricks.sdk.errors import ResourceAlreadyExists
 
-from promotion.databricks import model_files
-from promotion.databricks.errors import mapped_errors
-from promotion.mlmodel import parse_mlmodel, run_metrics
-from promotion.registry import (ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError,
+from lakegate.promotion.databricks import model_files
+from lakegate.promotion.databricks.errors import mapped_errors
+from lakegate.promotion.mlmodel import parse_mlmodel, run_metrics
+from lakegate.promotion.registry import (ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError,
                                 artifacts_digest, split_full_name, version_from_json)
 
 log = logging.getLogger("lakegate.databricks")

@@ -8,7 +8,7 @@ from typing import Iterator
 from databricks.sdk.errors import DatabricksError, PermissionDenied
 from databricks.sdk.errors import NotFound as SdkNotFound
 
-from promotion.registry import NotFound, PermissionRefused, RegistryError
+from lakegate.promotion.registry import NotFound, PermissionRefused, RegistryError
 
 
 @contextmanager

@@ -29,9 +29,9 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.model import Environment, Environments
-from promotion.credentials import CredentialsError, databricks_config
-from promotion.registry import RegistryAdapter
+from lakegate.infra.model import Environment, Environments
+from lakegate.promotion.credentials import CredentialsError, databricks_config
+from lakegate.promotion.registry import RegistryAdapter
 
 from .adapter import UnityCatalogAdapter
 from .serving import endpoint_settings, update_serving_endpoint

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.serving import Route, ServedEntityInput, TrafficConfig
 
-from promotion.databricks.errors import mapped_errors
-from promotion.registry import NotFound, RegistryError
+from lakegate.promotion.databricks.errors import mapped_errors
+from lakegate.promotion.registry import NotFound, RegistryError
 
 log = logging.getLogger("lakegate.databricks")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from infra.model import Environment
-from infra.model.promotion import ApprovalGate, LineageGate
+from lakegate.infra.model import Environment
+from lakegate.infra.model.promotion import ApprovalGate, LineageGate
 
 from . import approval, lineage, metric_threshold, no_regression, required_tags, serving_smoke, signature, smoke_inference
 from .base import GateContext, GateResult

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.model.promotion import ApprovalGate
+from lakegate.infra.model.promotion import ApprovalGate
 
 from .. import registry_tags
 from ..approval import approval_problem, read_record

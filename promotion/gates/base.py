@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from infra.model import Environment, Environments
+from lakegate.infra.model import Environment, Environments
 
 from .. import registry_tags
 from ..registry import ModelVersion, RegistryAdapter
@@ -105,7 +105,7 @@ class GateContext:
         what the metric gates decide on. Computed once per gate run; the candidate's are recorded on it."""
         key = (version.name, version.version)
         if key not in self._evaluations:
-            from pipelines.evaluation import Evaluation, evaluate
+            from lakegate.pipelines.evaluation import Evaluation, evaluate
 
             frame, table, table_version = self.validation()
             policy = self.env.policy(self.candidate.name.split(".")[-1])
@@ -152,8 +152,8 @@ class EvaluationUnavailable(Exception):
 
 
 def _read_validation(ctx: "GateContext"):
-    from pipelines.errors import MissingTable
-    from pipelines.tables import tables_for
+    from lakegate.pipelines.errors import MissingTable
+    from lakegate.pipelines.tables import tables_for
 
     env = ctx.env
     table = env.policy(ctx.candidate.name.split(".")[-1]).evaluation_table

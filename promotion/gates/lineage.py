@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infra.model.promotion import LineageGate
+from lakegate.infra.model.promotion import LineageGate
 
 from .. import registry_tags as tags_
 from .base import GateContext, GateResult
@@ -19,7 +19,7 @@ RATIONALE = ("A commit id only traces a model when that commit contains the code
 
 
 def check(gate: LineageGate, ctx: GateContext) -> GateResult:
-    from pipelines import lineage
+    from lakegate.pipelines import lineage
 
     tags = ctx.candidate.tags
     found = {key: str(tags.get(key, "")).strip() for key in tags_.CODE_LINEAGE_TAGS}

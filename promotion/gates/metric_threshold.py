@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.model.promotion import MetricThresholdGate
+from lakegate.infra.model.promotion import MetricThresholdGate
 
 from .base import EvaluationUnavailable, GateContext, GateResult
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.model.promotion import ChampionComparisonGate
+from lakegate.infra.model.promotion import ChampionComparisonGate
 
 from .base import EvaluationUnavailable, GateContext, GateResult
 

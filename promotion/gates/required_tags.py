@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.model.promotion import RequiredTagsGate
+from lakegate.infra.model.promotion import RequiredTagsGate
 
 from .base import GateContext, GateResult
 

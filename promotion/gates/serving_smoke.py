@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from infra.model.promotion import ServingSmokeGate
+from lakegate.infra.model.promotion import ServingSmokeGate
 
 from .base import GateContext, GateResult
 
@@ -19,8 +19,8 @@ RATIONALE = ("A model that predicts in-process can still fail behind the endpoin
 def check(gate: ServingSmokeGate, ctx: GateContext) -> GateResult:
     import requests
 
-    from pipelines.serving.app import request_for
-    from pipelines.serving.server import serving
+    from lakegate.pipelines.serving.app import request_for
+    from lakegate.pipelines.serving.server import serving
 
     example = ctx.info(ctx.candidate).get("input_example")
     if example is None:

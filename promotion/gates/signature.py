@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.model.promotion import SignatureGate
+from lakegate.infra.model.promotion import SignatureGate
 
 from .base import GateContext, GateResult
 

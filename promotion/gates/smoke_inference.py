@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.model.promotion import SmokeInferenceGate
+from lakegate.infra.model.promotion import SmokeInferenceGate
 
 from .base import GateContext, GateResult
 

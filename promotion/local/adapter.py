@@ -24,15 +24,15 @@ from typing import Any, Callable, TypeVar
 
 import yaml
 
-from promotion.local import relocate
-from promotion.local.rest import (MODELS, READ, RUNS, VERSIONS, WORKSPACES, HttpFailure, MlflowHttp, RegistryRest,
+from lakegate.promotion.local import relocate
+from lakegate.promotion.local.rest import (MODELS, READ, RUNS, VERSIONS, WORKSPACES, HttpFailure, MlflowHttp, RegistryRest,
                                   is_unknown_alias, quote)
-from promotion.local.transfer import artifacts, private_tmp
-from promotion.local.transfer.copy_cache import DEFAULT_MAX_BYTES, CopyCache
-from promotion.local.version_copy import VersionCopy
-from promotion.local.workspaces import mlflow_address
-from promotion.mlmodel import parse_mlmodel, run_metrics
-from promotion.registry import (ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError,
+from lakegate.promotion.local.transfer import artifacts, private_tmp
+from lakegate.promotion.local.transfer.copy_cache import DEFAULT_MAX_BYTES, CopyCache
+from lakegate.promotion.local.version_copy import VersionCopy
+from lakegate.promotion.local.workspaces import mlflow_address
+from lakegate.promotion.mlmodel import parse_mlmodel, run_metrics
+from lakegate.promotion.registry import (ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryError,
                                 artifacts_digest, version_from_json)
 
 T = TypeVar("T")

@@ -44,10 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
 
-from promotion.local import secret_file
-from promotion.local.rest import HttpFailure, MlflowHttp
-from promotion.local.workspaces import workspace_for_catalog
-from promotion.registry import InvalidName
+from lakegate.promotion.local import secret_file
+from lakegate.promotion.local.rest import HttpFailure, MlflowHttp
+from lakegate.promotion.local.workspaces import workspace_for_catalog
+from lakegate.promotion.registry import InvalidName
 
 Role = Literal["READ", "USE", "EDIT", "MANAGE"]
 ROLE_PREFIX = "lakegate-"

@@ -26,8 +26,8 @@ from typing import Any, Callable, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
-from promotion.local.workspaces import mlflow_address
-from promotion.registry import ModelVersion, NotFound, PermissionRefused, RegistryError, version_from_json
+from lakegate.promotion.local.workspaces import mlflow_address
+from lakegate.promotion.registry import ModelVersion, NotFound, PermissionRefused, RegistryError, version_from_json
 
 WORKSPACE_HEADER = "X-MLFLOW-WORKSPACE"  # mlflow.utils.workspace_utils.WORKSPACE_HEADER_NAME
 ARTIFACTS_PATH = "/api/2.0/mlflow-artifacts/artifacts"

@@ -31,20 +31,21 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from lakegate.project import project_root
 from typing import TYPE_CHECKING, Iterator, Literal
 
 import requests
 
-from promotion.local import process, secret_file
-from promotion.local.rest import MlflowHttp
-from promotion.registry import RegistryError
+from lakegate.promotion.local import process, secret_file
+from lakegate.promotion.local.rest import MlflowHttp
+from lakegate.promotion.registry import RegistryError
 
 if TYPE_CHECKING:
-    from promotion.local.adapter import LocalRegistryAdapter
-    from promotion.local.provision import LocalAccessPlan
+    from lakegate.promotion.local.adapter import LocalRegistryAdapter
+    from lakegate.promotion.local.provision import LocalAccessPlan
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_STATE_DIR = PROJECT_ROOT / ".lakegate"  # git-ignored
+DEFAULT_STATE_DIR = project_root() / ".lakegate"  # git-ignored
 HOST = "127.0.0.1"
 RECORD_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -118,7 +119,7 @@ class LocalRegistry:
                 started = True
             changes: list[str] = []
             if plan is not None:
-                from promotion.local.provision import apply_plan
+                from lakegate.promotion.local.provision import apply_plan
 
                 changes = apply_plan(self.admin_http(), plan, self.state_dir)
             status = self.status()
@@ -154,8 +155,8 @@ class LocalRegistry:
     def adapter(self, principal: str) -> LocalRegistryAdapter:
         """A registry adapter acting as `principal`, signed in with its generated password (the
         `local-password` credential strategy reads it from the credentials file)."""
-        from promotion.credentials.chain import local_login
-        from promotion.local.adapter import LocalRegistryAdapter
+        from lakegate.promotion.credentials.chain import local_login
+        from lakegate.promotion.local.adapter import LocalRegistryAdapter
 
         login = local_login(secret_file.credentials_path(self.state_dir), principal)
         return LocalRegistryAdapter(self.url, principal, login.password.reveal(), state_dir=self.state_dir)
@@ -184,7 +185,7 @@ class LocalRegistry:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """Serialize up/down across processes (two `local up` at once must not start two servers)."""
-        from promotion.state_dir import ensure_state_dir
+        from lakegate.promotion.state_dir import ensure_state_dir
 
         ensure_state_dir(self.state_dir)  # 0700 whatever existed before: auth.db holds password hashes
         with open(self.state_dir / ".lock", "w") as handle:

@@ -26,7 +26,7 @@ import contextlib
 import re
 from urllib.parse import urlparse
 
-from promotion.local.workspaces import mlflow_address, workspace_for_catalog
+from lakegate.promotion.local.workspaces import mlflow_address, workspace_for_catalog
 
 SCHEME = "lakegate"
 ARTIFACT_SCHEME = "lakegate-artifacts"

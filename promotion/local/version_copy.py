@@ -16,14 +16,14 @@ import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from promotion.local import relocate
-from promotion.local.rest import (EXPERIMENTS, MODELS, READ, RUNS, VERSIONS, WRITE, HttpFailure, RegistryRest,
+from lakegate.promotion.local import relocate
+from lakegate.promotion.local.rest import (EXPERIMENTS, MODELS, READ, RUNS, VERSIONS, WRITE, HttpFailure, RegistryRest,
                                   classify, now_ms)
-from promotion.local.transfer import artifacts
-from promotion.local.transfer.copy_cache import CopyCache, StagedCopy, discard
-from promotion.local.transfer.stream_copy import CopiedFile
-from promotion.local.workspaces import mlflow_address
-from promotion.registry import ModelVersion, NotFound, ProgressCallback, RegistryError, version_from_json
+from lakegate.promotion.local.transfer import artifacts
+from lakegate.promotion.local.transfer.copy_cache import CopyCache, StagedCopy, discard
+from lakegate.promotion.local.transfer.stream_copy import CopiedFile
+from lakegate.promotion.local.workspaces import mlflow_address
+from lakegate.promotion.registry import ModelVersion, NotFound, ProgressCallback, RegistryError, version_from_json
 
 PROMOTION_EXPERIMENT = "promotions/{model}"   # per target workspace; holds one run per copy
 

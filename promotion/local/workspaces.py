@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from promotion.registry import InvalidName, split_full_name
+from lakegate.promotion.registry import InvalidName, split_full_name
 
 _WORKSPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _RESERVED = {"workspaces", "api", "ajax-api", "static-files", "default"}

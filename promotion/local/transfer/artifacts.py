@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 from urllib.parse import urlparse
 
-from promotion.local.rest import READ, VERSIONS, MlflowHttp, RegistryRest
-from promotion.local.workspaces import mlflow_address
-from promotion.registry import ModelVersion, RegistryError
+from lakegate.promotion.local.rest import READ, VERSIONS, MlflowHttp, RegistryRest
+from lakegate.promotion.local.workspaces import mlflow_address
+from lakegate.promotion.registry import ModelVersion, RegistryError
 
 from .stream_copy import CopiedFile, copy_file
 

@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
 
-from promotion.local.rest import MlflowHttp
-from promotion.registry import RegistryError
+from lakegate.promotion.local.rest import MlflowHttp
+from lakegate.promotion.registry import RegistryError
 
 CHUNK = 4 * 1024 * 1024
 QUEUE_DEPTH = 4

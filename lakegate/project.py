@@ -1,0 +1,33 @@
+"""Where a project's files are, and where the toolkit's own files are.
+
+A project is the folder holding `cdktf.json` (the cdktf convention): its definitions (`environments/`), its user
+code, `cdktf.out/` and the local state folder (`.lakegate/`) are relative to it, never to where lakegate is
+installed. The toolkit's own files (the framework's task modules, report templates) are read from the installed
+package, or from the checkout in this repository, which is both the toolkit and an example project.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_MARKER = "cdktf.json"
+# lakegate/ in a checkout holds only this package's own modules; the parts (pipelines/, infra/, ...) are its
+# siblings there, and inside it once installed.
+_PACKAGE = Path(__file__).resolve().parent
+TOOLKIT_ROOT = _PACKAGE if (_PACKAGE / "pipelines").is_dir() else _PACKAGE.parent
+
+
+def project_root(start: Path | None = None) -> Path:
+    """LAKEGATE_PROJECT_ROOT if set, else the nearest folder from `start` (the working directory) up that holds
+    cdktf.json, else this checkout when it is a project itself, else the working directory."""
+    override = os.environ.get("LAKEGATE_PROJECT_ROOT")
+    if override:
+        return Path(override).expanduser().resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_MARKER).is_file():
+            return folder
+    if (TOOLKIT_ROOT / PROJECT_MARKER).is_file():
+        return TOOLKIT_ROOT
+    return here
