@@ -18,7 +18,7 @@ def _common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = UsageParser(prog="python main.py", description=__doc__,
+    parser = UsageParser(prog="lakegate", description=__doc__,
                                      epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in exit_codes.DESCRIPTIONS.items()))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .scaffold_commands import add_scaffold_commands
 
     add_scaffold_commands(commands, _common)
+
+    from .project_commands import add_project_commands
+
+    add_project_commands(commands, _common)
 
     from .demo import add_demo_command
 

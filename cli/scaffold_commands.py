@@ -178,23 +178,33 @@ def cmd_new_model(args) -> int:
 
 def generated_files(envs, root: Path, environments: str) -> dict[Path, tuple[str, str]]:
     """Path -> (text, what it is) for everything derived from the environments and models."""
-    from lakegate.ci.render import generated as ci_generated
     from lakegate.infra.scaffold.deploy_block import has_block, with_deploy_commands
+    from lakegate.pipelines.launch import launchers
+    from lakegate.project import TOOLKIT_ROOT
 
-    from .ci_commands import environments_argument
     from .docs_commands import GENERATED, generated_docs
 
     files = {}
+    if root.resolve() != TOOLKIT_ROOT:
+        # A project made by `init`: the launchers its jobs run; the toolkit's own docs are not its business.
+        return files | {root / name: (text, "a launcher the jobs run (lakegate's task module)")
+                        for name, text in launchers().items()} | _ci_files(envs, root, environments)
     for path, text in generated_docs(root).items():
         what = GENERATED[path.name]
         if path.name == "README.md" and has_block(text):
             text, what = with_deploy_commands(text, envs), what + " and the deploy commands (from the environments)"
         files[path] = (text, what)
+    return files | _ci_files(envs, root, environments)
+
+
+def _ci_files(envs, root: Path, environments: str) -> dict[Path, tuple[str, str]]:
+    from lakegate.ci.render import generated as ci_generated
+
+    from .ci_commands import environments_argument
+
     relative = environments_argument(environments, root)
-    for platform in ("github", "azure-devops"):
-        for name, text in ci_generated(envs, platform, relative).items():
-            files[root / name] = (text, f"the {platform} CI pipeline (from the environments and models)")
-    return files
+    return {root / name: (text, f"the {platform} CI pipeline (from the environments and models)")
+            for platform in ("github", "azure-devops") for name, text in ci_generated(envs, platform, relative).items()}
 
 
 def cmd_generate(args) -> int:
@@ -210,7 +220,7 @@ def cmd_generate(args) -> int:
         output.fail(f"--root {args.root} is not a folder")
         return exit_codes.INVALID_REQUEST
     files = generated_files(envs, root, args.environments)
-    docs = {path: text for path, (text, _) in files.items() if path.suffix == ".md"}
+    docs = {path: text for path, (text, _) in files.items() if path.suffix in (".md", ".py")}
     stale_docs = [path for path, text in docs.items() if not path.is_file() or path.read_text() != text]
     relative = environments_argument(args.environments, root)
     stale_ci = stale(envs, root, PLATFORMS, relative)

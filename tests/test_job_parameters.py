@@ -124,7 +124,7 @@ def test_a_task_file_outside_the_pipelines_or_no_task_module_fails_check_and_run
     from .test_databricks_rules import with_custom_job
 
     changed = with_custom_job(envs, "dev", "churn-train", task={"python_file": path})
-    problem = _missing_program(changed["dev"].job("adhoc-train").tasks[0])
+    problem = _missing_program(changed["dev"].job("adhoc-train").tasks[0], TOOLKIT_ROOT)
     assert problem is not None and problem.startswith(f"file={path}"), problem
     code, message = refused(changed, tmp_path, "dev", "adhoc-train")
     assert code == 2 and f"task train: {path} " in message and "LG-JOB-002" in message

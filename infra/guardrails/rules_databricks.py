@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lakegate.project import project_root
+
 from ..access import effective_grants, grants_owned_by
 from ..model.grants import ACCOUNT_USERS, WRITE_PRIVILEGES
 from .rule import at, at_origin, rule
@@ -93,11 +95,10 @@ def job_runs_as_service_principal(env, envs):
             yield at(f"job={job.name}", *env.path_of("job", job.name), "run_as")
 
 
-REPOSITORY = Path(__file__).resolve().parents[2]   # the lakegate checkout: what `workflows.code` deploys
 NOTEBOOK_HEADER = "# Databricks notebook source"
 
 
-def _missing_program(task, root: Path = REPOSITORY) -> str | None:
+def _missing_program(task, root: Path) -> str | None:
     """Why a task's file would not run from this repository as a task module of the framework (None when it would):
     missing, outside pipelines/ (absolute, `../`, a symlink pointing elsewhere), or not a declared task module."""
     from lakegate.pipelines.parameters import task_file_problem
@@ -133,12 +134,13 @@ def job_tasks_exist_in_repository(env, envs):
     if env.workflows.code is None:
         return  # workspace paths: nothing in this repository to check
     decided = envs.memo.setdefault("LG-JOB-002", {})  # every model's jobs name the same few task files
+    repository = project_root()  # what `workflows.code` deploys: the project's checkout (launchers, in a project)
     for job in env.jobs:
         path = env.path_of("job", job.name)
         for t, task in enumerate(job.tasks):
             key = (task.python_file, task.notebook)
             if key not in decided:
-                decided[key] = _missing_program(task)
+                decided[key] = _missing_program(task, repository)
             problem = decided[key]
             if problem is not None:
                 field = "python_file" if task.python_file is not None else "notebook"

@@ -1,0 +1,41 @@
+"""The wheel, installed into a fresh Python 3.11 virtualenv, makes and drives a project of its own."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from .package_walk import build_wheel, fresh_venv, top_level_names, walk, where_lakegate_came_from
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def test_the_wheel_installs_one_top_level_package_with_its_data(wheel):
+    names = top_level_names(wheel)
+    assert {n for n in names if not n.endswith(".dist-info")} == {"lakegate"}
+    import zipfile
+
+    listed = set(zipfile.ZipFile(wheel).namelist())
+    for inside in ("lakegate/reports/templates/site.html.j2", "lakegate/reports/static/report.js",
+                   "lakegate/templates/project/Makefile", "lakegate/example_project/environments/dev.yaml",
+                   "lakegate/example_project/models/churn.py", "lakegate/pipelines/training/train.py"):
+        assert inside in listed, inside
+    entry_points = zipfile.ZipFile(wheel).read(next(n for n in listed if n.endswith("entry_points.txt"))).decode()
+    assert "lakegate = lakegate.cli.app:main" in entry_points
+    assert "lakegate.promotion.local.uc_uri:registry_store" in entry_points
+
+
+def test_a_fresh_virtualenv_inits_checks_synthesizes_and_promotes(wheel, tmp_path):
+    bin_dir = fresh_venv(sys.executable, sys.executable, wheel, tmp_path / "venv")
+    assert where_lakegate_came_from(bin_dir).startswith(str(tmp_path / "venv"))  # the wheel's, not this checkout
+    results = walk(bin_dir, tmp_path)
+    project = tmp_path / "acme-ml"
+    assert (project / "cdktf.out" / "stacks" / "prod-databricks" / "cdk.tf.json").is_file()
+    (site,) = (tmp_path / "venv" / "lib").glob("python3.*/site-packages")
+    assert not {"infra", "cli", "ci", "pipelines", "promotion", "reports"} & {p.name for p in site.iterdir()}
+    assert results["promoted"]["outcome"] == "champion"
+    assert "acme/acme-ml" in (project / "environments" / "dev.yaml").read_text()
+    assert "2 passed" in results["project test"].stdout
