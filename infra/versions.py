@@ -51,6 +51,11 @@ def lakegate_version() -> str:
         raise VersionUnknown("lakegate's version: no pyproject.toml of lakegate and no installed distribution") from None
 
 
+def lakegate_requirement() -> str:
+    """`lakegate==<version>`: the PyPI library every framework task of a deployed job installs on its cluster."""
+    return f"{DISTRIBUTION}=={lakegate_version()}"
+
+
 def pinned_version(package: str) -> str | None:
     """The exact version lakegate pins `package` to (`package==X` among its dependencies), or None."""
     project = _project()

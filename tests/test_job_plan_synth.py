@@ -6,7 +6,7 @@ stack turns that plan into `databricks_job` resources (workflows.py). This test 
 Databricks would run what the runner runs: the same jobs, job parameters (names, order, values), tasks and
 their dependencies (with condition outcomes), each task's program (python file or notebook), the argv a
 script receives once Databricks resolves `{{job.parameters.X}}`, a notebook's widgets, conditions, run-job
-targets, clusters and retries. Terraform references (`${databricks_catalog.x.name}`) are resolved against the
+targets, clusters and retries, and the pinned lakegate every program task installs on its cluster. Terraform references (`${databricks_catalog.x.name}`) are resolved against the
 stack's own resources, as Terraform would at plan time; anything left unresolved is a mismatch.
 
 The expectation comes from the runner side only (the plan with `local_props`, and the runner's own order,
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,8 @@ ENVIRONMENTS = sorted(p.stem for p in EXAMPLES.glob("*.yaml") if not p.stem.star
 _TERRAFORM_REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}")
 _JOB_PARAMETER = re.compile(r"\{\{\s*job\.parameters\.([^}\s]+)\s*\}\}")
 PROGRAM_KINDS = ("python_file", "notebook")
+# The lakegate the tests run (this checkout's version): what a job cluster must install.
+TESTED_LAKEGATE = "lakegate==" + tomllib.loads((EXAMPLES.parents[2] / "pyproject.toml").read_text())["project"]["version"]
 
 
 # --- the JSON side, read as Terraform and Databricks read it ------------------------------------------------
@@ -131,6 +134,12 @@ def job_problems(env, job, synthesized_job: dict, stack: dict) -> list[str]:
                                 f"(job clusters {sorted(clusters)}), planned {task.cluster!r}")
             if deployed.get("max_retries", 0) != task.max_retries:
                 problems.append(f"{where}: max_retries {deployed.get('max_retries', 0)}, planned {task.max_retries}")
+            if task.libraries != (TESTED_LAKEGATE,):
+                problems.append(f"{where}: the plan installs {task.libraries}, the tests run {TESTED_LAKEGATE}")
+            if deployed.get("library") != [{"pypi": {"package": TESTED_LAKEGATE}}]:
+                problems.append(f"{where}: the cluster installs {deployed.get('library')}, the tests run {TESTED_LAKEGATE}")
+        elif "library" in deployed:
+            problems.append(f"{where}: a {task.kind} task installs {deployed['library']}")
         if task.kind == "python_file":
             program = deployed.get("spark_python_task")
             if program is None:
@@ -235,6 +244,9 @@ MISTAKES = {
         job_id="${databricks_job.workflows_job_validate_4A4757E8.id}"), "starts"),
     "a task dropped": (lambda j: j["task"].pop(), "tasks differ"),
     "a retry lost": (lambda j: _task(j, "unpack_inference_table").update(max_retries=3), "max_retries"),
+    "another lakegate on the cluster": (lambda j: _task(j, "refresh_monitor")["library"][0]["pypi"].update(
+        package="lakegate"), "the cluster installs"),
+    "no lakegate on the cluster": (lambda j: _task(j, "unpack_inference_table").pop("library"), "the cluster installs"),
 }
 
 
