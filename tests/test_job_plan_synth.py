@@ -26,7 +26,7 @@ import pytest
 from infra.constructs.databricks.job_plan import job_parameters, local_props, planned_tasks
 from pipelines import runner
 
-from .helpers import EXAMPLES
+from .helpers import EXAMPLES, copy_examples, edit
 
 ENVIRONMENTS = sorted(p.stem for p in EXAMPLES.glob("*.yaml") if not p.stem.startswith("_"))
 _TERRAFORM_REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}")
@@ -191,6 +191,62 @@ def test_every_job_deploys_what_the_runner_runs(envs, synthesized, env_name):
         "the stack deploys other jobs than the runner knows"
     problems = [p for job in env.jobs for p in job_problems(env, job, jobs[f"{env_name}-{job.name}"], stack)]
     assert not problems, "\n".join(problems)
+
+
+# The examples' jobs are all models' own; a hand-written job (workflows.jobs) has what they lack: two clusters (one
+# single node), tasks naming their cluster, a fan-in, the job's own parameters, task parameters, retries, a smoke
+# test, and retraining on drift from a notebook that starts another hand-written job.
+HAND_WRITTEN = """  jobs:
+    - name: adhoc-retrain
+      model: churn
+      description: A hand-written job beside the models' own
+      clusters:
+        - {key: small, policy: dev-small, node_type: Standard_DS3_v2, min_workers: 0, max_workers: 0}
+        - {key: wide, policy: dev-small, node_type: Standard_D4ds_v5, min_workers: 1, max_workers: 4}
+      parameters: {epochs: "3", sample_fraction: "0.5"}
+      smoke_test: {sample_fraction: 0.1, epochs: 1}
+      max_retries: 1
+      retrain_on_drift: {task: drift, threshold: 0.4, job: adhoc-train, cooldown_hours: 12}
+      tasks:
+        - {key: unpack, cluster: small, python_file: pipelines/monitoring/unpack_inference_table.py,
+           parameters: {payload_table: monitoring.churn_payload, inference_table: monitoring.churn_inference, label: churned}}
+        - {key: drift, cluster: small, notebook: pipelines/monitoring/refresh_monitor, depends_on: [unpack],
+           parameters: {inference_table: monitoring.churn_inference, baseline_table: monitoring.churn_baseline,
+                        features_table: features.churn_features, label: churned}}
+        - {key: train, cluster: wide, python_file: pipelines/training/train.py, depends_on: [unpack, drift]}
+    - name: adhoc-train
+      model: churn
+      clusters: [{key: main, policy: dev-small, node_type: Standard_DS3_v2}]
+      tasks: [{key: train, python_file: pipelines/training/train.py, parameters: {epochs: "2"}}]
+  experiments:
+"""
+
+
+@pytest.fixture(scope="module")
+def hand_written(tmp_path_factory):
+    """dev with a hand-written job, loaded and synthesized alone into a temporary cdktf.out."""
+    from infra.loader import load_environments
+    from infra.synth import synthesize
+
+    folder = copy_examples(tmp_path_factory.mktemp("hand-written") / "environments")
+    edit(folder / "dev.yaml", "  experiments:\n", HAND_WRITTEN)
+    envs = load_environments(folder)
+    return envs, synthesize(envs, folder.parent / "cdktf.out", only=["dev"])
+
+
+def test_a_hand_written_job_deploys_what_the_runner_runs(hand_written):
+    envs, synthesized = hand_written
+    env = envs["dev"]
+    job = env.job("adhoc-retrain")
+    assert {j.name for j in env.workflows.jobs} == {"adhoc-retrain", "adhoc-train"}
+    stack = stack_json(synthesized, "dev")
+    jobs = deployed_jobs(stack)
+    assert sorted(jobs) == sorted(f"dev-{j.name}" for j in env.jobs)
+    planned = {t.key: t for t in planned_tasks(job, local_props(env))}
+    assert {t.cluster for t in planned.values() if t.kind in PROGRAM_KINDS} == {"small", "wide"}
+    assert {t.kind for t in planned.values()} == {"python_file", "notebook", "condition", "run_job"}
+    problems = [p for j in env.jobs for p in job_problems(env, j, jobs[f"dev-{j.name}"], stack)]
+    assert problems == []
 
 
 def test_the_examples_cover_every_kind_of_task(envs):
