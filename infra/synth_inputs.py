@@ -20,9 +20,10 @@ from pathlib import Path
 STATE_FILE = "lakegate-synth.json"
 FORMAT = 1
 _ROOT = Path(__file__).resolve().parent.parent
-# The code whose change changes the synthesized JSON, and the pinned versions of the bindings.
+# The code whose change changes the synthesized JSON, and the pinned versions of the bindings; pyproject.toml
+# holds lakegate's own version, which every job pins on its clusters (job_plan.py).
 _CODE_GLOBS = ("infra/**/*.py",)
-_LOCK_FILES = ("requirements.lock", "cdktf.json")
+_LOCK_FILES = ("requirements.lock", "cdktf.json", "pyproject.toml")
 
 
 def _sha(*parts: bytes) -> str:

@@ -17,8 +17,8 @@ from lakegate.infra.model import Environments
 
 from .helpers import EXAMPLES, copy_examples, edit, line_of, variant
 
-DATABRICKS_RULES = {"LG-PROD-006", "LG-PROD-007", "LG-PROD-008", "LG-PROD-009", "LG-UC-001", "LG-COMPUTE-001", "LG-JOB-001",
-                    "LG-JOB-002"}
+DATABRICKS_RULES = {"LG-PROD-006", "LG-PROD-007", "LG-PROD-008", "LG-PROD-009", "LG-UC-001", "LG-COMPUTE-001",
+                    "LG-COMPUTE-002", "LG-JOB-001", "LG-JOB-002"}
 
 
 def fired(report) -> set[str]:
@@ -64,7 +64,7 @@ def prod_with_adhoc_cluster(envs):
     compute = envs["prod"].compute.model_dump()
     compute["allow_all_purpose"] = True
     compute["policies"].append({"name": "prod-adhoc", "node_types": ["Standard_D8ds_v5"], "max_workers": 4,
-                                "auto_termination_minutes": 30, "spark_version": "15.4.x-cpu-ml-scala2.12"})
+                                "auto_termination_minutes": 30, "spark_version": "17.3.x-cpu-ml-scala2.13"})
     compute["clusters"] = [{"name": "adhoc", "policy": "prod-adhoc", "node_type": "Standard_D8ds_v5",
                             "users": ["ml-engineers"]}]
     return variant(envs, "prod", compute=compute)

@@ -220,7 +220,7 @@ def test_policies_bound_runtime_size_and_idle_time(stack):
     prod = stack("prod-databricks")
     policy = one(prod, "databricks_cluster_policy", name="prod-jobs")
     definition = json.loads(policy["definition"])
-    assert definition["spark_version"] == {"type": "fixed", "value": "15.4.x-cpu-ml-scala2.12"}
+    assert definition["spark_version"] == {"type": "fixed", "value": "17.3.x-cpu-ml-scala2.13"}
     assert definition["node_type_id"]["values"] == ["Standard_D8ds_v5", "Standard_D16ds_v5"]
     assert definition["autoscale.max_workers"]["maxValue"] == 20
     assert definition["autotermination_minutes"]["maxValue"] == 20

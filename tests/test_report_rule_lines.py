@@ -24,7 +24,7 @@ from .helpers import EXAMPLES, copy_examples, edit, line_of, variant
 
 ADHOC = ("compute:\n  allow_all_purpose: false\n  policies:\n", "compute:\n  allow_all_purpose: true\n  clusters:\n"
          "    - {name: adhoc, policy: prod-adhoc, node_type: Standard_D8ds_v5, users: [ml-engineers]}\n  policies:\n"
-         "    - {name: prod-adhoc, node_types: [Standard_D8ds_v5], max_workers: 4, spark_version: 15.4.x-cpu-ml-scala2.12}\n")
+         "    - {name: prod-adhoc, node_types: [Standard_D8ds_v5], max_workers: 4, spark_version: 17.3.x-cpu-ml-scala2.13}\n")
 GRANTS = "grants:\n  - {principal: ml-engineers, on: catalog prod,"
 # A hand-written job beside the models' own (workflows.jobs).
 ADHOC_JOB = ("  jobs:\n    - name: adhoc\n{extra}      clusters: [{{key: main, policy: prod-jobs, node_type: Standard_D8ds_v5}}]\n"
@@ -69,6 +69,9 @@ CASES = {
                         ("staging.yaml", "auto_stop_minutes: 10", "auto_stop_minutes: 0")],
                        {"LG-COMPUTE-001[cluster=exploration]": ("dev.yaml", r"^      auto_termination_minutes: 0"),
                         "LG-COMPUTE-001[warehouse=lakegate-staging]": ("staging.yaml", r"auto_stop_minutes: 0")}),
+    "LG-COMPUTE-002": ([("staging.yaml", "spark_version: 17.3.x-cpu-ml-scala2.13", "spark_version: 15.4.x-cpu-ml-scala2.12")],
+                       {"LG-COMPUTE-002[policy=staging-jobs,runtime=15.4.x-cpu-ml-scala2.12 (Spark 3.5; lakegate tests Spark 4)]":
+                        ("staging.yaml", r"^      spark_version: 15.4.x-cpu-ml-scala2.12")}),
     "LG-JOB-001": ([("prod.yaml", "  experiments:\n", ADHOC_JOB.format(extra="      run_as: sam.okafor@contoso.com\n",
                                                                       file="pipelines/training/train.py"))],
                    {"LG-JOB-001[job=adhoc]": ("prod.yaml", r"^      run_as: sam.okafor")}),

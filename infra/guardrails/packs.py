@@ -45,7 +45,8 @@ AZURE = Pack("azure", (
 DATABRICKS = Pack("databricks", (
     databricks.prod_no_all_purpose, databricks.prod_no_human_writers, databricks.prod_no_scale_to_zero,
     databricks.prod_no_account_users, databricks.service_principal_writes_own_catalog,
-    databricks.compute_auto_terminates, databricks.job_runs_as_service_principal,
+    databricks.compute_auto_terminates, databricks.runtime_matches_tested_spark,
+    databricks.job_runs_as_service_principal,
     databricks.job_tasks_exist_in_repository, databricks.job_parameters_typed,
 ))
 ACCESS = Pack("access", (access.principal_confined_to_environment, access.binding_waits_for_workspace_id,

@@ -12,7 +12,9 @@ from lakegate.project import project_root
 
 from ..access import effective_grants, grants_owned_by
 from ..model.grants import ACCOUNT_USERS, WRITE_PRIVILEGES
+from ..versions import pinned_version
 from .rule import at, at_origin, rule
+from .runtimes import KNOWN_RUNTIMES, parse_runtime, spark_major, spark_of
 
 
 def _human_groups(envs) -> set[str]:
@@ -84,6 +86,33 @@ def compute_auto_terminates(env, envs):
     for index, warehouse in enumerate(env.sql_warehouses):
         if warehouse.auto_stop_minutes <= 0:
             yield at(f"warehouse={warehouse.name}", "sql_warehouses", index, "auto_stop_minutes")
+
+
+@rule("LG-COMPUTE-002", "error",
+      "a cluster policy's runtime must be a known Databricks runtime on the Spark major lakegate tests (pyspark's pin)",
+      f"""`run --engine spark` proves the job tasks on the pinned pyspark; a cluster on another Spark major runs code
+      nobody ran (Spark 4 changed defaults, APIs and the Scala version). Known runtime majors:
+      {", ".join(f"{major} = Spark {spark}" for major, (spark, _) in sorted(KNOWN_RUNTIMES.items()))}. A runtime
+      key that does not parse, or a major not known (infra/guardrails/runtimes.py), fails closed until added.""")
+def runtime_matches_tested_spark(env, envs):
+    pinned = pinned_version("pyspark")
+    tested = spark_major(pinned or "")
+    if tested is None:
+        yield at(f"pyspark={pinned or 'unpinned'} (no exact pyspark pin in lakegate's dependencies)")
+        return
+    for index, policy in enumerate(env.compute.policies):
+        where = ("compute", "policies", index, "spark_version")
+        runtime = parse_runtime(policy.spark_version)
+        subject = f"policy={policy.name},runtime={policy.spark_version}"
+        if runtime is None:
+            yield at(f"{subject} (not a runtime key like 17.3.x-cpu-ml-scala2.13)", *where)
+            continue
+        spark = spark_of(runtime)
+        if spark is None:
+            yield at(f"{subject} (unknown runtime: major {runtime.major} with Scala {runtime.scala} is not in "
+                     "lakegate's table of runtimes)", *where)
+        elif spark_major(spark) != tested:
+            yield at(f"{subject} (Spark {spark}; lakegate tests Spark {tested})", *where)
 
 
 @rule("LG-JOB-001", "error", "jobs must run as the environment's service principal",

@@ -15,6 +15,9 @@ How parameters reach the code (the same `main(argv)` parses them everywhere):
 - a `notebook` task gets the job parameters pushed down as widgets and its own `parameters` (and the baked two)
   as base parameters.
   A task that publishes a task value must be a notebook: `dbutils.jobs.taskValues.set` works only there.
+Every program task (python_file or notebook: a framework task module, LG-JOB-002) installs `lakegate==<version>`
+on its job cluster (a PyPI task library, the version this checkout or installation is), so the cluster runs the
+framework that was tested, not whatever the runtime or the Git branch happens to hold.
 Retraining on drift: the task named by `retrain_on_drift.task` also gets `drift_threshold`,
 `retrain_cooldown_hours` and `retrain_job`; then a condition task compares its `drift` value with the
 threshold, a second one checks the cooldown it published (`in_cooldown`), and a run-job task starts the job.
@@ -30,6 +33,7 @@ from ...model.compute import ClusterPolicy
 from ...model.quality import QualityMonitor
 from ...model.serving import ServingEndpoint
 from ...model.workflows import CodeSource, Experiment, Job
+from ...versions import lakegate_requirement
 
 DRIFT_CONDITION_TASK = "drift_above_threshold"
 COOLDOWN_CONDITION_TASK = "outside_cooldown"
@@ -78,6 +82,7 @@ class PlannedTask:
     run_job: str | None = None                        # name of the job a run-job task starts
     depends_on: tuple[Dependency, ...] = ()
     max_retries: int = 0
+    libraries: tuple[str, ...] = ()                   # program tasks: PyPI requirements installed on the cluster
 
     @property
     def kind(self) -> str:
@@ -138,7 +143,8 @@ def planned_tasks(job: Job, props: WorkflowsProps) -> list[PlannedTask]:
             own.update({"drift_threshold": f"{drift.threshold:g}", "retrain_cooldown_hours": f"{drift.cooldown_hours:g}",
                         "retrain_job": drift.job, "drift_value": drift.value})
         common = dict(key=task.key, description=task.description, cluster=job.cluster_of(task),
-                      depends_on=tuple(Dependency(d) for d in task.depends_on), max_retries=job.max_retries)
+                      depends_on=tuple(Dependency(d) for d in task.depends_on), max_retries=job.max_retries,
+                      libraries=(lakegate_requirement(),))
         if task.python_file is not None:
             arguments = [f"--{name}={{{{job.parameters.{name}}}}}" for name in names]
             arguments += [f"--{k}={v}" for k, v in {**own, **baked}.items()]

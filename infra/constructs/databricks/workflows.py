@@ -73,7 +73,8 @@ class Workflows(Construct):
     def _tasks(self, job: Job) -> list:
         """The job's planned tasks (job_plan.py) as provider objects: what the local runner walks is deployed."""
         from cdktn_provider_databricks.job import (
-            JobTask, JobTaskConditionTask, JobTaskDependsOn, JobTaskNotebookTask, JobTaskRunJobTask, JobTaskSparkPythonTask,
+            JobTask, JobTaskConditionTask, JobTaskDependsOn, JobTaskLibrary, JobTaskLibraryPypi, JobTaskNotebookTask,
+            JobTaskRunJobTask, JobTaskSparkPythonTask,
         )
         from cdktn import Token
 
@@ -97,6 +98,8 @@ class Workflows(Construct):
                 job_cluster_key=planned.cluster if planned.kind in ("python_file", "notebook") else None,
                 depends_on=[JobTaskDependsOn(task_key=d.task, outcome=d.outcome) for d in planned.depends_on] or None,
                 max_retries=(planned.max_retries or None) if planned.kind in ("python_file", "notebook") else None,
+                # The pinned lakegate on the job cluster: the framework the task runs is the one tested.
+                library=[JobTaskLibrary(pypi=JobTaskLibraryPypi(package=p)) for p in planned.libraries] or None,
                 **program,
             ))
         return tasks
