@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
+PYTHON313 ?= python3.13
+PY313_VENV := .venv-313
 # The cdktf/cdktn CLI and a supported Node for it and for jsii (the machine's may be end-of-life), from the npm
 # registry into .tools/ (ignored): .tools/bin/cdktf synth|list|diff|deploy.
 TOOLS := .tools
@@ -24,8 +26,9 @@ demo: $(VENV)/.installed $(TOOLS)/.installed
 # Four workers on two cores: much of a test's time is spent waiting (child processes starting, the MLflow
 # server answering), and each test file stays on one worker (its module fixtures start one server).
 TEST_WORKERS ?= 4
-test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TOOLS)/.installed browser
-	LAKEGATE_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov LAKEGATE_TOOLS=$(CURDIR)/$(TOOLS) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(PY313_VENV)/.installed $(TOOLS)/.installed browser
+	LAKEGATE_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov LAKEGATE_TOOLS=$(CURDIR)/$(TOOLS) \
+	  LAKEGATE_PY313=$(CURDIR)/$(PY313_VENV)/bin/python $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 tools: $(TOOLS)/.installed
 
@@ -81,6 +84,13 @@ $(TOOLS)/.installed: Makefile
 	$(TOOLS)/bin/node --version >/dev/null
 	touch $@
 
+# Python 3.13 (pyenv's, or the machine's python3.13): the dependencies of a wheel walk on 3.13
+# (tests/test_package_py313.py); the suite itself runs on 3.11.
+$(PY313_VENV)/.installed: requirements.lock
+	test -x $(PY313_VENV)/bin/python || PYENV_VERSION=$${PYENV_VERSION:-3.13.0} $(PYTHON313) -m venv $(PY313_VENV)
+	$(PY313_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
 $(CHECKOV_VENV)/.installed: pyproject.toml
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check "checkov==3.3.30"
@@ -92,4 +102,4 @@ lock:
 	mv requirements.lock.new requirements.lock
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(TOOLS) cdktf.out .lakegate
+	rm -rf $(VENV) $(CHECKOV_VENV) $(PY313_VENV) $(TOOLS) cdktf.out .lakegate

@@ -207,18 +207,37 @@ def _ci_files(envs, root: Path, environments: str) -> dict[Path, tuple[str, str]
             for platform in ("github", "azure-devops") for name, text in ci_generated(envs, platform, relative).items()}
 
 
+def _write_launchers(root: Path) -> list[str]:
+    """A project's launchers, written before the guardrails run: they derive from the installed lakegate alone, and
+    LG-JOB-002 refuses a project whose jobs name a launcher it lacks (generate is what repairs that)."""
+    from lakegate.pipelines.launch import launchers
+    from lakegate.project import TOOLKIT_ROOT
+
+    if root.resolve() == TOOLKIT_ROOT:
+        return []
+    written = []
+    for name, text in launchers().items():
+        path = root / name
+        if not path.is_file() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            written.append(name)
+    return written
+
+
 def cmd_generate(args) -> int:
     from lakegate.ci.render import PLATFORMS, stale, write
 
     from .ci_commands import guardrails_pass, environments_argument
 
     envs = _load(args)
-    if not guardrails_pass(envs, args.json):
-        return exit_codes.GUARDRAIL_VIOLATION
     root = Path(args.root) if args.root else project_root(args.environments)
     if not root.is_dir():
         output.fail(f"--root {args.root} is not a folder")
         return exit_codes.INVALID_REQUEST
+    launched = [] if args.check else _write_launchers(root)
+    if not guardrails_pass(envs, args.json):
+        return exit_codes.GUARDRAIL_VIOLATION
     files = generated_files(envs, root, args.environments)
     docs = {path: text for path, (text, _) in files.items() if path.suffix in (".md", ".py")}
     stale_docs = [path for path, text in docs.items() if not path.is_file() or path.read_text() != text]
@@ -237,7 +256,7 @@ def cmd_generate(args) -> int:
     for path in stale_docs:
         path.write_text(docs[path])
     outcome = write(envs, root, PLATFORMS, relative)
-    changed = [os.path.relpath(p, root) for p in stale_docs] + outcome.written
+    changed = launched + [os.path.relpath(p, root) for p in stale_docs] + outcome.written
     if args.json:
         output.emit_json({"ok": True, "checked": False, "written": changed, "removed": outcome.removed})
         return exit_codes.OK

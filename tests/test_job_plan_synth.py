@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.constructs.databricks.job_plan import job_parameters, local_props, planned_tasks
-from pipelines import runner
+from lakegate.infra.constructs.databricks.job_plan import job_parameters, local_props, planned_tasks
+from lakegate.pipelines import runner
 
 from .helpers import EXAMPLES, copy_examples, edit
 
@@ -225,8 +225,8 @@ HAND_WRITTEN = """  jobs:
 @pytest.fixture(scope="module")
 def hand_written(tmp_path_factory):
     """dev with a hand-written job, loaded and synthesized alone into a temporary cdktf.out."""
-    from infra.loader import load_environments
-    from infra.synth import synthesize
+    from lakegate.infra.loader import load_environments
+    from lakegate.infra.synth import synthesize
 
     folder = copy_examples(tmp_path_factory.mktemp("hand-written") / "environments")
     edit(folder / "dev.yaml", "  experiments:\n", HAND_WRITTEN)

@@ -11,10 +11,10 @@ import tomllib
 
 import pytest
 
-from infra import versions
-from infra.guardrails import rules_databricks
-from infra.guardrails.runner import check_environments
-from infra.guardrails.runtimes import KNOWN_RUNTIMES, parse_runtime, spark_major, spark_of
+from lakegate.infra import versions
+from lakegate.infra.guardrails import rules_databricks
+from lakegate.infra.guardrails.runner import check_environments
+from lakegate.infra.guardrails.runtimes import KNOWN_RUNTIMES, parse_runtime, spark_major, spark_of
 
 from .helpers import EXAMPLES, variant
 
