@@ -8,9 +8,6 @@ PY313_VENV := .venv-313
 # The cdktf/cdktn CLI and a supported Node for it and for jsii (the machine's may be end-of-life), from the npm
 # registry into .tools/ (ignored): .tools/bin/cdktf synth|list|diff|deploy.
 TOOLS := .tools
-NODE_VERSION := 24.22.3
-CDKTN_CLI_VERSION := 0.24.0
-NODE_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION ?= 1
 export CHECKPOINT_DISABLE ?= 1
@@ -74,15 +71,9 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-$(TOOLS)/.installed: Makefile
-	mkdir -p $(TOOLS)/bin
-	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error --no-save \
-	  node-linux-$(NODE_ARCH)@$(NODE_VERSION) cdktn-cli@$(CDKTN_CLI_VERSION)
-	ln -sfn ../node_modules/node-linux-$(NODE_ARCH)/bin/node $(TOOLS)/bin/node
-	printf '#!/bin/sh\n# cdktn CLI on the Node it needs (>= 22.19); cdktf.json is read as usual.\nhere=$$(cd "$$(dirname "$$0")" && pwd)\nPATH="$$here:$$PATH" exec "$$here/node" "$$here/../node_modules/cdktn-cli/bin/cdktn" "$$@"\n' > $(TOOLS)/bin/cdktn
-	chmod +x $(TOOLS)/bin/cdktn && ln -sfn cdktn $(TOOLS)/bin/cdktf
-	$(TOOLS)/bin/node --version >/dev/null
-	touch $@
+# `lakegate tools` (cli/project_commands.py): what a pip-only user runs too.
+$(TOOLS)/.installed: $(VENV)/.installed
+	$(PY) main.py tools
 
 # Python 3.13 (pyenv's, or the machine's python3.13): the dependencies of a wheel walk on 3.13
 # (tests/test_package_py313.py); the suite itself runs on 3.11.
