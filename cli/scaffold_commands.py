@@ -1,5 +1,5 @@
 """`new environment`, `new model` and `generate`: definitions that pass `check` at once, and everything derived
-from the list of environments and models (docs, CI pipelines, the README's deploy commands) regenerated in one go.
+from the list of environments and models (docs, CI pipelines, the deploy commands of docs/first-deploy.md) regenerated in one go.
 
 `new` writes all of its files or none: it writes, loads the whole folder and runs the guardrails; if that fails,
 every file it touched is put back as it was, and the problems are reported.
@@ -44,7 +44,7 @@ def add_scaffold_commands(commands, common) -> None:
 
     generate = commands.add_parser("generate", allow_abbrev=False,
                                    help="regenerate (or --check) everything derived from the environments and models: "
-                                        "README reference and deploy commands, RULES.md, CI pipelines")
+                                        "the docs' references and deploy commands, RULES.md, CI pipelines")
     common(generate)
     generate.add_argument("--check", action="store_true", help="write nothing; exit 10 naming what is stale")
     generate.add_argument("--root", metavar="DIR", default=None,
@@ -182,14 +182,15 @@ def generated_files(envs, root: Path, environments: str) -> dict[Path, tuple[str
     from infra.scaffold.deploy_block import has_block, with_deploy_commands
 
     from .ci_commands import environments_argument
-    from .docs_commands import GENERATED, generated_docs
+    from .docs_commands import describe, generated_docs
 
-    files = {}
-    for path, text in generated_docs(root).items():
-        what = GENERATED[path.name]
-        if path.name == "README.md" and has_block(text):
-            text, what = with_deploy_commands(text, envs), what + " and the deploy commands (from the environments)"
-        files[path] = (text, what)
+    files = {path: (text, describe(path, root)) for path, text in generated_docs(root).items()}
+    # The deploy commands, wherever a page has their markers (docs/first-deploy.md here; a project's README).
+    for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text, what = files.get(path, (path.read_text() if path.is_file() else "", ""))
+        if has_block(text):
+            files[path] = (with_deploy_commands(text, envs),
+                           (what + " and " if what else "") + "the deploy commands (from the environments)")
     relative = environments_argument(environments, root)
     for platform in ("github", "azure-devops"):
         for name, text in ci_generated(envs, platform, relative).items():
@@ -201,6 +202,7 @@ def cmd_generate(args) -> int:
     from ci.render import PLATFORMS, stale, write
 
     from .ci_commands import guardrails_pass, environments_argument
+    from .docs_commands import write as write_doc
 
     envs = _load(args)
     if not guardrails_pass(envs, args.json):
@@ -225,7 +227,7 @@ def cmd_generate(args) -> int:
             output.console.print(f"generated files current ({len(files)})")
         return exit_codes.STALE_DOCS if names else exit_codes.OK
     for path in stale_docs:
-        path.write_text(docs[path])
+        write_doc(path, docs[path])
     outcome = write(envs, root, PLATFORMS, relative)
     changed = [os.path.relpath(p, root) for p in stale_docs] + outcome.written
     if args.json:
