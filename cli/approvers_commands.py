@@ -209,7 +209,7 @@ def cmd_enrol(args) -> int:
                           "written": [doc.display], "changes": changes})
         return exit_codes.OK
     for change in doc.changes:
-        output.console.print(output.escape(str(change)), emoji=False)
+        output.console.print(output.escape(str(change)), emoji=False, soft_wrap=True)
     output.console.print(f"enrolled {output.escape(args.identity)} ({fingerprint}) as an approver of {env.name}; "
                          "commit the change for review", emoji=False)
     return exit_codes.OK

@@ -165,7 +165,7 @@ def child_environment(project: Path, bin_dir: Path) -> dict[str, str]:
     else:
         (bin_dir / "lakegate").symlink_to(installed)
     env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", CHECKPOINT_DISABLE="1", PYTHONDONTWRITEBYTECODE="1",
-               NO_COLOR="1", COLUMNS="200")
+               NO_COLOR="1", COLUMNS="200", PYTHONUNBUFFERED="1")
     return env
 
 
