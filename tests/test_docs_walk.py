@@ -164,6 +164,9 @@ def child_environment(project: Path, bin_dir: Path) -> dict[str, str]:
         shim.chmod(0o755)
     else:
         (bin_dir / "lakegate").symlink_to(installed)
+    # The person following the docs: git knows who they are (the tutorials commit), and they are not the approver.
+    env.update({f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+                for what, value in (("NAME", "Docs Walker"), ("EMAIL", "docs.walker@example.com"))})
     env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", CHECKPOINT_DISABLE="1", PYTHONDONTWRITEBYTECODE="1",
                NO_COLOR="1", COLUMNS="200", PYTHONUNBUFFERED="1")
     return env
