@@ -62,7 +62,7 @@ def presents_identity(env: Environment, platform: str) -> bool:
 
 
 def deploy_command(env: Environment) -> tuple[str, ...]:
-    """The README's per-environment deploy command (tests/test_isolation.py checks it against the
+    """The per-environment deploy command of docs/first-deploy.md (tests/test_isolation.py checks it against the
     manifest); CI runs its two stacks as a saved plan and its apply instead (plan_steps, apply_steps)."""
     return (CDKTF, "deploy", *stacks_of(env), "--ignore-missing-stack-dependencies")
 

@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _lazy(doctor, "doctor_command", "cmd_doctor")
     doctor.add_argument("--env", required=True, metavar="ENV", help="the environment to check (its credentials are used)")
 
-    docs = commands.add_parser("docs", help="regenerate (or --check) the README field reference and RULES.md")
+    docs = commands.add_parser("docs", help="regenerate (or --check) the documentation's generated references (fields, rules, commands, exit "
+                                            "codes) and RULES.md")
     _common(docs)
     _lazy(docs, "docs_commands", "cmd_docs")
     docs.add_argument("--check", action="store_true", help="exit 10 if the generated docs are stale")
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .project_commands import add_project_commands
 
     add_project_commands(commands, _common)
+
+    from .approvers_commands import add_approvers_commands
+
+    add_approvers_commands(commands, _common)
 
     from .demo import add_demo_command
 

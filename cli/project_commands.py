@@ -42,9 +42,14 @@ def cmd_init(args) -> int:
     from lakegate.infra.scaffold import ScaffoldError
     from lakegate.infra.scaffold.project import create
 
+    from .scaffold_commands import generated_files
+
+    def derived(envs, root: Path) -> dict[Path, str]:
+        return {path: text for path, (text, _) in generated_files(envs, root, str(root / "environments")).items()}
+
     try:
         written = create(Path(args.directory), repository=args.repository,
-                         wheel=Path(args.wheel) if args.wheel else None)
+                         wheel=Path(args.wheel) if args.wheel else None, derived=derived)
     except ScaffoldError as error:
         output.fail(str(error))
         return getattr(exit_codes, error.kind)

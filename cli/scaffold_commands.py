@@ -1,5 +1,5 @@
 """`new environment`, `new model` and `generate`: definitions that pass `check` at once, and everything derived
-from the list of environments and models (docs, CI pipelines, the README's deploy commands) regenerated in one go.
+from the list of environments and models (docs, CI pipelines, the deploy commands of docs/first-deploy.md) regenerated in one go.
 
 `new` writes all of its files or none: it writes, loads the whole folder and runs the guardrails; if that fails,
 every file it touched is put back as it was, and the problems are reported.
@@ -44,7 +44,7 @@ def add_scaffold_commands(commands, common) -> None:
 
     generate = commands.add_parser("generate", allow_abbrev=False,
                                    help="regenerate (or --check) everything derived from the environments and models: "
-                                        "README reference and deploy commands, RULES.md, CI pipelines")
+                                        "the docs' references and deploy commands, RULES.md, CI pipelines")
     common(generate)
     generate.add_argument("--check", action="store_true", help="write nothing; exit 10 naming what is stale")
     generate.add_argument("--root", metavar="DIR", default=None,
@@ -180,20 +180,20 @@ def generated_files(envs, root: Path, environments: str) -> dict[Path, tuple[str
     """Path -> (text, what it is) for everything derived from the environments and models."""
     from lakegate.infra.scaffold.deploy_block import has_block, with_deploy_commands
     from lakegate.pipelines.launch import launchers
-    from lakegate.project import TOOLKIT_ROOT
 
-    from .docs_commands import GENERATED, generated_docs
+    from .docs_commands import describe, generated_docs
 
-    files = {}
-    if root.resolve() != TOOLKIT_ROOT:
-        # A project made by `init`: the launchers its jobs run; the toolkit's own docs are not its business.
-        return files | {root / name: (text, "a launcher the jobs run (lakegate's task module)")
-                        for name, text in launchers().items()} | _ci_files(envs, root, environments)
-    for path, text in generated_docs(root).items():
-        what = GENERATED[path.name]
-        if path.name == "README.md" and has_block(text):
-            text, what = with_deploy_commands(text, envs), what + " and the deploy commands (from the environments)"
-        files[path] = (text, what)
+    files = {path: (text, describe(path, root)) for path, text in generated_docs(root).items()}
+    # The deploy commands, wherever a page has their markers (docs/first-deploy.md here; a project's README).
+    for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text, what = files.get(path, (path.read_text() if path.is_file() else "", ""))
+        if has_block(text):
+            files[path] = (with_deploy_commands(text, envs),
+                           (what + " and " if what else "") + "the deploy commands (from the environments)")
+    if not (root / "pipelines" / "parameters.py").is_file():
+        # A project of its own (`init`): the launchers its jobs run, in place of lakegate's task modules.
+        files |= {root / name: (text, "a launcher the jobs run (lakegate's task module)")
+                  for name, text in launchers().items()}
     return files | _ci_files(envs, root, environments)
 
 
@@ -211,9 +211,8 @@ def _write_launchers(root: Path) -> list[str]:
     """A project's launchers, written before the guardrails run: they derive from the installed lakegate alone, and
     LG-JOB-002 refuses a project whose jobs name a launcher it lacks (generate is what repairs that)."""
     from lakegate.pipelines.launch import launchers
-    from lakegate.project import TOOLKIT_ROOT
 
-    if root.resolve() == TOOLKIT_ROOT:
+    if (root / "pipelines" / "parameters.py").is_file():  # lakegate's own checkout: the task modules themselves
         return []
     written = []
     for name, text in launchers().items():
@@ -229,6 +228,7 @@ def cmd_generate(args) -> int:
     from lakegate.ci.render import PLATFORMS, stale, write
 
     from .ci_commands import guardrails_pass, environments_argument
+    from .docs_commands import write as write_doc
 
     envs = _load(args)
     root = Path(args.root) if args.root else project_root(args.environments)
@@ -254,7 +254,7 @@ def cmd_generate(args) -> int:
             output.console.print(f"generated files current ({len(files)})")
         return exit_codes.STALE_DOCS if names else exit_codes.OK
     for path in stale_docs:
-        path.write_text(docs[path])
+        write_doc(path, docs[path])
     outcome = write(envs, root, PLATFORMS, relative)
     changed = launched + [os.path.relpath(p, root) for p in stale_docs] + outcome.written
     if args.json:

@@ -1,4 +1,5 @@
-"""Generated documentation: the environment field reference (README) and the rules reference (RULES.md)."""
+"""Generated documentation: the environment field reference (docs/reference/environment-fields.md, or a project's
+README between markers) and the rules reference (RULES.md, docs/reference/rules.md)."""
 
 from __future__ import annotations
 
@@ -84,11 +85,30 @@ def field_rows(model: type[BaseModel], prefix: str = "", seen: frozenset = froze
     return rows
 
 
+def _field_table() -> list[str]:
+    lines = ["| field | type | default | description |", "|---|---|---|---|"]
+    return lines + [f"| `{path}` | {kind} | {default} | {description} |"
+                    for path, kind, default, description in field_rows(Environment)]
+
+
 def field_reference() -> str:
-    lines = [BEGIN, "", "| field | type | default | description |", "|---|---|---|---|"]
-    lines += [f"| `{path}` | {kind} | {default} | {description} |" for path, kind, default, description in field_rows(Environment)]
-    lines += ["", END]
-    return "\n".join(lines)
+    return "\n".join([BEGIN, "", *_field_table(), "", END])
+
+
+def field_reference_page() -> str:
+    """The site's page: every field of an environment file, with its type, default and description."""
+    lines = ["# Environment fields", "",
+             "Every field of an environment file (`environments/<name>.yaml`), generated from the typed model "
+             "(`infra/model/`) by `lakegate docs`; a test fails when this page is stale. Unknown keys are refused "
+             "with the closest known one. `[]` marks the items of a list, `.<name>` the entries of a map, "
+             "`[type=...]` one kind of a list whose items have a `type`.", "",
+             "!!! note \"Quote values with braces in flow style\"",
+             "    A value such as `features.{model}_validation` must be quoted inside a flow mapping "
+             "(`evaluation: {table: \"features.{model}_validation\"}`): unquoted, YAML reads the braces as a "
+             "mapping and the file does not load. In block style (`table: features.{model}_validation` on its own "
+             "line) it reads as text, but quoting it everywhere is the safe habit.", "",
+             *_field_table()]
+    return "\n".join(lines) + "\n"
 
 
 def rules_reference() -> str:

@@ -60,10 +60,10 @@ def test_the_account_state_holds_no_secret(stack, envs):
     assert not [t for t in account["resource"] if re.search(r"password|secret|certificate|key$", t)]
 
 
-# -- the README's deploy commands ----------------------------------------------------------------------------
+# -- the documented deploy commands (docs/first-deploy.md) -------------------------------------------------------
 
 def readme_deploy_commands(root) -> list[list[str]]:
-    text = (root / "README.md").read_text()
+    text = (root / "docs" / "first-deploy.md").read_text()
     block = text.split("<!-- BEGIN DEPLOY COMMANDS")[1].split("<!-- END DEPLOY COMMANDS -->")[0]
     return [shlex.split(line)[2:] for line in block.splitlines() if line.startswith("cdktf deploy ")]
 
@@ -74,7 +74,7 @@ def test_readme_deploy_commands_work_against_the_manifest(synthesized, root):
     command (else the plan would read a state or an object that does not exist yet)."""
     stacks, deployed = manifest(synthesized), []
     commands = readme_deploy_commands(root)
-    assert commands, "no deploy commands in the README"
+    assert commands, "no deploy commands in docs/first-deploy.md"
     for command in commands:
         ignore = "--ignore-missing-stack-dependencies" in command
         listed = [arg for arg in command if not arg.startswith("--")]

@@ -301,7 +301,9 @@ def test_thirty_environments_build_quickly_and_their_tables_are_paged(tmp_path):
 def test_docs_check_json_says_which_generated_files_are_current_or_stale(capsys):
     code = main(["docs", "--check", "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert {f["path"] for f in report["files"]} == {"README.md", "RULES.md"}
+    assert {f["path"] for f in report["files"]} == {"RULES.md", "docs/index.md", "docs/reference/rules.md",
+                                                    "docs/reference/environment-fields.md", "docs/reference/cli.md",
+                                                    "docs/reference/exit-codes.md"}
     assert all(f["status"] in ("current", "stale", "missing") for f in report["files"])
     assert report["ok"] == all(f["status"] == "current" for f in report["files"]) and report["checked"]
     assert code == (0 if report["ok"] else 10)

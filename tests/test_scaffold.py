@@ -32,6 +32,8 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     (root / "cdktf.json").write_text("{}\n")
     shutil.copy(ROOT / "README.md", root / "README.md")
+    (root / "docs").mkdir()
+    shutil.copy(ROOT / "docs" / "first-deploy.md", root / "docs" / "first-deploy.md")
     shutil.copy(ROOT / "RULES.md", root / "RULES.md")
     defs = copy_examples(root / "environments")
     folder = ("--environments", str(defs))
@@ -146,23 +148,23 @@ def test_generate_regenerates_everything_derived(project):
     root, _, steps = project
     stale = steps["stale"]
     assert stale.returncode == 10
-    assert ".github/workflows/deploy-qa.yml is out of date" in stale.stderr and "README.md is out of date" in stale.stderr
+    assert ".github/workflows/deploy-qa.yml is out of date" in stale.stderr and "docs/first-deploy.md is out of date" in stale.stderr
     assert steps["generate"].returncode == 0, steps["generate"].stderr
     assert steps["generate_check"].returncode == 0, steps["generate_check"].stderr
     assert steps["ci_check"].returncode == 0, steps["ci_check"].stderr
     assert steps["docs_check"].returncode == 0, steps["docs_check"].stderr
     assert steps["check_at_the_end"].returncode == 0, steps["check_at_the_end"].stderr
-    readme = (root / "README.md").read_text()
+    readme = (root / "docs" / "first-deploy.md").read_text()
     assert "cdktf deploy qa-azure qa-databricks --ignore-missing-stack-dependencies" in readme
     assert (root / ".github" / "workflows" / "deploy-qa.yml").is_file() and (root / "RULES.md").is_file()
 
 
-def test_the_readme_deploy_block_is_generated_from_the_projects_environments():
+def test_the_first_deploy_pages_deploy_block_is_generated_from_the_projects_environments():
     # The project's own folder (a user's added environments included): current once `generate` ran.
     from lakegate.infra.loader import load_environments
     from lakegate.infra.scaffold.deploy_block import with_deploy_commands
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "first-deploy.md").read_text()
     assert with_deploy_commands(readme, load_environments(ROOT / "environments")) == readme, \
         "run `python main.py generate`"
 

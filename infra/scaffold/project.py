@@ -13,11 +13,15 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import lakegate
 from lakegate.project import TOOLKIT_ROOT
 
 from . import ScaffoldError
+
+if TYPE_CHECKING:
+    from lakegate.infra.model import Environments
 
 TEMPLATES = Path(lakegate.__file__).resolve().parent / "templates" / "project"
 # The wheel ships the examples as lakegate/example_project (setup.py); a checkout has them at its root.
@@ -60,10 +64,11 @@ def requirement_line(version: str, wheel: Path | None) -> str:
     return f"lakegate @ {wheel.resolve().as_uri()}#sha256={digest}"
 
 
-def create(target: Path, *, repository: str | None = None, wheel: Path | None = None) -> list[str]:
-    """Write the project into `target` (absent or an empty folder); the relative paths written."""
+def create(target: Path, *, repository: str | None = None, wheel: Path | None = None,
+           derived: Callable[[Environments, Path], dict[Path, str]] | None = None) -> list[str]:
+    """Write the project into `target` (absent or an empty folder); the relative paths written. `derived` gives what
+    `generate` derives from the definitions (CI pipelines, RULES.md, launchers), written with the rest."""
     from lakegate import __version__
-    from lakegate.ci.render import generated as ci_generated
     from lakegate.infra.loader import load_environments
 
     target = target.expanduser().absolute()
@@ -89,11 +94,10 @@ def create(target: Path, *, repository: str | None = None, wheel: Path | None = 
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         envs = load_environments(staging / "environments")
-        for platform in ("github", "azure-devops"):
-            for relative, text in ci_generated(envs, platform, "environments").items():
-                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-                (staging / relative).write_text(text)
-                files[relative] = text
+        for path, text in (derived(envs, staging) if derived else {}).items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            files[path.relative_to(staging).as_posix()] = text
         if target.exists():
             target.rmdir()  # empty: checked above
         staging.rename(target)
