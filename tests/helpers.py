@@ -115,3 +115,17 @@ def clean_lineage(training_run: str = "run-1", entry_point: str = "train.py") ->
     from lakegate.pipelines.lineage import lineage_tags
 
     return {**lineage_tags(entry_point), "training_run": training_run}
+
+
+def mark_project(root) -> None:
+    """Make `root` a project of its own: cdktf.json marks it, and the launchers its jobs run are there
+    (`lakegate init` writes both; LG-JOB-002 refuses jobs naming files the project lacks)."""
+    from pathlib import Path
+
+    from lakegate.pipelines.launch import launchers
+
+    root = Path(root)
+    (root / "cdktf.json").write_text("{}\n")
+    for name, text in launchers().items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)

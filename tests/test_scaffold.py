@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import copy_examples, edit, run_in_process
+from .helpers import copy_examples, edit, mark_project, run_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tests" / "fixtures" / "environments"
@@ -30,7 +30,7 @@ def project(tmp_path_factory):
     """A project copy (cdktf.json marks its root) walked through new environment, new model and generate; the
     outcome of every step is kept for the tests below."""
     root = tmp_path_factory.mktemp("project")
-    (root / "cdktf.json").write_text("{}\n")
+    mark_project(root)
     shutil.copy(ROOT / "README.md", root / "README.md")
     (root / "docs").mkdir()
     shutil.copy(ROOT / "docs" / "first-deploy.md", root / "docs" / "first-deploy.md")
@@ -181,7 +181,7 @@ def test_the_first_deploy_pages_deploy_block_is_generated_from_the_projects_envi
     (("new", "model", "fraud", "--task", "regression", "--code-dir", "/"), 6, "is outside the project"),
 ])
 def test_refusals(defs, args, code, message):
-    (defs.parent / "cdktf.json").write_text("{}\n")
+    mark_project(defs.parent)
     before = digest(defs.parent)
     result = run_in_process(*args, "--environments", str(defs))
     assert result.returncode == code, result.stderr
@@ -235,7 +235,7 @@ def test_scalars_read_back_as_written(value, text):
 
 
 def test_a_model_starts_a_models_section_where_there_is_none(defs):
-    (defs.parent / "cdktf.json").write_text("{}\n")
+    mark_project(defs.parent)
     dev = (defs / "dev.yaml").read_text()
     (defs / "dev.yaml").write_text(dev[: dev.index("# The models dev holds")])
     staging = (defs / "staging.yaml").read_text()
@@ -278,7 +278,7 @@ def test_after_an_environment_without_a_source_promotion_from_is_added(defs):
 def test_a_refused_model_leaves_no_stub_and_no_folder(defs):
     # demand's endpoint in dev is already called what fraud's would be: written, refused by the check, and every
     # file back as it was, models/ (created for the stub) gone again.
-    (defs.parent / "cdktf.json").write_text("{}\n")
+    mark_project(defs.parent)
     edit(defs / "dev.yaml", "      consumers: [data-scientists, ml-engineers]\n    batch: {output_table: predictions.demand",
          "      consumers: [data-scientists, ml-engineers]\n      endpoint: fraud-dev\n"
          "    batch: {output_table: predictions.demand")
