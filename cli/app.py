@@ -109,4 +109,31 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "handler"):  # a command group without its subcommand (`python main.py ci`)
         parser.print_help()
         return exit_codes.USAGE
+    _run_from_project_root(args)
     return run_command(args.handler, args)
+
+
+# Options naming a file or folder: given relative to where the command was typed. Their defaults are the project's.
+_PROJECT_DEFAULTS = ("environments", ".lakegate", ".")
+PATH_OPTIONS = ("environments", "state_dir", "out", "root", "code_dir", "key", "signature", "statement", "verify",
+                "public_key", "directory", "wheel")
+
+
+def _run_from_project_root(args: argparse.Namespace) -> None:
+    """Typed in a subfolder of a project (the folder holding cdktf.json), a command runs from the project's root, as
+    the cdktf CLI does: its defaults (environments/, .lakegate/, cdktf.out/) are the project's, and the paths given
+    keep meaning what they meant where they were typed."""
+    import os
+    from pathlib import Path
+
+    from lakegate.project import enclosing_project
+
+    here = Path.cwd()
+    root = enclosing_project(here)
+    if root is None or root == here.resolve():
+        return
+    for name in PATH_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value and not os.path.isabs(value) and value not in _PROJECT_DEFAULTS:
+            setattr(args, name, os.path.normpath(os.path.join(here, value)))
+    os.chdir(root)

@@ -18,16 +18,21 @@ _PACKAGE = Path(__file__).resolve().parent
 TOOLKIT_ROOT = _PACKAGE if (_PACKAGE / "pipelines").is_dir() else _PACKAGE.parent
 
 
+def enclosing_project(start: Path | None = None) -> Path | None:
+    """The nearest folder from `start` (the working directory) up that holds cdktf.json, or None."""
+    here = (start or Path.cwd()).resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / PROJECT_MARKER).is_file()), None)
+
+
 def project_root(start: Path | None = None) -> Path:
     """LAKEGATE_PROJECT_ROOT if set, else the nearest folder from `start` (the working directory) up that holds
     cdktf.json, else this checkout when it is a project itself, else the working directory."""
     override = os.environ.get("LAKEGATE_PROJECT_ROOT")
     if override:
         return Path(override).expanduser().resolve()
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / PROJECT_MARKER).is_file():
-            return folder
+    found = enclosing_project(start)
+    if found is not None:
+        return found
     if (TOOLKIT_ROOT / PROJECT_MARKER).is_file():
         return TOOLKIT_ROOT
-    return here
+    return (start or Path.cwd()).resolve()

@@ -103,3 +103,15 @@ def test_every_task_module_has_a_launcher_that_runs_lakegates_module():
 def test_a_launcher_naming_no_task_module_refuses():
     with pytest.raises(SystemExit, match="not a task module of lakegate"):
         run_task("pipelines/../../etc/evil.py")
+
+
+def test_a_command_typed_in_a_subfolder_runs_from_the_project_root(project, capsys, monkeypatch):
+    monkeypatch.chdir(project / "models")
+    try:
+        assert main(["check", "--json"]) == 0, capsys.readouterr().err
+        assert "dev" in json.loads(capsys.readouterr().out)["environments"]
+        os.chdir(project / "models")  # main() moved to the project's root, as a process would
+        assert main(["check", "--environments", "nowhere"]) == 2  # a path given keeps meaning where it was typed
+        assert "models/nowhere" in capsys.readouterr().err
+    finally:
+        os.chdir(project.parent)
