@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .lookup import KeyLookup, LookupFailed, LookupSpec
 from .signature import Refused, Signature, decode, openapi
 
 JSON = "application/json"
@@ -50,6 +51,7 @@ class Served:
     types: dict[str, str]
     required: frozenset[str]
     loaded_at: float
+    lookup_spec: LookupSpec | None = None     # the features the version recorded at training (serving by key)
 
     @property
     def signature(self) -> Signature:
@@ -70,16 +72,17 @@ class Served:
             columns = tuple(schema.input_names())
             types = {spec.name: str(getattr(spec.type, "name", spec.type)) for spec in schema.inputs}
             required = frozenset(spec.name for spec in schema.inputs if getattr(spec, "required", True))
-        return cls(model_name, str(version), model, app, columns, types, required, time.time())
+        return cls(model_name, str(version), model, app, columns, types, required, time.time(), LookupSpec.of(model))
 
 
 class ServingApp:
     """The ASGI application `serve` runs. `current` is swapped by the champion watcher (server.py)."""
 
     def __init__(self, endpoint: str, served: Served, *, alias: str = "champion",
-                 on_request: Callable[[dict], None] | None = None, strict: bool = True):
+                 on_request: Callable[[dict], None] | None = None, strict: bool = True,
+                 lookup: KeyLookup | None = None):
         self.endpoint, self.current, self.alias, self.on_request = endpoint, served, alias, on_request
-        self.strict = strict
+        self.strict, self.lookup = strict, lookup
         self.invocation_paths = {"/invocations", f"/serving-endpoints/{endpoint}/invocations"}
         self.info_path = f"/serving-endpoints/{endpoint}"
         self.openapi_paths = {"/openapi.json", f"/serving-endpoints/{endpoint}/openapi.json"}
@@ -113,6 +116,8 @@ class ServingApp:
                 "config": {"served_entities": [{"entity_name": served.model_name, "entity_version": served.version,
                                                 "alias": self.alias}]},
                 "signature_checking": "strict" if self.strict else "lenient",
+                "feature_lookup": None if self.lookup is None else {
+                    "table": self.lookup.full_name, "key": self.lookup.key, "principal": self.lookup.principal},
                 "openapi": f"{self.info_path}/openapi.json"}
 
     async def _invoke(self, scope, receive, send):
@@ -126,7 +131,10 @@ class ServingApp:
                                   "per request"}
             await _json(send, 413, payload)
             return self._logged(scope, b"", 413, json.dumps(payload), served, started)
-        refusal = _precheck(body, content_type) or self._check(body, content_type, served)
+        refusal = _precheck(body, content_type)
+        if refusal is None and self.lookup is not None:
+            refusal, body = self._by_key(body, content_type, served)
+        refusal = refusal or self._check(body, content_type, served)
         if refusal is not None:
             status, payload = refusal
             await _json(send, status, payload)
@@ -147,7 +155,9 @@ class ServingApp:
                 if captured["status"] < 400:
                     await send(message)
 
-        forward = {**scope, "path": "/invocations", "raw_path": b"/invocations"}
+        headers = [(k, v) for k, v in scope.get("headers") or () if k.lower() != b"content-length"]
+        forward = {**scope, "path": "/invocations", "raw_path": b"/invocations",
+                   "headers": [*headers, (b"content-length", str(len(body)).encode())]}
         try:
             await served.app(forward, replay, capture)
         except Exception as error:  # noqa: BLE001 -- answered as a clean 500, never a traceback
@@ -162,6 +172,22 @@ class ServingApp:
             await _json(send, status, payload)
             return self._logged(scope, body, status, json.dumps(payload), served, started)
         return self._logged(scope, body, captured["status"], answer.decode("utf-8", "replace"), served, started)
+
+    def _by_key(self, body: bytes, content_type: str, served: Served) -> tuple[tuple[int, dict] | None, bytes]:
+        """(refusal, body): a request by key becomes the request by features it stands for (lookup.py); any other
+        body is left as it is. The looked-up request is what the payload log records (monitoring reads features)."""
+        if content_type.split(";")[0].strip().lower() != JSON or not self.lookup.wanted(body):
+            return None, body
+        spec = served.lookup_spec
+        try:
+            keys = self.lookup.keys_of(body, spec.key_type if spec is not None else None)
+            if keys is None:
+                return None, body
+            return None, self.lookup.features(keys, served.columns or (spec.feature_names if spec else ()))
+        except Refused as refused:
+            return (400, {"error_code": refused.code, "message": str(refused)[:_MAX_MESSAGE]}), body
+        except LookupFailed as failed:
+            return (failed.status, {"error_code": failed.code, "message": str(failed)[:_MAX_MESSAGE]}), body
 
     def _check(self, body: bytes, content_type: str, served: Served) -> tuple[int, dict] | None:
         """The signature check (strict), or only the encoding (lenient: MLflow's parser takes the rest)."""
