@@ -112,6 +112,11 @@ def test_requests_by_features_keep_their_strict_check(world):
     described = world["http"].get(world["url"].rsplit("/invocations", 1)[0], timeout=10).json()
     assert described["feature_lookup"] == {"table": "dev.features.churn_features", "key": "customer_id",
                                            "principal": "sp-lakegate-dev"}
+    document = world["http"].get(world["url"].replace("/invocations", "/openapi.json"), timeout=10).json()
+    operation = next(iter(document["paths"].values()))["post"]
+    by_key = operation["requestBody"]["content"]["application/json"]["schema"]["oneOf"][-1]
+    assert by_key["properties"]["dataframe_records"]["items"]["properties"] == {"customer_id": {"type": "string"}}
+    assert {"403", "404", "503"} <= set(operation["responses"])
 
 
 def test_a_principal_without_select_is_refused(world):
@@ -183,3 +188,19 @@ def test_no_store_without_a_model_served_by_key():
 
     construct = OnlineFeatures(TerraformStack(App(), "bare"), "online", OnlineFeaturesProps("dev", "sp"), directory=None)
     assert construct.store is None and construct.store_name == "lakegate-dev-features"
+
+
+def test_lg_serve_001_an_endpoint_by_key_needs_the_job_that_publishes_its_table(envs):
+    from infra.guardrails.packs import DEFAULT
+    from infra.guardrails.runner import check_environments
+
+    from .test_databricks_rules import fired, with_model
+
+    assert not any(tag.startswith("LG-SERVE-001") for tag in fired(check_environments(envs, rules=DEFAULT)))
+    # staging's churn keeps serving by key but its feature refresh is switched off: nothing publishes the table
+    jobs = {k: v.model_dump(exclude_unset=True) for k, v in envs["staging"].models["churn"].jobs.items()}
+    jobs["feature-refresh"] = {**jobs["feature-refresh"], "enabled": False}
+    report = check_environments(with_model(envs, "staging", "churn", jobs=jobs), rules=DEFAULT)
+    assert fired(report) == {"LG-SERVE-001[endpoint=churn-staging,table=features.churn_features]"}
+    (finding,) = report.findings
+    assert finding.field_path == "models.churn.serving.lookup"

@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .lookup import KeyLookup, LookupFailed, LookupSpec
+from .lookup import KeyLookup, LookupFailed, LookupSpec, openapi_by_key
 from .signature import Refused, Signature, decode, openapi
 
 JSON = "application/json"
@@ -104,7 +104,12 @@ class ServingApp:
             return await _json(send, 200, self.describe())
         if path in self.openapi_paths and method == "GET":
             served = self.current
-            return await _json(send, 200, openapi(self.endpoint, served.model_name, served.version, served.signature))
+            document = openapi(self.endpoint, served.model_name, served.version, served.signature)
+            if self.lookup is not None:
+                spec = served.lookup_spec
+                document = openapi_by_key(document, self.lookup.key, spec.key_type if spec else None,
+                                          self.lookup.full_name)
+            return await _json(send, 200, document)
         if path in ("/ping", "/health", "/version"):
             return await self.current.app(scope, receive, send)
         return await _json(send, 404, {"error_code": "NOT_FOUND",

@@ -227,3 +227,22 @@ def _plain(value: Any) -> Any:
 def _mlflow_type(series) -> str | None:
     kind = series.dtype.kind
     return {"i": "long", "u": "long", "f": "double", "b": "boolean", "O": "string", "U": "string"}.get(kind)
+
+
+def openapi_by_key(document: dict, key: str, kind: str | None, table: str) -> dict:
+    """The endpoint's OpenAPI document (signature.openapi) with the request by key and its answers added."""
+    from .signature import JSON, _schema_of
+
+    post = next(iter(document["paths"].values()))["post"]
+    by_key = {"type": "object", "additionalProperties": False, "required": ["dataframe_records"],
+              "description": f"by key: the features are looked up in {table}",
+              "properties": {"dataframe_records": {"type": "array", "minItems": 1, "items": {
+                  "type": "object", "additionalProperties": False, "required": [key],
+                  "properties": {key: _schema_of(kind or "string", False)}}}}}
+    post["requestBody"]["content"][JSON]["schema"]["oneOf"].append(by_key)
+    error = {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}
+    post["responses"].update({
+        "403": {"description": "the serving principal may not read the feature table", "content": error},
+        "404": {"description": "a key has no row in the feature table (the message names it)", "content": error},
+        "503": {"description": "the feature table is not written yet", "content": error}})
+    return document
