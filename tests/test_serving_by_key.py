@@ -11,6 +11,8 @@ import json
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from infra.loader import load_environments
 from promotion.local_access import derive_local_plan
@@ -99,11 +101,28 @@ def test_a_key_without_a_row_is_a_404_naming_it(world):
     ([{"customer_id": "dev-lan-000001", "tenure_months": 3.0}],
      "dataframe_records[0]: a request by key gives only customer_id, not tenure_months"),
     (["dev-lan-000001", {"customer_id": "dev-lan-000001"}], "dataframe_records[0] must be an object"),
-], ids=["number", "boolean", "null", "missing-field", "key-and-feature", "not-an-object"])
+    ([{"customer_id": {"$gt": ""}}], 'column customer_id: {"$gt": ""} in row 0 is not a string'),
+    ([{"customer_id": ["a", "b"]}], 'column customer_id: ["a", "b"] in row 0 is not a string'),
+], ids=["number", "boolean", "null", "missing-field", "key-and-feature", "not-an-object", "object", "list"])
 def test_a_malformed_request_by_key_is_a_400_naming_the_field(world, records, message):
     answer = post(world, {"dataframe_records": records})
     assert answer.status_code == 400 and answer.json()["error_code"] == "INVALID_INPUT", answer.text
     assert answer.json()["message"].startswith(message), answer.json()["message"]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(st.sampled_from(["customer_id", "tenure_months", "x"]), JSON, max_size=3),
+                min_size=0, max_size=3))
+def test_any_request_naming_the_key_gets_a_clean_answer_never_a_5xx(world, records):
+    answer = post(world, {"dataframe_records": records})
+    assert answer.status_code < 500, (records, answer.text)
+    if answer.status_code >= 400:
+        assert set(answer.json()) == {"error_code", "message"} and answer.json()["message"]
 
 
 def test_requests_by_features_keep_their_strict_check(world):

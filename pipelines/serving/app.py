@@ -13,7 +13,8 @@ between two requests, so the URL never changes and no request fails during a red
 What this layer adds: a refusal before MLflow for what MLflow cannot answer cleanly (no or unsupported
 content type, empty body, a body that is not UTF-8), the strict signature check (signature.py: an unknown
 column or a value of the wrong type is refused, not ignored or coerced; `strict=False` is MLflow's own lenient
-behaviour), and every error answer rewritten as `{"error_code", "message"}` JSON with a 4xx
+behaviour), a request by key turned into the request by features it stands for (lookup.py, when the endpoint
+serves by key), and every error answer rewritten as `{"error_code", "message"}` JSON with a 4xx
 status and no stack trace or data dump (the message says which column, which row, what was expected).
 Each answered request is handed to `on_request` (the payload log) after the response is sent.
 """

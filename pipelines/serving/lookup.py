@@ -65,7 +65,7 @@ def _a(kind: str) -> str:
     return f"{'an' if kind[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {kind}"
 
 
-def key_type_problem(value: Any, kind: str | None) -> str | None:
+def key_type_problem(value: Any, kind: str | None, row: int) -> str | None:
     """Why `value` is not a key of MLflow type `kind` (None: it is); `kind` None: a string or an integer."""
     if kind in ("long", "integer"):
         ok = isinstance(value, int) and not isinstance(value, bool)
@@ -75,10 +75,11 @@ def key_type_problem(value: Any, kind: str | None) -> str | None:
         ok = isinstance(value, bool)
     elif kind == "string":
         ok = isinstance(value, str)
-    else:
-        ok = isinstance(value, (str, int)) and not isinstance(value, bool) if kind is None else value is not None
+    else:  # unknown or another type: a JSON scalar (a list or an object is never a key)
+        ok = isinstance(value, (str, int)) and not isinstance(value, bool) if kind is None else \
+            isinstance(value, (str, int, float, bool))
     expected = _a(kind) if kind else "a string or an integer"
-    return None if ok else f"{'null' if value is None else _shown(value)} in row {{row}} is not {expected}"
+    return None if ok else f"{'null' if value is None else _shown(value)} in row {row} is not {expected}"
 
 
 class KeyLookup:
@@ -154,9 +155,9 @@ class KeyLookup:
                                                f"{', '.join(extra)[:200]} (send the key alone, or every feature "
                                                "without the key)")
             kind = key_type or self._key_type
-            problem = key_type_problem(record[self.key], kind)
+            problem = key_type_problem(record[self.key], kind, row)
             if problem:
-                raise Refused("INVALID_INPUT", f"column {self.key}: {problem.format(row=row)} (the key {self.key} is "
+                raise Refused("INVALID_INPUT", f"column {self.key}: {problem} (the key {self.key} is "
                                                f"{_a(kind) if kind else 'a string or an integer'})")
             keys.append(record[self.key])
         return keys

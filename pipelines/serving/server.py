@@ -6,7 +6,9 @@ version is loaded and swapped in between requests: the URL stays, consumers neve
 Requests and responses go to the endpoint's payload table (`<monitoring schema>.<endpoint>_payload`, the
 name the YAML's serving endpoint gives the AI Gateway inference table on Databricks) through a batched writer
 thread, so logging adds no latency. Requests are checked against the model's signature as the endpoint's
-`signature_checking` says (strict by default). When the registry cannot be reached, the loaded version keeps
+`signature_checking` says (strict by default). An endpoint serving by key (`lookup: by_key`) also answers a request
+giving only the model's key, looking the features up in the feature table as the same principal (lookup.py); a
+principal that may not read that table stops `serve` before the registry is asked anything. When the registry cannot be reached, the loaded version keeps
 serving; the local registry's state folder says where the registry runs now, so a registry restarted on another
 port (`local down && local up`) is followed; one stopped for longer than `registry_timeout` seconds ends `serve`
 with a clear message (exit 9) rather than a server that silently never follows its champion again. While it runs, `<state-dir>/serving/<env>-<endpoint>.json` says where
