@@ -14,7 +14,11 @@ lands --rows customers in dev's feature table (job feature-refresh) and trains d
   it runs) and a bare `mlflow models serve -m <the same version's files> -w 1 --env-manager local`, both separate
   processes on 127.0.0.1; --requests sequential one-row requests to each on one keep-alive connection,
   interleaved (request i goes to one then the other, the order alternating) after 50 warm-up requests each, so
-  both see the same machine load. p50 and p99 of each, and their ratio.
+  both see the same machine load. p50, p95 and p99 of each, and their ratio;
+- serving by key (dev's churn declares `serving.lookup: by_key`): the same `serve` process also answers
+  one-key requests `{"dataframe_records": [{"customer_id": ...}]}` (a random key of the --rows table each time),
+  interleaved with the others: the plain path and the lookup path side by side (p50/p95), the difference being
+  the lookup's cost (the grant check, the key check, the in-memory row; the Delta version at most once a second).
 
 Target: serving within 1.2x of the bare server (p50 and p99).
 """
@@ -61,10 +65,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def environments_with_rows(folder: Path, rows: int) -> Path:
+    """A copy of environments/ whose dev churn feature refresh lands `rows` customers (a job parameter the model's
+    `features(ctx)` reads): `run --param` only overrides parameters a job declares."""
+    folder.mkdir(parents=True)
+    for path in (ROOT / "environments").glob("*.yaml"):
+        text = path.read_text()
+        if path.name == "dev.yaml":
+            old = "feature-refresh: {moved_from: feature-refresh}"
+            if text.count(old) != 1:
+                raise SystemExit(f"environments/dev.yaml: expected one `{old}` to give the benchmark's rows")
+            text = text.replace(old, f'feature-refresh: {{moved_from: feature-refresh, parameters: {{rows: "{rows}"}}}}')
+        (folder / path.name).write_text(text)
+    return folder
+
+
 def smoke_training(state_dir: Path) -> dict:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", "churn-train", "--env", "dev", "--smoke", "--json",
-                           "--state-dir", str(state_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                           "--state-dir", str(state_dir), "--environments", str(state_dir.parent / "environments")], cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env=child_env())
     wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -107,12 +126,12 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 120.0) -> Non
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
-def start_ours(envs, state_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_ours(envs, state_dir: Path, folder: Path) -> tuple[subprocess.Popen, str]:
     from lakegate.pipelines.serving.server import endpoint_of, read_record
 
     endpoint = endpoint_of(envs["dev"], "churn")[0]
     process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "serve", "churn", "--env", "dev", "--json",
-                                "--state-dir", str(state_dir)], cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL,
+                                "--state-dir", str(state_dir), "--environments", str(folder)], cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -164,24 +183,37 @@ def download_version(registry, principal: str, full_name: str, version: str, fol
         return Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(folder)))
 
 
-def serving(envs, registry, state_dir: Path, scratch: Path, requests_count: int) -> dict:
+def serving(envs, registry, state_dir: Path, scratch: Path, requests_count: int, folder: Path) -> dict:
+    import random
+
     import requests
+
+    from lakegate.pipelines.tables import LocalTables
 
     model_dir = download_version(registry, "sp-lakegate-dev", "dev.ml.churn", "1", scratch / "model")
     body = json.dumps({"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())]}}).encode()
+    keys = LocalTables(state_dir / "lakehouse", envs, "sp-lakegate-dev", "dev").read("features.churn_features")
+    keys = keys["customer_id"].tolist()
+    chooser = random.Random(7)
     headers = {"Content-Type": "application/json"}
     servers = []
     try:
-        servers.append(("lakegate serve", *start_ours(envs, state_dir)))
+        servers.append(("lakegate serve", *start_ours(envs, state_dir, folder)))
         servers.append(("mlflow models serve", *start_bare(model_dir)))
+        by_key = ("lakegate serve (by key)", servers[0][1], servers[0][2])
         sessions = {name: requests.Session() for name, _, _ in servers}
         for session in sessions.values():
             session.trust_env = False
         latencies: dict[str, list[float]] = {name: [] for name, _, _ in servers}
 
+        sessions[by_key[0]] = sessions["lakegate serve"]  # the same keep-alive connection, the same process
+        latencies[by_key[0]] = []
+
         def ask(name: str, url: str, record: bool) -> None:
+            data = body if name != by_key[0] else json.dumps(
+                {"dataframe_records": [{"customer_id": chooser.choice(keys)}]}).encode()
             started = time.perf_counter()
-            answer = sessions[name].post(url, data=body, headers=headers, timeout=30)
+            answer = sessions[name].post(url, data=data, headers=headers, timeout=30)
             elapsed = (time.perf_counter() - started) * 1000
             if answer.status_code != 200:
                 raise SystemExit(f"{name} answered {answer.status_code}: {answer.text[:200]}")
@@ -189,17 +221,22 @@ def serving(envs, registry, state_dir: Path, scratch: Path, requests_count: int)
                 latencies[name].append(elapsed)
 
         for i in range(WARMUP + requests_count):
-            order = servers if i % 2 == 0 else servers[::-1]
+            order = [*servers, by_key] if i % 2 == 0 else [by_key, *servers[::-1]]
             for name, _, url in order:
                 ask(name, url, i >= WARMUP)
     finally:
         for _, process, _ in servers:
             stop(process)
-    figures = {name: {"p50_ms": statistics.median(values), "p99_ms": quantile(values, 0.99),
-                      "mean_ms": statistics.fmean(values)} for name, values in latencies.items()}
-    ours, bare = figures["lakegate serve"], figures["mlflow models serve"]
+    figures = {name: {"p50_ms": statistics.median(values), "p95_ms": quantile(values, 0.95),
+                      "p99_ms": quantile(values, 0.99), "mean_ms": statistics.fmean(values)}
+               for name, values in latencies.items()}
+    ours, bare, keyed = figures["lakegate serve"], figures["mlflow models serve"], figures[by_key[0]]
     return {"requests": requests_count, "servers": figures, "ratio_p50": ours["p50_ms"] / bare["p50_ms"],
-            "ratio_p99": ours["p99_ms"] / bare["p99_ms"]}
+            "ratio_p99": ours["p99_ms"] / bare["p99_ms"],
+            "lookup": {"keys": len(keys), "plain_p50_ms": ours["p50_ms"], "plain_p95_ms": ours["p95_ms"],
+                       "by_key_p50_ms": keyed["p50_ms"], "by_key_p95_ms": keyed["p95_ms"],
+                       "added_p50_ms": keyed["p50_ms"] - ours["p50_ms"],
+                       "added_p95_ms": keyed["p95_ms"] - ours["p95_ms"]}}
 
 
 def main() -> int:
@@ -219,18 +256,19 @@ def main() -> int:
     from lakegate.promotion.local.server import LocalRegistry
     from lakegate.promotion.local_access import derive_local_plan
 
-    envs = load_environments(ROOT / "environments")
     scratch = Path(tempfile.mkdtemp(prefix="lakegate-bench-pipelines-"))
+    folder = environments_with_rows(scratch / "environments", args.rows)
+    envs = load_environments(folder)
     state_dir = scratch / "state"
     registry = LocalRegistry(state_dir)
     try:
         registry.up(derive_local_plan(envs))
-        for job, overrides in (("churn-feature-refresh", {"rows": str(args.rows)}), ("churn-train", {})):
+        for job, overrides in (("churn-feature-refresh", {}), ("churn-train", {})):
             run = run_job(envs, "dev", job, state_dir=state_dir, echo=False, overrides=overrides)
             if not run.ok:
                 raise SystemExit(f"{job} failed: {run.error}")
         results = {"smoke_training": smoke_training(state_dir), "batch_scoring": batch_scoring(envs, state_dir),
-                   "serving": serving(envs, registry, state_dir, scratch, args.requests)}
+                   "serving": serving(envs, registry, state_dir, scratch, args.requests, folder)}
     finally:
         registry.down()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -252,7 +290,13 @@ def report(results: dict, args) -> None:
           f"{batch['rows_per_s_scoring']:,.0f} rows/s read+predict+write")
     print(f"serving, {serve['requests']} sequential one-row requests each, interleaved, loopback:")
     for name, figures in serve["servers"].items():
-        print(f"  {name:<20} p50 {figures['p50_ms']:.2f} ms   p99 {figures['p99_ms']:.2f} ms   mean {figures['mean_ms']:.2f} ms")
+        print(f"  {name:<24} p50 {figures['p50_ms']:.2f} ms   p95 {figures['p95_ms']:.2f} ms   "
+              f"p99 {figures['p99_ms']:.2f} ms   mean {figures['mean_ms']:.2f} ms")
+    lookup = serve["lookup"]
+    print(f"  lookup by key ({lookup['keys']:,} keys in the feature table): plain p50 {lookup['plain_p50_ms']:.2f} / "
+          f"p95 {lookup['plain_p95_ms']:.2f} ms, by key p50 {lookup['by_key_p50_ms']:.2f} / p95 "
+          f"{lookup['by_key_p95_ms']:.2f} ms: the lookup adds {lookup['added_p50_ms']:+.2f} ms at p50, "
+          f"{lookup['added_p95_ms']:+.2f} ms at p95")
     verdict = "within" if results["targets"]["serving_within_1.2x"] else "NOT within"
     print(f"  ratio p50 {serve['ratio_p50']:.2f}x, p99 {serve['ratio_p99']:.2f}x: {verdict} the {RATIO_TARGET}x target")
 

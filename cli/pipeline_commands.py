@@ -141,13 +141,16 @@ def cmd_serve(args, envs) -> int:
     summary = {"ok": True, "url": url, "model": server.full_name, "version": server.version, "alias": args.alias,
                "principal": runtime.principal, "payload_table": None if args.no_log else
                runtime.tables.full_name(server.payload_table), "signature_checking": server.signature_checking,
-               "openapi": url.rsplit("/invocations", 1)[0] + "/openapi.json"}
+               "openapi": url.rsplit("/invocations", 1)[0] + "/openapi.json",
+               "feature_lookup": server.app.describe()["feature_lookup"]}
     if args.json:
         output.emit_json(summary)
     else:
         output.console.print(f"serving {server.full_name}@{args.alias} (v{server.version}) as {runtime.principal} at\n"
                              f"  {url}\n  (OpenAPI: {summary['openapi']}; {server.signature_checking} signature "
                              "checking)\n" + (f"requests logged to {summary['payload_table']}; " if not args.no_log else "")
+                             + (f"requests by key ({server.lookup.key}) look features up in "
+                                f"{server.lookup.full_name}; " if server.lookup is not None else "")
                              + "Ctrl-C stops")
     sys.stdout.flush()
     try:

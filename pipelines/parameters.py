@@ -80,6 +80,7 @@ REGISTRY: dict[str, Param] = {p.name: p for p in (
     _p("inference_table", "table", writes=True), _p("drift_threshold", "float", low=0.0, high=1e6),
     _p("retrain_cooldown_hours", "float", low=0.0, high=24 * 365), _p("retrain_job", "endpoint", optional=True),
     _p("drift_value", "column"), _p("min_rows", "int", low=1, high=10**9),
+    _p("online_store", "endpoint", optional=True), _p("online_table", "table", writes=True, optional=True),
 )}
 
 _JOB = ("environment", "catalog", "lakegate_environment", "lakegate_catalog", "model_name", "output_table",
@@ -88,7 +89,8 @@ _JOB = ("environment", "catalog", "lakegate_environment", "lakegate_catalog", "m
 _MODEL_ARGS = ("model_code", "task_type", "label", "feature_key")
 # The framework's task modules and the names each reads (paths relative to the repository; a notebook without .py).
 TASKS: dict[str, tuple[str, ...]] = {
-    "pipelines/features/refresh_features.py": _JOB + _MODEL_ARGS + ("validation_table", "holdout_fraction"),
+    "pipelines/features/refresh_features.py": _JOB + _MODEL_ARGS + ("validation_table", "holdout_fraction",
+                                                                     "online_store", "online_table"),
     "pipelines/training/train.py": _JOB + _MODEL_ARGS + ("features_table", "baseline_table", "experiment", "epochs",
                                                          "sample_fraction", "quality", "seed"),
     "pipelines/validation/validate.py": _JOB + _MODEL_ARGS + ("validation_table", "metrics", "model_version", "judge"),

@@ -94,7 +94,9 @@ def test_feature_refresh_runs_as_the_environments_principal_and_lands_its_own_cu
     assert run.ok and run.parameters["output_table"] == "staging.features.churn_features"
     staging = tables(envs, tmp_path, "sp-lakegate-staging", "staging")
     features, holdout = staging.read("features.churn_features"), staging.read("features.churn_validation")
-    assert run.task("refresh_features").values == {"rows": len(features)}
+    # staging's churn serves by key: the refresh also publishes the table to the online store (recorded locally)
+    assert run.task("refresh_features").values == {"rows": len(features),
+                                                   "online_table": "staging.features.churn_features_online"}
     assert len(features) + len(holdout) == 6000 and 1800 < len(holdout) < 2200   # a third of the keys
     assert set(data.FEATURES + [data.LABEL, data.ID]) == set(features.columns)
     assert not set(features[data.ID]) & set(holdout[data.ID])          # the hold-out is never trained on

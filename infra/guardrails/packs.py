@@ -47,7 +47,7 @@ DATABRICKS = Pack("databricks", (
     databricks.prod_no_account_users, databricks.service_principal_writes_own_catalog,
     databricks.compute_auto_terminates, databricks.runtime_matches_tested_spark,
     databricks.job_runs_as_service_principal,
-    databricks.job_tasks_exist_in_repository, databricks.job_parameters_typed,
+    databricks.job_tasks_exist_in_repository, databricks.job_parameters_typed, databricks.serving_by_key_is_published,
 ))
 ACCESS = Pack("access", (access.principal_confined_to_environment, access.binding_waits_for_workspace_id,
                          access.holdout_unreadable_by_upstream_writers, access.prod_models_need_approval))

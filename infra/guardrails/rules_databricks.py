@@ -202,3 +202,20 @@ def job_parameters_typed(env, envs):
         path = env.path_of("job", job.name)
         for tail, subject in parameter_problems(env, job):
             yield at(subject, *((*path, *tail) if path[0] == "workflows" else path))
+
+
+@rule("LG-SERVE-001", "error", "an endpoint serving by key needs a job of its environment that publishes its feature "
+      "table to the online store",
+      """The online (synced) table an endpoint looks features up in is created by its first writer, the feature
+      refresh (pipelines/features/online.py), never by Terraform; without a job that publishes the table, every
+      request by key would fail on Databricks. A model's own feature-refresh job does it when the model serves
+      by key; a hand-written endpoint needs a job task with `online_store` and `online_table` parameters.""")
+def serving_by_key_is_published(env, envs):
+    published = {task.parameters.get("online_table") for job in env.jobs for task in job.tasks
+                 if task.parameters.get("online_store")}
+    for endpoint in env.endpoints:
+        lookup = endpoint.feature_lookup
+        if lookup is not None and lookup.online_table not in published:
+            path = env.path_of("endpoint", endpoint.name)
+            yield at(f"endpoint={endpoint.name},table={lookup.table}", *path,
+                     "lookup" if path[:1] == ("models",) else "feature_lookup")

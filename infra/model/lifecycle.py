@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from .metrics import TASK_METRICS
 from .models import STEPS, ModelSpec
 from .quality import QualityMonitor
-from .serving import ServingEndpoint
+from .serving import FeatureLookup, ServingEndpoint, online_store_name
 from .workflows import Experiment, Job, JobCluster, ModelTrigger, RetrainOnDrift, Schedule, SmokeTest, Task, Workflows
 
 # The framework's task modules (pipelines/): generic over any model, told which model by their parameters.
@@ -137,8 +137,11 @@ def _job(name: str, model: ModelSpec, step: str, ctx: Context) -> Job | None:
     features, label = model.features, model.label
     shared = {"model_code": model.code, "task_type": model.task, "label": label, "feature_key": features.key}
     if step == "feature-refresh":
+        lookup = feature_lookup(model)  # served by key: the refresh publishes the table to the online store
+        online = {"online_store": online_store_name(ctx.environment), "online_table": lookup.online_table} \
+            if lookup is not None else {}
         tasks = [Task(key="refresh_features", python_file=TASK_FILES[step], parameters={
-            **shared, "validation_table": validation_table(name, model, ctx)})]
+            **shared, "validation_table": validation_table(name, model, ctx), **online})]
         return Job(**common, tasks=tasks, output_table=features.table, parameters=dict(settings.parameters))
     if step == "train":
         tasks = [Task(key="train", python_file=TASK_FILES[step], parameters={
@@ -185,7 +188,15 @@ def _endpoint(name: str, model: ModelSpec, ctx: Context) -> ServingEndpoint:
         name=endpoint_name(name, model, ctx), model=name, workload_size=serving.workload_size,
         workload_type=serving.workload_type, scale_to_zero=serving.scale_to_zero,
         inference_table=serving.inference_table, rate_limits=serving.rate_limits, consumers=serving.consumers,
-        signature_checking=serving.signature_checking)
+        signature_checking=serving.signature_checking, feature_lookup=feature_lookup(model))
+
+
+def feature_lookup(model: ModelSpec) -> FeatureLookup | None:
+    """The model's serving by key (its feature table and key), when its serving says `lookup: by_key`."""
+    serving = model.serving
+    if serving is None or serving.lookup != "by_key":
+        return None
+    return FeatureLookup(table=model.features.table, key=model.features.key, online_store=serving.online_store)
 
 
 def _monitors(name: str, model: ModelSpec, ctx: Context) -> list[QualityMonitor]:

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import Identifier, PrincipalName, Strict
 from .metrics import TASK_METRICS
 from .promotion import Approval, Gate
-from .serving import InferenceTable, RateLimit
+from .serving import InferenceTable, OnlineStore, RateLimit
 from ..suggest import did_you_mean
 from .workflows import JobPermission, Notifications, Schedule
 
@@ -92,6 +92,12 @@ class ModelServing(Strict):
     signature_checking: Literal["strict", "lenient"] = Field(
         "strict", description="strict: refuse unknown columns and wrong types (4xx naming the field); lenient: "
                               "behave like `mlflow models serve`.")
+    lookup: Literal["none", "by_key"] = Field(
+        "none", description="by_key: a request may give only the model's key (`features.key`); the endpoint looks the "
+                            "features up in `features.table` as its principal (online: the environment's online "
+                            "store, docs/serving-by-key.md). none: every request carries the features.")
+    online_store: OnlineStore = Field(default_factory=OnlineStore, description="Size of the environment's online "
+                                      "store (with `lookup: by_key`; the largest of the models' settings wins).")
 
 
 class Batch(Strict):

@@ -25,6 +25,35 @@ class InferenceTable(Strict):
     )
 
 
+def online_store_name(environment: str) -> str:
+    """The environment's online store (one per workspace): the stack creates it, the feature-refresh job publishes
+    to it; both take the name from here."""
+    return f"lakegate-{environment.lower().replace('_', '-')}-features"
+
+
+class OnlineStore(Strict):
+    """The environment's Databricks Online Feature Store (Lakebase): where an endpoint serving by key looks its
+    features up. One per environment, shared by every endpoint that serves by key (the largest settings win)."""
+
+    capacity: Literal["CU_1", "CU_2", "CU_4", "CU_8"] = Field("CU_1", description="Compute units of the store.")
+    read_replicas: int = Field(0, ge=0, le=2, description="Read replicas (availability of lookups; prod: 1).")
+
+
+class FeatureLookup(Strict):
+    """Serving by key: a request gives only the key; the endpoint looks the model's features up in its feature
+    table (locally the Delta table, as the serving principal; on Databricks the table's online copy)."""
+
+    table: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
+                       description="Feature table (`schema.table` in the environment's catalog).")
+    key: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", description="Key column a request gives.")
+    online_store: OnlineStore = Field(default_factory=OnlineStore, description="The online store's size.")
+
+    @property
+    def online_table(self) -> str:
+        """The synced (online) copy the feature-refresh job publishes: `<schema>.<table>_online`."""
+        return f"{self.table}_online"
+
+
 class ServingEndpoint(Strict):
     """A serving endpoint for one registered model of the environment's catalog.
 
@@ -50,6 +79,9 @@ class ServingEndpoint(Strict):
         "missing or null column, a value of the wrong type (`true` or a string for a number, a number for a "
         "string) or an empty input is refused with a 400 naming the column; lenient: what `mlflow models serve` "
         "does (unknown columns ignored, values coerced), still never a 5xx.")
+    feature_lookup: FeatureLookup | None = Field(
+        None, description="Serve by key: `{\"dataframe_records\": [{\"<key>\": ...}]}` is answered with the "
+        "features looked up in `table` (docs/serving-by-key.md); null: every request carries the features.")
 
     @field_validator("rate_limits")
     @classmethod

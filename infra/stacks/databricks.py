@@ -19,6 +19,7 @@ from ..constructs.databricks.compute import Compute, ComputeProps
 from ..constructs.databricks.directory import Directory, DirectoryProps
 from ..constructs.databricks.grants import GrantsProps, UnityCatalogGrants
 from ..constructs.databricks.identities import Identities, IdentitiesProps
+from ..constructs.databricks.online_features import OnlineFeatures, OnlineFeaturesProps
 from ..constructs.databricks.provider import WorkspaceProvider, WorkspaceProviderProps
 from ..constructs.databricks.repos import Repos, ReposProps
 from ..constructs.databricks.secrets import Secrets, SecretsProps
@@ -118,11 +119,20 @@ class DatabricksStack(TerraformStack):
             endpoints=env.endpoints,
             tags=tags,
         ), directory)
+        online = OnlineFeatures(self, "online-features", OnlineFeaturesProps(
+            environment=env.name,
+            service_principal=env.service_principal,
+            lookups=[e.feature_lookup for e in env.endpoints if e.feature_lookup is not None],
+        ), directory)
         SqlWarehouses(self, "warehouses", SqlWarehousesProps(warehouses=env.sql_warehouses, tags=tags), directory)
         Secrets(self, "scopes", SecretsProps(scopes=env.secret_scopes), directory)
         Repos(self, "repos", ReposProps(folders=env.git_folders), directory)
 
         self.catalog, self.grants, self.workflows, self.serving = catalog, grants, workflows, serving
+        self.online_features = online
+        if online.store is not None:
+            TerraformOutput(self, "online_store", value=online.store.name,
+                            description="Online store the feature-refresh jobs publish to (serving by key).")
         TerraformOutput(self, "catalog", value=catalog_ref, description="The environment's catalog.")
         for name, endpoint in serving.endpoints.items():
             TerraformOutput(self, f"endpoint_{name.replace('-', '_')}_url", value=endpoint.endpoint_url,

@@ -21,6 +21,7 @@ import zlib
 
 from lakegate.pipelines import runtime, user_code
 from lakegate.pipelines.errors import PipelineError
+from lakegate.pipelines.features.online import publish
 
 
 def holdout_mask(keys, fraction: float):
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     runtime.model_arguments(parser)
     parser.add_argument("--validation_table", required=True, help="labelled hold-out to write")
     parser.add_argument("--holdout_fraction", type=float, default=1 / 3, help="share of the keys in the hold-out")
+    parser.add_argument("--online_store", default="", help="served by key: the online store the table is published to")
+    parser.add_argument("--online_table", default="", help="served by key: the synced copy's name (schema.table)")
     args = runtime.parse(parser, argv)
     rt = runtime.current(args.environment, args.catalog)
     tables = rt.tables
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if not output:
         raise PipelineError("feature refresh needs --output_table (the model's features.table)")
     module = user_code.load(args.model_code, needs=("features",))
-    params = {k: v for k, v in runtime.extra_parameters(argv).items()}
+    params = {k: v for k, v in runtime.extra_parameters(argv).items() if k not in ("online_store", "online_table")}
     frame = tables.to_pandas(module.features(user_code.FeatureContext(args.environment, params, tables)))
     missing = [c for c in (args.feature_key, args.label) if c not in frame.columns]
     if missing:
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     holdout_version = tables.write(args.validation_table, tables.from_pandas(holdout), mode="overwrite")
     rt.log(f"wrote {len(holdout)} labelled hold-out rows to {tables.full_name(args.validation_table)} "
            f"(Delta version {holdout_version})")
+    if args.online_store and args.online_table:
+        publish(rt, output, args.feature_key, args.online_store, args.online_table)
     rt.set_task_value("rows", len(training))
     return 0
 

@@ -13,7 +13,8 @@ between two requests, so the URL never changes and no request fails during a red
 What this layer adds: a refusal before MLflow for what MLflow cannot answer cleanly (no or unsupported
 content type, empty body, a body that is not UTF-8), the strict signature check (signature.py: an unknown
 column or a value of the wrong type is refused, not ignored or coerced; `strict=False` is MLflow's own lenient
-behaviour), and every error answer rewritten as `{"error_code", "message"}` JSON with a 4xx
+behaviour), a request by key turned into the request by features it stands for (lookup.py, when the endpoint
+serves by key), and every error answer rewritten as `{"error_code", "message"}` JSON with a 4xx
 status and no stack trace or data dump (the message says which column, which row, what was expected).
 Each answered request is handed to `on_request` (the payload log) after the response is sent.
 """
@@ -27,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .lookup import KeyLookup, LookupFailed, LookupSpec, openapi_by_key
 from .signature import Refused, Signature, decode, openapi
 
 JSON = "application/json"
@@ -50,6 +52,7 @@ class Served:
     types: dict[str, str]
     required: frozenset[str]
     loaded_at: float
+    lookup_spec: LookupSpec | None = None     # the features the version recorded at training (serving by key)
 
     @property
     def signature(self) -> Signature:
@@ -70,16 +73,17 @@ class Served:
             columns = tuple(schema.input_names())
             types = {spec.name: str(getattr(spec.type, "name", spec.type)) for spec in schema.inputs}
             required = frozenset(spec.name for spec in schema.inputs if getattr(spec, "required", True))
-        return cls(model_name, str(version), model, app, columns, types, required, time.time())
+        return cls(model_name, str(version), model, app, columns, types, required, time.time(), LookupSpec.of(model))
 
 
 class ServingApp:
     """The ASGI application `serve` runs. `current` is swapped by the champion watcher (server.py)."""
 
     def __init__(self, endpoint: str, served: Served, *, alias: str = "champion",
-                 on_request: Callable[[dict], None] | None = None, strict: bool = True):
+                 on_request: Callable[[dict], None] | None = None, strict: bool = True,
+                 lookup: KeyLookup | None = None):
         self.endpoint, self.current, self.alias, self.on_request = endpoint, served, alias, on_request
-        self.strict = strict
+        self.strict, self.lookup = strict, lookup
         self.invocation_paths = {"/invocations", f"/serving-endpoints/{endpoint}/invocations"}
         self.info_path = f"/serving-endpoints/{endpoint}"
         self.openapi_paths = {"/openapi.json", f"/serving-endpoints/{endpoint}/openapi.json"}
@@ -101,7 +105,12 @@ class ServingApp:
             return await _json(send, 200, self.describe())
         if path in self.openapi_paths and method == "GET":
             served = self.current
-            return await _json(send, 200, openapi(self.endpoint, served.model_name, served.version, served.signature))
+            document = openapi(self.endpoint, served.model_name, served.version, served.signature)
+            if self.lookup is not None:
+                spec = served.lookup_spec
+                document = openapi_by_key(document, self.lookup.key, spec.key_type if spec else None,
+                                          self.lookup.full_name)
+            return await _json(send, 200, document)
         if path in ("/ping", "/health", "/version"):
             return await self.current.app(scope, receive, send)
         return await _json(send, 404, {"error_code": "NOT_FOUND",
@@ -113,6 +122,8 @@ class ServingApp:
                 "config": {"served_entities": [{"entity_name": served.model_name, "entity_version": served.version,
                                                 "alias": self.alias}]},
                 "signature_checking": "strict" if self.strict else "lenient",
+                "feature_lookup": None if self.lookup is None else {
+                    "table": self.lookup.full_name, "key": self.lookup.key, "principal": self.lookup.principal},
                 "openapi": f"{self.info_path}/openapi.json"}
 
     async def _invoke(self, scope, receive, send):
@@ -126,7 +137,10 @@ class ServingApp:
                                   "per request"}
             await _json(send, 413, payload)
             return self._logged(scope, b"", 413, json.dumps(payload), served, started)
-        refusal = _precheck(body, content_type) or self._check(body, content_type, served)
+        refusal = _precheck(body, content_type)
+        if refusal is None and self.lookup is not None:
+            refusal, body = self._by_key(body, content_type, served)
+        refusal = refusal or self._check(body, content_type, served)
         if refusal is not None:
             status, payload = refusal
             await _json(send, status, payload)
@@ -147,7 +161,9 @@ class ServingApp:
                 if captured["status"] < 400:
                     await send(message)
 
-        forward = {**scope, "path": "/invocations", "raw_path": b"/invocations"}
+        headers = [(k, v) for k, v in scope.get("headers") or () if k.lower() != b"content-length"]
+        forward = {**scope, "path": "/invocations", "raw_path": b"/invocations",
+                   "headers": [*headers, (b"content-length", str(len(body)).encode())]}
         try:
             await served.app(forward, replay, capture)
         except Exception as error:  # noqa: BLE001 -- answered as a clean 500, never a traceback
@@ -162,6 +178,22 @@ class ServingApp:
             await _json(send, status, payload)
             return self._logged(scope, body, status, json.dumps(payload), served, started)
         return self._logged(scope, body, captured["status"], answer.decode("utf-8", "replace"), served, started)
+
+    def _by_key(self, body: bytes, content_type: str, served: Served) -> tuple[tuple[int, dict] | None, bytes]:
+        """(refusal, body): a request by key becomes the request by features it stands for (lookup.py); any other
+        body is left as it is. The looked-up request is what the payload log records (monitoring reads features)."""
+        if content_type.split(";")[0].strip().lower() != JSON or not self.lookup.wanted(body):
+            return None, body
+        spec = served.lookup_spec
+        try:
+            keys = self.lookup.keys_of(body, spec.key_type if spec is not None else None)
+            if keys is None:
+                return None, body
+            return None, self.lookup.features(keys, served.columns or (spec.feature_names if spec else ()))
+        except Refused as refused:
+            return (400, {"error_code": refused.code, "message": str(refused)[:_MAX_MESSAGE]}), body
+        except LookupFailed as failed:
+            return (failed.status, {"error_code": failed.code, "message": str(failed)[:_MAX_MESSAGE]}), body
 
     def _check(self, body: bytes, content_type: str, served: Served) -> tuple[int, dict] | None:
         """The signature check (strict), or only the encoding (lenient: MLflow's parser takes the rest)."""

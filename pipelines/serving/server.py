@@ -6,7 +6,9 @@ version is loaded and swapped in between requests: the URL stays, consumers neve
 Requests and responses go to the endpoint's payload table (`<monitoring schema>.<endpoint>_payload`, the
 name the YAML's serving endpoint gives the AI Gateway inference table on Databricks) through a batched writer
 thread, so logging adds no latency. Requests are checked against the model's signature as the endpoint's
-`signature_checking` says (strict by default). When the registry cannot be reached, the loaded version keeps
+`signature_checking` says (strict by default). An endpoint serving by key (`lookup: by_key`) also answers a request
+giving only the model's key, looking the features up in the feature table as the same principal (lookup.py); a
+principal that may not read that table stops `serve` before the registry is asked anything. When the registry cannot be reached, the loaded version keeps
 serving; the local registry's state folder says where the registry runs now, so a registry restarted on another
 port (`local down && local up`) is followed; one stopped for longer than `registry_timeout` seconds ends `serve`
 with a clear message (exit 9) rather than a server that silently never follows its champion again. While it runs, `<state-dir>/serving/<env>-<endpoint>.json` says where
@@ -27,6 +29,7 @@ from typing import Iterator
 from lakegate.pipelines.errors import PipelineError
 
 from .app import Served, ServingApp
+from .lookup import KeyLookup
 from .payload_log import PayloadLog
 
 HOST = "127.0.0.1"
@@ -72,6 +75,17 @@ def read_record(state_dir: Path, env_name: str, endpoint: str) -> dict | None:
     except (OSError, KeyError, ValueError):
         return None
     return record
+
+
+def _key_lookup(runtime, config) -> KeyLookup | None:
+    """The endpoint's lookup by key (`serving.lookup: by_key`), reading as the runtime's (the serving) principal;
+    a principal that may not read the feature table stops `serve` here (PermissionRefused, exit 4)."""
+    spec = getattr(config, "feature_lookup", None)
+    if spec is None:
+        return None
+    lookup = KeyLookup(runtime.tables, spec.table, spec.key)
+    lookup.check()
+    return lookup
 
 
 class UvicornThread:
@@ -129,12 +143,13 @@ class ChampionServer:
                                 f"an environment's endpoint serves only its own models")
         self.endpoint, self.payload_table = endpoint_of(runtime.env, self.full_name.split(".")[-1])
         self.port = port
-        version = runtime.resolve_version(self.full_name, alias)
         config = endpoint_config(runtime.env, self.full_name.split(".")[-1])
+        self.lookup = _key_lookup(runtime, config)  # before the registry: a refused principal fails first
+        version = runtime.resolve_version(self.full_name, alias)
         self.signature_checking = config.signature_checking if config is not None else "strict"
         self.log = PayloadLog(runtime.tables, self.payload_table, interval=log_interval) if log_requests else None
         self.app = ServingApp(self.endpoint, self._load(version), alias=alias, on_request=self.log,
-                              strict=self.signature_checking == "strict")
+                              strict=self.signature_checking == "strict", lookup=self.lookup)
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="lakegate-champion-watch", daemon=True)
         self._server: UvicornThread | None = None
@@ -192,7 +207,13 @@ class ChampionServer:
 
     def _load(self, version: str) -> Served:
         model = self.rt.registry.load_pyfunc(self.full_name, version)
-        return Served.of(self.full_name, version, model)
+        served = Served.of(self.full_name, version, model)
+        spec = served.lookup_spec
+        if self.lookup is not None and spec is not None and spec.key != self.lookup.key:
+            # a version keyed by another column would be handed the wrong rows: refused (a swap keeps the old one)
+            raise PipelineError(f"{self.full_name} v{version} was trained with key {spec.key}, but the endpoint "
+                                f"serves by key {self.lookup.key} ({self.lookup.full_name})")
+        return served
 
     def _watch(self) -> None:
         while not self._stop.wait(self.refresh_seconds):

@@ -24,6 +24,7 @@ if __name__ == "__main__" and not __package__:  # run as a file: a Databricks py
 
 import contextlib
 import io
+import json
 import os
 import tempfile
 import warnings
@@ -95,7 +96,7 @@ def git_lineage(code: str) -> dict[str, str]:
 def log_and_register(rt, fitted: Fitted, full_name: str, *, quality: str, seed: int, epochs: int, register: bool,
                      experiment: str, extra_tags: dict[str, str] | None = None,
                      padding_mb: int = 0, params: dict[str, str] | None = None,
-                     code: str = EXAMPLE_CODE) -> TrainedVersion:
+                     code: str = EXAMPLE_CODE, feature_lookup: dict | None = None) -> TrainedVersion:
     """Log the run and the model as the runtime's principal; register it (with lineage) unless told not to."""
     import mlflow
     import sklearn
@@ -113,18 +114,34 @@ def log_and_register(rt, fitted: Fitted, full_name: str, *, quality: str, seed: 
             mlflow.log_metrics(fitted.metrics)
             mlflow.set_tags({**lineage, "mlflow.source.git.commit": lineage["git_commit"],
                              "lakegate.smoke": str(not register).lower(), **(extra_tags or {})})
-            logged = _log_model(fitted.model, signature, example, _padding(scratch, padding_mb))
+            lookups = {"feature_lookups": [feature_lookup]} if feature_lookup else None
+            logged = _log_model(fitted.model, signature, example, _padding(scratch, padding_mb), lookups)
         version = ""
         if register:
             with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..." chatter
                 registered = mlflow.register_model(logged.model_uri, rt.registered_name(full_name), tags={
-                    **lineage, "training_run": run.info.run_id, "quality": quality, **(extra_tags or {})})
+                    **lineage, "training_run": run.info.run_id, "quality": quality, **(extra_tags or {}),
+                    **({"feature_lookup": json.dumps(feature_lookup, sort_keys=True)} if feature_lookup else {})})
             version = str(registered.version)
     return TrainedVersion(full_name, version, run.info.run_id, fitted.metrics, quality, lineage["git_commit"],
                           lineage["git_repository"], rows=fitted.rows, epochs=epochs, smoke=not register)
 
 
-def _log_model(model, signature, example, extra_files):
+def feature_lookup_spec(frame, table: str, key: str, feature_names) -> dict | None:
+    """What serving by key needs to know of the model, recorded with it (MLmodel metadata and a version tag): the
+    feature table (catalog-relative: a version promoted to prod looks its features up in prod's table), the key
+    and its type (a request's key is checked against it), the features looked up. Shaped like
+    databricks-feature-engineering's FeatureLookup (table_name, lookup_key, feature_names)."""
+    if not table or not key or key not in frame.columns:
+        return None
+    from mlflow.models import infer_signature
+
+    key_type = infer_signature(frame[[key]].head(5)).inputs.to_dict()[0]["type"]
+    return {"table_name": table.split(".", 1)[1] if table.count(".") == 2 else table, "lookup_key": [key],
+            "key_types": {key: key_type}, "feature_names": [str(c) for c in feature_names]}
+
+
+def _log_model(model, signature, example, extra_files, metadata: dict | None = None):
     """A scikit-learn estimator with MLflow's sklearn flavour, anything else as a pyfunc (both load as pyfunc)."""
     import mlflow
     import sklearn
@@ -136,7 +153,7 @@ def _log_model(model, signature, example, extra_files):
 
         try:
             return mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example,
-                                            pip_requirements=requirements, extra_files=extra_files)
+                                            pip_requirements=requirements, extra_files=extra_files, metadata=metadata)
         except MlflowException as error:
             if "untrusted types" not in str(error):
                 raise
@@ -146,7 +163,7 @@ def _log_model(model, signature, example, extra_files):
         raise user_code.UserCodeError(f"fit() returned a {type(model).__name__}: return a scikit-learn estimator "
                                       "or an mlflow.pyfunc.PythonModel")
     return mlflow.pyfunc.log_model(name="model", python_model=model, signature=signature, input_example=example,
-                                   pip_requirements=requirements)
+                                   pip_requirements=requirements, metadata=metadata)
 
 
 def write_baseline(rt, table: str, fitted: Fitted, version: str) -> int | None:
@@ -200,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     trained = log_and_register(rt, fitted, full_name, quality=args.quality, seed=args.seed, epochs=epochs,
                                register=register, experiment=args.experiment or f"/Shared/lakegate/{model}",
                                params=params, code=args.model_code,
+                               feature_lookup=feature_lookup_spec(frame, args.features_table, args.feature_key,
+                                                                  fitted.x_train.columns),
                                extra_tags={"features_table": rt.tables.full_name(args.features_table),
                                            "lakegate.model_code": args.model_code})
     figures = ", ".join(f"{k} {v:.3f}" for k, v in trained.metrics.items())
