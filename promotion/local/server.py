@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Iterator, Literal
 
 import requests
 
+from infra import progress
 from promotion.local import process, secret_file
 from promotion.local.rest import MlflowHttp
 from promotion.registry import RegistryError
@@ -114,13 +115,15 @@ class LocalRegistry:
                 if current.state == "stale-pid":
                     self._stop_orphans(current.pid)
                     self._record_path.unlink(missing_ok=True)
-                ready = self._start()
+                with progress.step("start the MLflow server"):
+                    ready = self._start()
                 started = True
             changes: list[str] = []
             if plan is not None:
                 from promotion.local.provision import apply_plan
 
-                changes = apply_plan(self.admin_http(), plan, self.state_dir)
+                with progress.step("provision workspaces, principals and grants"):
+                    changes = apply_plan(self.admin_http(), plan, self.state_dir)
             status = self.status()
             status.started, status.ready_seconds, status.changes = started, ready, changes
             return status
