@@ -105,32 +105,29 @@ class Progress:
         import time
 
         from rich.console import Group
-        from rich.table import Table
         from rich.text import Text
 
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(width=2)
-        grid.add_column(no_wrap=True, overflow="ellipsis")
-        for event in self.finished:
-            mark = Text("✓", style="green") if event.ok else Text("✗", style="red")
-            line = Text(event.label)
+        lines: list = []
+        if self.title:
+            self._idle.update(text=Text(self.title, style="bold"))
+            lines.append(self._idle if not self.running else Text("  " + self.title, style="bold"))
+        for event in self.finished:  # one line each, cut at the terminal's width (never wrapped)
+            line = Text.assemble(("✓", "green") if event.ok else ("✗", "red"), " ", event.label,
+                                 no_wrap=True, overflow="ellipsis")
             if event.seconds is not None:
                 line.append(f"  {event.seconds:.1f} s", style="dim")
             if event.detail and not event.ok:
                 line.append(f"  {event.detail}", style="red")
-            grid.add_row(mark, line)
+            lines.append(line)
         now = time.perf_counter()
         for label, (began, spinner) in self.running.items():
-            grid.add_row(spinner, Text(label).append(f"  {now - began:.1f} s", style="dim"))
+            spinner.update(text=Text(label).append(f"  {now - began:.1f} s", style="dim"))
+            lines.append(spinner)
         if self.copied is not None:
             done, total = self.copied
-            grid.add_row(Text("↳", style="cyan"), Text(f"copying artifacts: {done / 1e6:.1f}"
-                                                        + (f" of {total / 1e6:.1f}" if total else "") + " MB"))
-        if not self.title:
-            return grid
-        head = Table.grid(padding=(0, 1))
-        head.add_row(self._idle if not self.running else Text(" "), Text(self.title, style="bold"))
-        return Group(head, grid)
+            lines.append(Text(f"↳ copying artifacts: {done / 1e6:.1f}" + (f" of {total / 1e6:.1f}" if total else "")
+                              + " MB", style="cyan"))
+        return Group(*lines)
 
 
 @contextlib.contextmanager
