@@ -77,8 +77,9 @@ def run_demo(args, envs) -> int:
 
     refusal = _uncommitted_code(envs)
     if refusal:
-        output.fail(refusal)
-        return exit_codes.INVALID_REQUEST
+        from .failures import refused
+
+        return refused(args, "INVALID_REQUEST", refusal)  # with --json, as JSON on stdout too
     walk = Walkthrough()
     state_dir = Path(args.state_dir) / "demo"
     registry = LocalRegistry(state_dir)
