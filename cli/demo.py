@@ -59,9 +59,12 @@ class Walkthrough:
         self.rows.append([str(len(self.rows) + 1), title, actual, "as expected" if ok else f"EXPECTED {expected}", detail])
         output.console.rule(f"[bold]{len(self.rows)}. {title}[/bold]: {actual}")
         if self.view is not None:
-            self.view.title = f"demo: {len(self.rows)} steps done (last: {title})"
+            self.view.title = f"demo: step {len(self.rows)} done ({title})"
         if not ok:
             raise DemoFailed(f"step {len(self.rows)} ({title}) ended {actual}, expected {expected}")
+
+    def as_json(self) -> list[dict]:
+        return [dict(zip(("step", "title", "outcome", "check", "details"), row)) for row in self.rows]
 
 
 class DemoFailed(Exception):
@@ -95,7 +98,7 @@ def run_demo(args, envs) -> int:
             walk_model(walk, enrol_demo_approver(envs, APPROVER, key), registry, key)
     except DemoFailed as failure:
         if args.json:
-            output.emit_json({"ok": False, "error": "demo_failed", "message": str(failure), "steps": _steps(walk)})
+            output.emit_json({"ok": False, "error": "demo_failed", "message": str(failure), "steps": walk.as_json()})
         output.fail(str(failure))
         return exit_codes.UNEXPECTED
     finally:
@@ -103,15 +106,11 @@ def run_demo(args, envs) -> int:
     seconds = time.perf_counter() - walk.started
     if args.json:
         output.emit_json({"ok": True, "seconds": round(seconds, 1), "audit": str(state_dir / "audit"),
-                          "steps": _steps(walk)})
+                          "steps": walk.as_json()})
         return exit_codes.OK
     output.console.print(output.table(f"Demo finished in {seconds:.1f} s (audit logs kept in {state_dir / 'audit'})",
                                       ["#", "step", "outcome", "check", "details"], walk.rows))
     return exit_codes.OK
-
-
-def _steps(walk: Walkthrough) -> list[dict]:
-    return [dict(zip(("step", "title", "outcome", "check", "details"), row)) for row in walk.rows]
 
 
 def _uncommitted_code(envs) -> str:

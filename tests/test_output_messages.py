@@ -92,7 +92,9 @@ def test_the_demo_names_its_last_step_on_the_terminal():
     walk = demo.Walkthrough()
     walk.view = output.Progress("demo", listed=())
     walk.step("train a good churn model in dev", "registered", "registered")
-    assert walk.view.title == "demo: 1 steps done (last: train a good churn model in dev)"
+    assert walk.view.title == "demo: step 1 done (train a good churn model in dev)"
+    assert walk.as_json() == [{"step": "1", "title": "train a good churn model in dev", "outcome": "registered",
+                               "check": "as expected", "details": ""}]
 
 
 # ------------------------------------------------------------------------------------------ the cdktf CLI
