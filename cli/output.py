@@ -117,7 +117,7 @@ class Progress:
             if event.seconds is not None:
                 line.append(f"  {event.seconds:.1f} s", style="dim")
             if event.detail and not event.ok:
-                line.append(f"  {event.detail}", style="red")
+                line.append(f"  {event.detail.splitlines()[0]}", style="red")
             lines.append(line)
         now = time.perf_counter()
         for label, (began, spinner) in self.running.items():
