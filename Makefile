@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION ?= 1
 export CHECKPOINT_DISABLE ?= 1
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: demo test synth check bench lock clean docs validate tools browser
+.PHONY: demo test synth check bench lock clean docs validate tools browser cdktf
 
 # Installs (only what changed) and runs the main job: synth every environment, then walk a model
 # dev -> staging -> prod on the local registry.
@@ -94,3 +94,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(PY313_VENV) $(TOOLS) cdktf.out .lakegate
+
+# The cdktf CLI from .tools/, without its false [ERROR] lines (no update check, a project Terraform CLI config):
+# `make cdktf ARGS="list"`, the same as `.venv/bin/python main.py cdktf list` (docs/output.md).
+cdktf: $(VENV)/.installed $(TOOLS)/.installed
+	$(PY) main.py cdktf $(ARGS)

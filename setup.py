@@ -36,6 +36,7 @@ setup(
     package_dir=package_dir,
     package_data={
         "lakegate.reports": ["static/*", "templates/*"],
+        "lakegate.cli": ["terraform.rc"],
         "lakegate": ["templates/**/*"],
     },
     include_package_data=False,

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .demo import add_demo_command
 
     add_demo_command(commands, _common)
+
+    from .cdktf_command import add_cdktf_command
+
+    add_cdktf_command(commands)
     return parser
 
 
@@ -104,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         from lakegate.infra.preload import preload_bindings
 
         preload_bindings()
+    if argv[:1] == ["cdktf"] and argv[1:2] != ["-h"] and argv[1:2] != ["--help"]:
+        # Everything after `cdktf` is the CLI's own (argparse would read `cdktf --version` as ours).
+        from .cdktf_command import run_cdktf
+
+        return run_command(lambda _: run_cdktf(argv[1:]), argparse.Namespace())
     parser = build_parser()
     args = parser.parse_args(argv or ["synth"])
     if not hasattr(args, "handler"):  # a command group without its subcommand (`python main.py ci`)

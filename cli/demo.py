@@ -17,15 +17,17 @@ reviewed YAML is not touched and no private key ever leaves the state folder).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from . import exit_codes, output
 from .presenters import print_guardrails, print_promotion, status_table
-from .registry_access import copy_progress, state_dir_option, with_environments
+from .registry_access import state_dir_option, with_environments
 
 APPROVER = "head.of.ml@contoso.com"
 
@@ -50,13 +52,19 @@ class Walkthrough:
     def __init__(self):
         self.rows: list[list[str]] = []
         self.started = time.perf_counter()
+        self.view: output.Progress | None = None   # the terminal's progress display, when there is one
 
     def step(self, title: str, expected: str, actual: str, detail: str = "") -> None:
         ok = expected == actual
         self.rows.append([str(len(self.rows) + 1), title, actual, "as expected" if ok else f"EXPECTED {expected}", detail])
         output.console.rule(f"[bold]{len(self.rows)}. {title}[/bold]: {actual}")
+        if self.view is not None:
+            self.view.title = f"demo: step {len(self.rows)} done ({title})"
         if not ok:
             raise DemoFailed(f"step {len(self.rows)} ({title}) ended {actual}, expected {expected}")
+
+    def as_json(self) -> list[dict]:
+        return [dict(zip(("step", "title", "outcome", "check", "details"), row)) for row in self.rows]
 
 
 class DemoFailed(Exception):
@@ -72,24 +80,35 @@ def run_demo(args, envs) -> int:
 
     refusal = _uncommitted_code(envs)
     if refusal:
-        output.fail(refusal)
-        return exit_codes.INVALID_REQUEST
+        from .failures import refused
+
+        return refused(args, "INVALID_REQUEST", refusal)  # with --json, as JSON on stdout too
     walk = Walkthrough()
     state_dir = Path(args.state_dir) / "demo"
     registry = LocalRegistry(state_dir)
     registry.down()  # a previous demo interrupted hard may have left its server running
     shutil.rmtree(state_dir, ignore_errors=True)
+    # --json: stdout is the JSON summary alone; the walk's narrative goes to stderr (a CI log keeps it).
+    narrative = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     try:
-        synthesize_all(walk, envs)
-        key = demo_approver_key(state_dir)
-        walk_model(walk, enrol_demo_approver(envs, APPROVER, key), registry, key)
+        with narrative, output.progress(output.progress_wanted(args.json), "demo", listed=()) as view:
+            walk.view = view
+            synthesize_all(walk, envs)
+            key = demo_approver_key(state_dir)
+            walk_model(walk, enrol_demo_approver(envs, APPROVER, key), registry, key)
     except DemoFailed as failure:
+        if args.json:
+            output.emit_json({"ok": False, "error": "demo_failed", "message": str(failure), "steps": walk.as_json()})
         output.fail(str(failure))
         return exit_codes.UNEXPECTED
     finally:
         registry.down()
-    output.console.print(output.table(f"Demo finished in {time.perf_counter() - walk.started:.1f} s "
-                                      f"(audit logs kept in {state_dir / 'audit'})",
+    seconds = time.perf_counter() - walk.started
+    if args.json:
+        output.emit_json({"ok": True, "seconds": round(seconds, 1), "audit": str(state_dir / "audit"),
+                          "steps": walk.as_json()})
+        return exit_codes.OK
+    output.console.print(output.table(f"Demo finished in {seconds:.1f} s (audit logs kept in {state_dir / 'audit'})",
                                       ["#", "step", "outcome", "check", "details"], walk.rows))
     return exit_codes.OK
 
@@ -203,9 +222,9 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
 
     def promote_to(target: str, version: str | None = None, expected: str = "champion", model_name: str = model):
         source_alias = None if target == staging else "champion"
-        with copy_progress(True) as progress:
-            result = promote(envs, model_name, target, adapter_factory=factory, audit_dir=audit,
-                             version=version if target == staging else None, alias=source_alias, progress=progress)
+        result = promote(envs, model_name, target, adapter_factory=factory, audit_dir=audit,
+                         version=version if target == staging else None, alias=source_alias,
+                         progress=walk.view.copy if walk.view else None)
         print_promotion(result)
         failed = ", ".join(f"{g.gate_id} ({g.message})" for g in result.failed_gates)
         walk.step(f"promote {result.source_model} v{result.source_version} to {target} as "

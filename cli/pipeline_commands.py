@@ -72,8 +72,10 @@ def cmd_run(args, envs) -> int:
     if people:
         output.console.rule(f"[bold]run {args.job} --env {args.env}[/bold]" + (" (smoke)" if args.smoke else "")
                             + f" on the {args.engine} engine")
-    run = run_job(envs, args.env, args.job, state_dir=Path(args.state_dir), smoke=args.smoke,
-                  overrides=overrides, echo=people, on_task=print_task if people else None, engine=args.engine)
+    # Only what runs now: each task's line is printed on stdout when it ends (print_task).
+    with output.progress(output.progress_wanted(args.json), f"run {args.job} --env {args.env}", listed=()):
+        run = run_job(envs, args.env, args.job, state_dir=Path(args.state_dir), smoke=args.smoke,
+                      overrides=overrides, echo=people, on_task=print_task if people else None, engine=args.engine)
     if args.json:
         output.emit_json(run.as_dict())
     else:
@@ -127,6 +129,8 @@ def cmd_serve(args, envs) -> int:
     from lakegate.promotion.local.server import LocalRegistryError
     from lakegate.promotion.naming import declared_model, environment
 
+    from .serve_hint import curl_command, served_example
+
     _check_serve_options(args)
     declared_model(environment(envs, args.env), args.model)  # exit 6 with the closest names, before the registry
     runtime = LocalRuntime(envs, args.env, Path(args.state_dir))
@@ -143,6 +147,8 @@ def cmd_serve(args, envs) -> int:
                runtime.tables.full_name(server.payload_table), "signature_checking": server.signature_checking,
                "openapi": url.rsplit("/invocations", 1)[0] + "/openapi.json",
                "feature_lookup": server.app.describe()["feature_lookup"]}
+    body, missing = served_example(runtime, server.full_name, server.version)
+    summary["example_request"], summary["curl"] = body, curl_command(url, body) if body else None
     if args.json:
         output.emit_json(summary)
     else:
@@ -151,7 +157,12 @@ def cmd_serve(args, envs) -> int:
                              "checking)\n" + (f"requests logged to {summary['payload_table']}; " if not args.no_log else "")
                              + (f"requests by key ({server.lookup.key}) look features up in "
                                 f"{server.lookup.full_name}; " if server.lookup is not None else "")
-                             + "Ctrl-C stops")
+                             + "Ctrl-C stops", markup=False)
+        # Unwrapped, on a line of its own: pasted as is into another terminal.
+        output.console.print(f"try it (v{server.version}'s input example):" if body else
+                             f"no example request: {missing}; the columns are in the OpenAPI document", markup=False)
+        if body:
+            output.console.print(summary["curl"], markup=False, soft_wrap=True, highlight=False)
     sys.stdout.flush()
     try:
         server.wait()

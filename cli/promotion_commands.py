@@ -7,8 +7,8 @@ from pathlib import Path
 
 from . import exit_codes, output
 from .presenters import print_promotion, status_table
-from .registry_access import adapter_factory, audit_dir, copy_progress, require_running, serving_hook, \
-    state_dir_option, with_environments
+from .registry_access import adapter_factory, audit_dir, require_running, serving_hook, state_dir_option, \
+    with_environments
 
 
 def add_promotion_commands(commands, common) -> None:
@@ -150,7 +150,9 @@ def cmd_local(args, envs) -> int:
     from lakegate.promotion.local_access import derive_local_plan
 
     registry = LocalRegistry(Path(args.state_dir))
-    result = {"up": lambda: registry.up(derive_local_plan(envs)), "down": registry.down, "status": registry.status}[args.action]()
+    with output.progress(args.action == "up" and output.progress_wanted(args.json), f"local up ({args.state_dir})"):
+        result = {"up": lambda: registry.up(derive_local_plan(envs)), "down": registry.down,
+                  "status": registry.status}[args.action]()
     data = result.to_dict()
     if args.json:
         output.emit_json(data)
@@ -183,12 +185,13 @@ def cmd_train(args, envs) -> int:
     registry = LocalRegistry(Path(args.state_dir))
     require_running(registry, args.state_dir)
     runtime = LocalRuntime(envs, root.name, Path(args.state_dir))
-    if not runtime.tables.exists(policy.features_table):
-        refresh = root.job(f"{model.replace('_', '-')}-feature-refresh")
-        if refresh is not None:
-            _raise_on_error(run_job(envs, root.name, refresh.name, state_dir=Path(args.state_dir), echo=False))
-    run = _raise_on_error(run_job(envs, root.name, job.name, state_dir=Path(args.state_dir), echo=False,
-                                  overrides={"quality": args.quality, "seed": str(args.seed)}))
+    with output.progress(output.progress_wanted(args.json), f"train {model} in {root.name}"):
+        if not runtime.tables.exists(policy.features_table):
+            refresh = root.job(f"{model.replace('_', '-')}-feature-refresh")
+            if refresh is not None:
+                _raise_on_error(run_job(envs, root.name, refresh.name, state_dir=Path(args.state_dir), echo=False))
+        run = _raise_on_error(run_job(envs, root.name, job.name, state_dir=Path(args.state_dir), echo=False,
+                                      overrides={"quality": args.quality, "seed": str(args.seed)}))
     trained = run.tasks[0].result
     if args.json:
         from dataclasses import asdict
@@ -228,10 +231,11 @@ def cmd_promote(args, envs) -> int:  # --version / --alias were checked before (
     from lakegate.promotion.api import promote
 
     factory = adapter_factory(args, envs)
-    with copy_progress(not args.json) as progress:
+    asked = f" v{args.version}" if args.version else f"@{args.alias}" if args.alias else ""
+    with output.progress(output.progress_wanted(args.json), f"promote {args.model}{asked} to {args.to}") as view:
         result = promote(envs, args.model, args.to, adapter_factory=factory, audit_dir=audit_dir(args),
-                         version=args.version, alias=args.alias, progress=progress, serving_hook=serving_hook(args, factory),
-                         allow_rolled_back=args.allow_rolled_back)
+                         version=args.version, alias=args.alias, progress=view.copy if view else None,
+                         serving_hook=serving_hook(args, factory), allow_rolled_back=args.allow_rolled_back)
     if args.json:
         output.emit_json(result.as_dict())
     else:

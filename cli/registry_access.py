@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import exit_codes
@@ -70,19 +69,3 @@ def serving_hook(args, factory):
 
 def audit_dir(args) -> Path:
     return Path(args.state_dir) / "audit"
-
-
-@contextmanager
-def copy_progress(enabled: bool):
-    """A progress bar for artifact copies (None when printing JSON)."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    from . import output
-
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=output.console, transient=True) as bar:
-        task = bar.add_task("copying artifacts", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total or None)

@@ -136,10 +136,13 @@ def _history(args, envs) -> int:
         return exit_codes.OK if verified.ok else exit_codes.AUDIT_TAMPERED
     for problem in verified.problems:  # history from a broken chain is shown, but never silently
         output.fail(f"the audit log is not intact: {problem}")
+    from lakegate.reports.history import approver_of
+
     rows = [[e.get("time", ""), e.get("env", ""), e.get("action", ""), e.get("model", ""), e.get("version", ""),
-             e.get("actor", ""), (e.get("git_commit") or "")[:10], e.get("outcome") or e.get("details", {}).get("outcome", "")]
-            for e in entries]
-    output.console.print(output.table("Promotion history", ["time", "env", "action", "model", "version", "actor", "commit", "outcome"], rows,
+             approver_of(e) or "", e.get("actor", ""), (e.get("git_commit") or "")[:10],
+             e.get("outcome") or e.get("details", {}).get("outcome", "")] for e in entries]
+    output.console.print(output.table("Promotion history", ["time", "env", "action", "model", "version", "approver",
+                                                            "actor", "commit", "outcome"], rows,
                                       caption="hash chain intact" if verified.ok else "HASH CHAIN BROKEN: see errors"))
     return exit_codes.OK if verified.ok else exit_codes.AUDIT_TAMPERED
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakegate.infra import progress
 from lakegate.infra.constructs.databricks.job_plan import PlannedTask, job_parameters, local_props, planned_tasks
 from lakegate.infra.suggest import did_you_mean
 
@@ -122,6 +123,7 @@ def run_job(envs, env_name: str, job_name: str, *, state_dir: Path, smoke: bool 
             _report(on_task, run, task_run)
             continue
         began = time.perf_counter()
+        progress.started(_task_label(run, task_run))
         try:
             if planned.kind == "condition":
                 task_run.outcome = "true" if _condition(planned.condition, values) else "false"
@@ -212,7 +214,13 @@ def _check_parameters(envs, env, planned: list[PlannedTask], parameters: dict[st
                                                else f"{env.name} declares no such endpoint"))
 
 
+def _task_label(run: JobRun, task_run: TaskRun) -> str:
+    return f"task {run.env}-{run.job} / {task_run.key}"
+
+
 def _report(on_task, run: JobRun, task_run: TaskRun) -> None:
+    if task_run.status != "excluded":
+        progress.ended(_task_label(run, task_run), task_run.status == "succeeded", task_run.reason, task_run.seconds)
     if on_task is not None:
         on_task(run, task_run)
 

@@ -45,7 +45,7 @@ from .approval_record import (  # noqa: F401
     KINDS, SSH, STATEMENT_VERSION, ApprovalRecord, _now, parse_statement, read_record, record_tags, statement,
     write_record)
 from .audit import AuditLog, current_actor
-from .errors import ApprovalMissing, InvalidRequest
+from .errors import ApprovalMissing, InvalidRequest, missing_from_registry
 from .holds import parse_time
 from .identity import local_part, name_problem, normalise, same_person, skeleton
 from .registry import ModelVersion, NotFound, RegistryAdapter
@@ -286,7 +286,7 @@ def _existing(registry: RegistryAdapter, full: str, version: str) -> ModelVersio
     try:
         return registry.get_version(full, version)
     except NotFound:
-        raise InvalidRequest(f"{full} has no version {version}") from None
+        raise missing_from_registry(registry, full, version) from None
 
 
 def _make_record(env: Environment, full: str, version: str, digest: str, *, key, signature, statement_file, ci,

@@ -67,3 +67,19 @@ def failure_kind(error: BaseException) -> str:
     if isinstance(error, (RegistryError, ConnectionError)):
         return "REGISTRY_UNAVAILABLE"
     return "UNEXPECTED"
+
+
+def missing_from_registry(registry, name: str, version: str | None = None, hint: str = "") -> InvalidRequest:
+    """A refusal saying exactly what is missing: the model itself (no version registered, or none the principal
+    may see), or one version of a model that has others (naming the latest, so the typo shows)."""
+    try:
+        numbers = sorted(int(v.version) for v in registry.list_versions(name))
+    except NotFound:
+        numbers = []
+    if not numbers:
+        return InvalidRequest(f"{name}: model not found: no version of it is registered (or visible to "
+                              f"{registry.principal}){hint}")
+    if version is None:
+        return InvalidRequest(f"{name}: not found ({len(numbers)} versions registered, latest: {numbers[-1]}){hint}")
+    return InvalidRequest(f"{name}: version {version} not found (latest: {numbers[-1]}; "
+                          f"{len(numbers)} version{'s' if len(numbers) != 1 else ''} registered)")

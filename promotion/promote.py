@@ -24,7 +24,7 @@ from .approval import promoters_of
 from .audit import AuditLog, current_actor
 from .claim import copy_once, local_lock
 from .errors import (ApprovalMissing, AuditTampered, GateFailed, InvalidRequest, PromotionError, ServingUpdateFailed,
-                     failure_kind)
+                     failure_kind, missing_from_registry)
 from .gates import GateContext, GateResult, gates_for, run_gates
 from .holds import RollbackHold, hold_on
 from .registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryAdapter
@@ -224,8 +224,8 @@ def resolve_source(registry: RegistryAdapter, source_env: Environment, name: str
         if version is not None:
             return registry.get_version(name, str(version))
         found = registry.get_version_by_alias(name, alias or registry_tags.CHAMPION)
-    except NotFound as error:
-        raise InvalidRequest(f"{name}: {error}") from None
+    except NotFound:
+        raise missing_from_registry(registry, name, version) from None
     if found is not None:
         return found
     if alias is not None:
@@ -237,10 +237,16 @@ def _latest_in_root(registry: RegistryAdapter, source_env: Environment, name: st
     # Where models are trained (no promotion.from) "the newest" is meaningful; elsewhere the newest may
     # be a version that failed its gates, so a person must say which one.
     if source_env.promotion.from_env is not None:
+        if not registry.list_versions(name):
+            raise missing_from_registry(registry, name, hint=f": promote it into {source_env.name} first")
         raise InvalidRequest(f"{name} has no champion; give --version or --alias")
-    versions = [v for v in registry.list_versions(name) if v.status == "READY"]
+    every = registry.list_versions(name)
+    versions = [v for v in every if v.status == "READY"]
+    if not every:
+        raise missing_from_registry(registry, name, hint=f": train it first (python main.py train "
+                                    f"{naming.bare_name(name)} --env {source_env.name})")
     if not versions:
-        raise InvalidRequest(f"{name} has no version to promote")
+        raise InvalidRequest(f"{name} has no version ready to promote ({len(every)} registered, none READY)")
     return max(versions, key=lambda v: int(v.version))
 
 

@@ -59,6 +59,16 @@ _OUTCOMES = {"promote_refused": "refused", "approval_refused": "refused", "rollb
              "approve": "approved", "rollback": "rolled back"}
 
 
+def approver_of(entry: dict[str, Any]) -> str | None:
+    """The approver's identity an approval names (the actor is only who ran the command: an OS or CI user). A
+    refused approval shows the identity it claimed, marked so: it proves nothing."""
+    details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+    by = details.get("approved_by")
+    if not by or entry.get("action") not in ("approve", "approval_refused"):
+        return None
+    return str(by) if entry.get("action") == "approve" else f"{by} (claimed; refused)"
+
+
 def entry_row(entry: dict[str, Any], line: int, verified: bool, model: str) -> dict[str, Any]:
     details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
     gates = [{"gate_id": g.get("gate_id"), "passed": bool(g.get("passed")), "message": g.get("message")}
@@ -70,7 +80,8 @@ def entry_row(entry: dict[str, Any], line: int, verified: bool, model: str) -> d
         "model": model, "version": entry.get("version"), "actor": entry.get("actor"), "principal": entry.get("principal"),
         "git_commit": entry.get("git_commit"), "outcome": outcome, "passed": entry.get("passed"),
         "reason": details.get("reason") or details.get("serving_error"), "kind": details.get("kind"),
-        "approved_by": details.get("approved_by"), "artifacts_sha256": details.get("artifacts_sha256"),
+        "approved_by": details.get("approved_by"), "approver": approver_of(entry),
+        "artifacts_sha256": details.get("artifacts_sha256"),
         "champion_moved": details.get("champion_moved"), "previous_champion": entry.get("previous_champion"),
         "champion": entry.get("champion"), "source": source, "gates": gates,
         "gates_passed": sum(1 for g in gates if g["passed"]), "gates_failed": [g["gate_id"] for g in gates if not g["passed"]],

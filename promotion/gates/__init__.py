@@ -7,8 +7,10 @@ Each module declares TYPE, MESSAGE (what it checks, one line), RATIONALE (why it
 
 from __future__ import annotations
 
+import time
 from types import ModuleType
 
+from lakegate.infra import progress
 from lakegate.infra.model import Environment
 from lakegate.infra.model.promotion import ApprovalGate, LineageGate
 
@@ -52,8 +54,17 @@ def run_gate(gate, ctx: GateContext) -> GateResult:
 def run_gates(gates: list, ctx: GateContext) -> list[GateResult]:
     """Every gate runs (no short-circuit): people fix all failures in one go, and all are recorded."""
     if gates:
-        ctx.prefetch({gate.type for gate in gates})
-    return [run_gate(gate, ctx) for gate in gates]
+        with progress.step("load what the gates judge (model, files, validation data)"):
+            ctx.prefetch({gate.type for gate in gates})
+    results = []
+    for gate in gates:
+        began = time.perf_counter()
+        progress.started(f"gate {gate.gate_id}")
+        result = run_gate(gate, ctx)
+        progress.ended(f"gate {gate.gate_id}", result.passed, "" if result.passed else result.message,
+                       time.perf_counter() - began)
+        results.append(result)
+    return results
 
 
 def _first_line(error: Exception) -> str:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Iterator, Literal
 
 import requests
 
+from lakegate.infra import progress
 from lakegate.promotion.local import process, secret_file
 from lakegate.promotion.local.rest import MlflowHttp
 from lakegate.promotion.registry import RegistryError
@@ -115,13 +116,15 @@ class LocalRegistry:
                 if current.state == "stale-pid":
                     self._stop_orphans(current.pid)
                     self._record_path.unlink(missing_ok=True)
-                ready = self._start()
+                with progress.step("start the MLflow server"):
+                    ready = self._start()
                 started = True
             changes: list[str] = []
             if plan is not None:
                 from lakegate.promotion.local.provision import apply_plan
 
-                changes = apply_plan(self.admin_http(), plan, self.state_dir)
+                with progress.step("provision workspaces, principals and grants"):
+                    changes = apply_plan(self.admin_http(), plan, self.state_dir)
             status = self.status()
             status.started, status.ready_seconds, status.changes = started, ready, changes
             return status
