@@ -9,7 +9,7 @@ Writing works like Delta on a cluster: every task writes its rows as parquet fil
 reports them (path, size, row count); the driver commits them all in ONE Delta transaction (deltalake's
 create_write_transaction), so a failed job leaves no version, only orphan files a vacuum removes. An overwrite
 replaces the schema (Spark's overwriteSchema), an append may add columns (mergeSchema), as pipelines/tables.py's
-LocalTables writes. Reading splits the pinned version's files over Spark partitions, each read with deltalake's
+LocalTables writes. Reading gives each of the pinned version's files a Spark partition, each read with deltalake's
 pyarrow dataset (the table's schema: columns added later read as nulls in older files).
 """
 
@@ -28,7 +28,7 @@ from pyspark.sql.datasource import (
 )
 
 FORMAT = "delta"
-FILES_PER_PARTITION = 4
+FILES_PER_PARTITION = 1     # a Spark task per file: every write task made one, so reads are as parallel as writes
 
 
 def is_delta_table(path: Path) -> bool:

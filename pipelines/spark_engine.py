@@ -32,7 +32,6 @@ from promotion.registry import PermissionRefused
 
 from . import grants
 from .errors import MissingTable, PipelineError
-from .spark_delta import DeltaSource, is_delta_table
 from .tables import SparkTables, split_name
 
 _engine: "SparkEngine | None" = None
@@ -67,6 +66,10 @@ class SparkEngine:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
         self.databases |= declared
         self.root = Path(root).resolve()
+
+
+def _is_delta(path: Path) -> bool:
+    return (path / "_delta_log").is_dir()
 
 
 def database_name(catalog: str, schema: str) -> str:
@@ -114,6 +117,8 @@ def _start(warehouse: Path) -> SparkEngine:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SparkUnavailable(f"the local Spark session did not start: {first}") from None
     spark.sparkContext.setLogLevel("ERROR")
+    from .spark_delta import DeltaSource          # imports pyspark: only once it is known to be installed
+
     spark.dataSource.register(DeltaSource)       # format("delta"), through deltalake (pipelines/spark_delta.py)
     return SparkEngine(spark, time.perf_counter() - started)
 
@@ -147,7 +152,7 @@ class LocalSparkTables(SparkTables):
 
     def exists(self, name: str) -> bool:
         self._check(name, grants.READ)
-        return is_delta_table(self.path(name))
+        return _is_delta(self.path(name))
 
     def read(self, name: str):
         if not self.exists(name):
@@ -171,7 +176,7 @@ class LocalSparkTables(SparkTables):
         if not hasattr(frame, "write"):  # a pandas frame (e.g. the serving payload log's batch)
             frame = self.from_pandas(frame.reset_index(drop=True))
         path = self.path(name)
-        self._check(name, grants.WRITE if is_delta_table(path) else grants.CREATE)
+        self._check(name, grants.WRITE if _is_delta(path) else grants.CREATE)
         self._schema_exists(name)
         frame.write.format("delta").mode(mode).save(str(path))
         return DeltaTable(str(path)).version()
