@@ -7,7 +7,8 @@
 
 Writing works like Delta on a cluster: every task writes its rows as parquet files into the table's folder and
 reports them (path, size, row count); the driver commits them all in ONE Delta transaction (deltalake's
-create_write_transaction), so a failed job leaves no version, only orphan files a vacuum removes. An overwrite
+create_write_transaction), so a failed job commits no version (abort removes the files its finished tasks
+reported; a file a task still wrote after the job failed is in no version, an orphan for a vacuum). An overwrite
 replaces the schema (Spark's overwriteSchema), an append may add columns (mergeSchema), as pipelines/tables.py's
 LocalTables writes. Reading gives each of the pinned version's files a Spark partition, each read with deltalake's
 pyarrow dataset (the table's schema: columns added later read as nulls in older files).
@@ -44,10 +45,10 @@ class DeltaSource(DataSource):
 
     @property
     def path(self) -> str:
-        path = self.options.get("path") or self.options.get("table_path")
+        path = self.options.get("path")
         if not path:
             raise ValueError("format('delta') needs a path: load(path) / save(path)")
-        return os.path.abspath(path.removeprefix("file://").removeprefix("file:"))  # a catalog LOCATION is a URI
+        return os.path.abspath(path.removeprefix("file://").removeprefix("file:"))
 
     def schema(self):
         import pyarrow as pa
@@ -142,9 +143,14 @@ class DeltaWriter(DataSourceArrowWriter):
                 rows += batch.num_rows
                 for column, values in zip(schema.names, batch.columns):
                     nulls[column] += values.null_count
-        finally:
-            if writer is not None:
+        except BaseException:
+            if writer is not None:           # a failed task takes its half-written file with it
                 writer.close()
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(target)
+            raise
+        if writer is not None:
+            writer.close()
         if writer is None:
             return WrittenFile()
         return WrittenFile(name, os.path.getsize(target), json.dumps({"numRecords": rows, "nullCount": nulls}))

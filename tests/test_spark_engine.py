@@ -94,14 +94,15 @@ def test_a_table_written_by_the_local_engine_is_read_and_rewritten_by_spark(worl
     delta = DeltaTable(str(local.path("features.local_to_spark")))
     assert [h["operation"] for h in delta.history()] == ["WRITE", "WRITE", "ADD COLUMN", "WRITE"]
     assert len(DeltaTable(str(local.path("features.local_to_spark")), version=0).to_pandas()) == 25   # time travel
-    # A write whose task fails (a value the table's column type cannot hold) commits nothing and leaves no file.
-    files = set(local.path("features.local_to_spark").glob("*.parquet"))
+    # A write whose task fails (a value the table's column type cannot hold) commits nothing: no version, the
+    # table's files and rows unchanged (a file another task finished after the failure is in no version).
+    files = set(DeltaTable(str(local.path("features.local_to_spark"))).file_uris())
     bad = data.landing("prod", 30).astype({"tenure_months": "object"})
     bad.loc[7, "tenure_months"] = "many"
     with pytest.raises(Exception, match="many"):
         spark.write("features.local_to_spark", spark.from_pandas(bad).repartition(3), mode="append")
-    assert local.version("features.local_to_spark") == 3
-    assert set(local.path("features.local_to_spark").glob("*.parquet")) == files
+    assert local.version("features.local_to_spark") == 3 and len(local.read("features.local_to_spark")) == 58
+    assert set(DeltaTable(str(local.path("features.local_to_spark"))).file_uris()) == files
     empty = spark.from_pandas(data.landing("prod", 3)).limit(0)             # an empty first write still creates it
     assert spark.write("features.spark_empty", empty) == 0 and len(local.read("features.spark_empty")) == 0
 
