@@ -13,8 +13,9 @@
 
 Support: user_code.py (loads a model's code from the project), parameters.py (typed task parameters, task files),
 runtime.py (where a task runs: locally, on the local Spark engine or on Databricks), tables.py (the one table
-interface: Delta tables under the state folder, Spark tables), spark_engine.py and spark_notebook.py (`run --engine
-spark`), grants.py (who may read and write which local table, from infra/access.py), lineage.py, evaluation.py
-(the task type's metrics on a labelled table, also used by the target's gates), runner.py (`python main.py run`).
+interface: Delta tables under the state folder, Spark tables), spark_engine.py, spark_delta.py (Delta for Spark
+through deltalake) and spark_notebook.py (`run --engine spark`), grants.py (who may read and write which local
+table, from infra/access.py), lineage.py, evaluation.py (the task type's metrics on a labelled table, also used
+by the target's gates), runner.py (`python main.py run`).
 Every task module has `main(argv) -> int`; run as a file (a Databricks `python_file` task) it finds its runtime.
 """

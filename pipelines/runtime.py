@@ -177,7 +177,7 @@ class SparkRuntime(LocalRuntime):
 
         self.engine = engine(self.state_dir)
         self.spark = self.engine.spark
-        self.tables = LocalSparkTables(self.engine, self.state_dir / "spark-lakehouse", envs, self.principal,
+        self.tables = LocalSparkTables(self.engine, self.state_dir / "lakehouse", envs, self.principal,
                                        environment, model_context=self.model_registry)
         self.dbutils = Dbutils(widgets or {}, super().set_task_value, upstream_values)
 

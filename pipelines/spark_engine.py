@@ -2,15 +2,18 @@
 through the same SparkTables code a Databricks cluster runs (pipelines/tables.py), with what a cluster has and a
 laptop has not supplied here:
 
-- Unity Catalog's three-part names over Spark's two-level catalog: `dev.ml.churn_scores` is the Spark table
-  `dev__ml.churn_scores` (a name mapping, no catalog plugin to build); a schema exists when the definitions
-  declare it (`unity_catalog.schemas`: Terraform creates them), a table when its first writer wrote it;
+- Delta without Delta's jars (they come from Maven at start-up, unreachable here; no PyPI or Debian package ships
+  them): `format("delta")` is a Spark 4 Python data source over the `deltalake` package (pipelines/spark_delta.py),
+  so the tables are REAL Delta tables, the local engine's own: `<state-dir>/lakehouse/<catalog>/<schema>/<table>`,
+  written by one engine, read by the other;
+- Unity Catalog's three-part names over Spark's two-level catalog: `dev.ml.churn_scores` is the table at
+  `lakehouse/dev/ml/churn_scores`, read with `spark.read.format("delta").load(path)`. Spark's catalog holds the
+  declared schemas (`dev__ml`; `unity_catalog.schemas`: Terraform creates them) but not the tables: pyspark 4.3
+  gives a Python data source table of the session catalog no options when it is read (`CREATE TABLE t USING
+  delta OPTIONS (path ...)` then `spark.table(t)`: "format('delta') needs a path"), so `spark.table` / SQL by
+  name is what a cluster has and this engine has not; a table exists when its first writer committed it;
 - grants: local Spark enforces none, so every read and write is decided by pipelines/grants.py for the acting
-  principal, as the local lakehouse does (a refusal raises promotion.registry.PermissionRefused);
-- storage: parquet files under `<state-dir>/spark-lakehouse/<catalog>/<schema>/<table>` registered as external
-  tables of Spark's in-memory catalog (re-registered from the folders when a process starts). No Delta: the
-  Delta jars come from Maven at start-up, which is not reachable here; the table's version is a counter kept
-  beside its files (`_lakegate_version`, which Spark's readers skip) and bumped by every write.
+  principal, as the local lakehouse does (a refusal raises promotion.registry.PermissionRefused).
 
 The session: `local[2]`, a small driver, no UI, bound to 127.0.0.1, quiet logs, the warehouse under the state
 folder; started on first use and kept for the process (a JVM per process), its start-up time measured.
@@ -31,7 +34,6 @@ from . import grants
 from .errors import MissingTable, PipelineError
 from .tables import SparkTables, split_name
 
-VERSION_FILE = "_lakegate_version"
 _engine: "SparkEngine | None" = None
 
 
@@ -44,7 +46,7 @@ class MissingSchema(MissingTable):
 
 
 class SparkEngine:
-    """One local Spark session and the lakehouse folder its catalog currently shows."""
+    """One local Spark session, the lakehouse folder it works on and the databases (schemas) it declared."""
 
     def __init__(self, spark, startup_seconds: float):
         self.spark, self.startup_seconds = spark, startup_seconds
@@ -56,29 +58,18 @@ class SparkEngine:
         return self.spark.version
 
     def attach(self, root: Path, envs) -> None:
-        """Show the tables under `root` in the catalog (one lakehouse at a time per process: a test session moves
-        between state folders). Databases for every declared schema; external tables dropped keep their files."""
-        root = Path(root).resolve()
+        """The lakehouse under `root` (one per process at a time: a test session moves between state folders)
+        and a database for every declared schema: what exists is what Terraform would have created."""
         declared = {database_name(env.unity_catalog.catalog, schema) for env in envs
                     for schema in env.unity_catalog.schema_names}
         for database in sorted(declared - self.databases):
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
         self.databases |= declared
-        if root == self.root:
-            return
-        for database in sorted(self.databases):
-            for table in self.spark.catalog.listTables(database):
-                self.spark.sql(f"DROP TABLE IF EXISTS {database}.{table.name}")
-        self.root = root
-        for marker in sorted(root.glob(f"*/*/*/{VERSION_FILE}")):
-            catalog, schema, table = marker.parent.relative_to(root).parts
-            if database_name(catalog, schema) in self.databases:
-                self.register(f"{database_name(catalog, schema)}.{table}", marker.parent)
+        self.root = Path(root).resolve()
 
-    def register(self, spark_name: str, path: Path) -> None:
-        """(Re)declare the external table over its files: the schema is the files' (merged after an append)."""
-        self.spark.sql(f"DROP TABLE IF EXISTS {spark_name}")
-        self.spark.sql(f"CREATE TABLE {spark_name} USING parquet OPTIONS (mergeSchema 'true') LOCATION '{path}'")
+
+def _is_delta(path: Path) -> bool:
+    return (path / "_delta_log").is_dir()
 
 
 def database_name(catalog: str, schema: str) -> str:
@@ -126,6 +117,9 @@ def _start(warehouse: Path) -> SparkEngine:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SparkUnavailable(f"the local Spark session did not start: {first}") from None
     spark.sparkContext.setLogLevel("ERROR")
+    from .spark_delta import DeltaSource          # imports pyspark: only once it is known to be installed
+
+    spark.dataSource.register(DeltaSource)       # format("delta"), through deltalake (pipelines/spark_delta.py)
     return SparkEngine(spark, time.perf_counter() - started)
 
 
@@ -141,7 +135,7 @@ def _quiet_logging(warehouse: Path) -> Path:
 
 
 class LocalSparkTables(SparkTables):
-    """SparkTables on the local engine: Unity Catalog names mapped, grants decided here, parquet storage."""
+    """SparkTables on the local engine: Unity Catalog names mapped to paths, grants decided here, Delta storage."""
 
     def __init__(self, engine_: SparkEngine, root: Path, envs, principal: str, workspace_env: str, model_context=None):
         super().__init__(engine_.spark, envs[workspace_env].unity_catalog.catalog, principal)
@@ -156,47 +150,36 @@ class LocalSparkTables(SparkTables):
     def path(self, name: str) -> Path:
         return self.root.joinpath(*split_name(name, self.catalog))
 
-    def spark_name(self, name: str) -> str:
-        catalog, schema, table = split_name(name, self.catalog)
-        return f"{database_name(catalog, schema)}.{table}"
-
     def exists(self, name: str) -> bool:
         self._check(name, grants.READ)
-        return self._present(name)
-
-    def _present(self, name: str) -> bool:
-        self.engine.attach(self.root, self.envs)
-        return bool(self.spark.catalog.tableExists(self.spark_name(name)))
+        return _is_delta(self.path(name))
 
     def read(self, name: str):
         if not self.exists(name):
             self._schema_exists(name)
             raise MissingTable(f"table {self.full_name(name)} does not exist")
-        return self.spark.table(self.spark_name(name))
+        return self.spark.read.format("delta").load(str(self.path(name)))
 
     def version(self, name: str) -> int | None:
-        if not self.exists(name):
-            return None
-        return int((self.path(name) / VERSION_FILE).read_text())
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(self.path(name))).version() if self.exists(name) else None
 
     def write(self, name: str, frame, mode: str = "overwrite") -> int:
-        """Write (overwrite) or append `frame`; the first writer creates the table. Returns its new version."""
+        """Write (overwrite) or append `frame` as one Delta commit; the first writer creates the table. Returns the
+        table's new version. Overwriting what the frame reads is safe: a commit removes files from the new version
+        only, the frame reads the version it was planned on, and files are deleted only by a vacuum."""
+        from deltalake import DeltaTable
+
         if mode not in ("overwrite", "append"):
             raise ValueError(f"mode must be overwrite or append, not {mode!r}")
-        if not hasattr(frame, "inputFiles"):  # a pandas frame (e.g. the serving payload log's batch)
+        if not hasattr(frame, "write"):  # a pandas frame (e.g. the serving payload log's batch)
             frame = self.from_pandas(frame.reset_index(drop=True))
-        creating = not self._present(name)
-        self._check(name, grants.CREATE if creating else grants.WRITE)
-        self._schema_exists(name)
         path = self.path(name)
-        previous = None if creating else int((path / VERSION_FILE).read_text())
-        if mode == "overwrite" and any(str(path) in f for f in frame.inputFiles()):
-            frame = frame.localCheckpoint()   # overwriting what the frame reads: materialize it first
-        frame.write.mode(mode).parquet(str(path))
-        version = 0 if previous is None else previous + 1
-        (path / VERSION_FILE).write_text(str(version))
-        self.engine.register(self.spark_name(name), path)
-        return version
+        self._check(name, grants.WRITE if _is_delta(path) else grants.CREATE)
+        self._schema_exists(name)
+        frame.write.format("delta").mode(mode).save(str(path))
+        return DeltaTable(str(path)).version()
 
     def _schema_exists(self, name: str) -> None:
         catalog, schema, _ = split_name(name, self.catalog)

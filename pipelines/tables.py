@@ -14,7 +14,7 @@ Locally (`LocalTables`): Delta Lake tables (deltalake, no Spark) under `<state-d
 On Databricks (`SparkTables`): `spark.table` / `saveAsTable`, Unity Catalog enforcing the same grants, and
 scoring through `mlflow.pyfunc.spark_udf`, so feature refresh and batch scoring scale with the cluster. Its
 reads, frame helpers and spark_udf scoring run here on a local Spark session (`run --engine spark`:
-pipelines/spark_engine.py's LocalSparkTables maps the names, decides the grants and stores parquet).
+pipelines/spark_engine.py's LocalSparkTables maps the names, decides the grants and stores the same Delta tables).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The Spark engine (`run --engine spark`) on a REAL local Spark session, one per test session (this file is one
-pytest-xdist group: two cores hold one JVM, not four): Unity Catalog names over Spark's catalog, the grants
+pytest-xdist group: two cores hold one JVM, not four): Unity Catalog names over Spark's catalog, real Delta tables
+(the Python data source over deltalake) shared with the local engine both ways, the grants
 decided for the acting principal, tables created by their first writer, a located line for a schema nobody
 created, batch scoring through mlflow.pyfunc.spark_udf of a model registered on the local registry, the notebook
 task run cell by cell with dbutils, and the example lifecycle in dev on Spark up to the drift-triggered retraining."""
@@ -14,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deltalake import DeltaTable
+
 from models import churn as data
 from lakegate.pipelines.errors import PipelineError
 from lakegate.pipelines.runner import run_job
@@ -21,6 +24,7 @@ from lakegate.pipelines.runtime import SparkRuntime, using
 from lakegate.pipelines.serving.payload_log import PayloadLog
 from lakegate.pipelines.spark_engine import LocalSparkTables, MissingSchema, engine
 from lakegate.pipelines.spark_notebook import Dbutils, NotebookError, run_notebook
+from lakegate.pipelines.tables import LocalTables
 from lakegate.promotion.registry import PermissionRefused
 
 from .lifecycle_world import shared_world
@@ -37,7 +41,7 @@ def spark_engine(world):
 
 
 def tables(world, spark_engine, principal: str, workspace: str) -> LocalSparkTables:
-    return LocalSparkTables(spark_engine, world.state / "spark-lakehouse", world.envs, principal, workspace)
+    return LocalSparkTables(spark_engine, world.state / "lakehouse", world.envs, principal, workspace)
 
 
 def test_tables_are_named_in_three_parts_and_created_by_their_first_writer(world, spark_engine):
@@ -47,13 +51,60 @@ def test_tables_are_named_in_three_parts_and_created_by_their_first_writer(world
     assert prod.write("prod.features.spark_first", prod.from_pandas(data.landing("prod", 5)), mode="append") == 1
     assert prod.full_name("features.spark_first") == "prod.features.spark_first"
     assert prod.read("prod.features.spark_first").count() == 35 and prod.version("features.spark_first") == 1
-    # The Spark catalog holds it under the mapped name, as an external table over the state folder's files.
-    assert spark_engine.spark.catalog.tableExists("prod__features.spark_first")
-    assert (world.state / "spark-lakehouse/prod/features/spark_first/_lakegate_version").read_text() == "1"
-    # A new process re-registers what is on disk (simulated: the catalog forgets, then attaches again).
-    spark_engine.root = None
-    spark_engine.attach(world.state / "spark-lakehouse", world.envs)
+    # Spark's catalog holds the declared schema under its mapped name; the table is the Delta table at its path.
+    assert spark_engine.spark.catalog.databaseExists("prod__features")
+    assert prod.path("features.spark_first") == world.state / "lakehouse/prod/features/spark_first"
     assert prod.to_pandas(prod.read("features.spark_first"), limit=3).shape == (3, len(data.landing("prod", 1).columns))
+
+
+def test_a_table_written_by_spark_is_a_delta_table_the_local_engine_reads_and_appends(world, spark_engine):
+    spark = tables(world, spark_engine, "sp-lakegate-prod", "prod")
+    local = LocalTables(world.state / "lakehouse", world.envs, "sp-lakegate-prod", "prod")
+    frame = data.landing("prod", 40)
+    assert spark.write("features.spark_to_local", spark.from_pandas(frame).repartition(3)) == 0
+    assert spark.write("features.spark_to_local", spark.from_pandas(frame.head(10)), mode="append") == 1
+    delta = DeltaTable(str(spark.path("features.spark_to_local")))
+    assert delta.version() == 1 and [h["operation"] for h in delta.history()] == ["WRITE", "CREATE TABLE"]
+    assert len(delta.file_uris()) >= 4          # each task's own file (3 + the append's), committed together
+    read = local.read("features.spark_to_local")
+    assert len(read) == 50 and list(read.columns) == list(frame.columns)
+    by_id = read.drop_duplicates(data.ID).set_index(data.ID).sort_index()
+    expected = frame.set_index(data.ID).sort_index()
+    assert (by_id[data.FEATURES].to_numpy() == expected[data.FEATURES].to_numpy()).all()
+    # The local engine appends with a new column (its mergeSchema); Spark reads the merged table, nulls before.
+    assert local.write("features.spark_to_local", frame.head(5).assign(source="local"), mode="append") == 2
+    back = spark.to_pandas(spark.read("features.spark_to_local"))
+    assert len(back) == 55 and back["source"].isna().sum() == 50 and (back["source"] == "local").sum() == 5
+    assert spark.version("features.spark_to_local") == 2
+
+
+def test_a_table_written_by_the_local_engine_is_read_and_rewritten_by_spark(world, spark_engine):
+    local = LocalTables(world.state / "lakehouse", world.envs, "sp-lakegate-prod", "prod")
+    spark = tables(world, spark_engine, "sp-lakegate-prod", "prod")
+    assert local.write("features.local_to_spark", data.landing("prod", 25)) == 0
+    assert spark.exists("features.local_to_spark") and spark.version("features.local_to_spark") == 0
+    frame = spark.read("features.local_to_spark")
+    assert frame.count() == 25 and frame.columns == list(data.landing("prod", 1).columns)
+    # Spark appends a new column: deltalake commits the added column as its own version, then the rows.
+    assert spark.write("features.local_to_spark", spark.with_columns(frame.limit(4), batch="b2"), mode="append") == 2
+    doubled = spark.read("features.local_to_spark")       # then overwrites the table with a frame read from it
+    assert spark.write("features.local_to_spark", doubled.union(doubled)) == 3
+    back = local.read("features.local_to_spark")
+    assert len(back) == 58 and (back["batch"] == "b2").sum() == 8 and local.version("features.local_to_spark") == 3
+    delta = DeltaTable(str(local.path("features.local_to_spark")))
+    assert [h["operation"] for h in delta.history()] == ["WRITE", "WRITE", "ADD COLUMN", "WRITE"]
+    assert len(DeltaTable(str(local.path("features.local_to_spark")), version=0).to_pandas()) == 25   # time travel
+    # A write whose task fails (a value the table's column type cannot hold) commits nothing: no version, the
+    # table's files and rows unchanged (a file another task finished after the failure is in no version).
+    files = set(DeltaTable(str(local.path("features.local_to_spark"))).file_uris())
+    bad = data.landing("prod", 30).astype({"tenure_months": "object"})
+    bad.loc[7, "tenure_months"] = "many"
+    with pytest.raises(Exception, match="many"):
+        spark.write("features.local_to_spark", spark.from_pandas(bad).repartition(3), mode="append")
+    assert local.version("features.local_to_spark") == 3 and len(local.read("features.local_to_spark")) == 58
+    assert set(DeltaTable(str(local.path("features.local_to_spark"))).file_uris()) == files
+    empty = spark.from_pandas(data.landing("prod", 3)).limit(0)             # an empty first write still creates it
+    assert spark.write("features.spark_empty", empty) == 0 and len(local.read("features.spark_empty")) == 0
 
 
 def test_grants_are_decided_for_the_acting_principal(world, spark_engine):
@@ -70,7 +121,7 @@ def test_grants_are_decided_for_the_acting_principal(world, spark_engine):
         dev.read("prod.features.spark_granted")
     with pytest.raises(PermissionRefused, match="may not create a table on prod.features.spark_new"):
         dev.write("prod.features.spark_new", dev.from_pandas(data.landing("dev", 2)))
-    assert not spark_engine.spark.catalog.tableExists("prod__features.spark_new")
+    assert not (world.state / "lakehouse/prod/features/spark_new").exists()
 
 
 def test_a_schema_nobody_created_is_a_located_line(world, spark_engine, capsys):
@@ -135,7 +186,9 @@ def test_the_dev_lifecycle_runs_on_spark_up_to_the_drift_retraining(world, spark
     assert scored.values == {"model_version": version, "rows": rows}
     # spark_udf scored the registered model: its predictions are the model's own (loaded here, pandas).
     rt = SparkRuntime(world.envs, "dev", world.state)
-    scores = rt.tables.to_pandas(rt.tables.read("predictions.churn_scores")).sort_values(data.ID).reset_index(drop=True)
+    scores = rt.tables.to_pandas(rt.tables.read("predictions.churn_scores"))
+    # The lakehouse is the local engine's too: this run's rows are the ones its model version wrote.
+    scores = scores[scores["model_version"] == str(version)].sort_values(data.ID).reset_index(drop=True)
     model, _ = rt.load_model("dev.ml.churn", version=version)
     expected = model.predict(scores[data.FEATURES])
     assert len(scores) == rows and (scores["prediction"].to_numpy() == np.asarray(expected, dtype=float)).all()
