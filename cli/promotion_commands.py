@@ -283,8 +283,7 @@ def cmd_rollback(args, envs) -> int:
 
 
 def cmd_status(args, envs) -> int:
-    from promotion.api import status
-    from promotion.status import environment_status
+    from promotion.status import environment_status, status
 
     factory = adapter_factory(args, envs)
     data = {"environments": [environment_status(envs[args.env], factory)]} if args.env else status(envs, factory)
@@ -305,7 +304,8 @@ def _only(result, env: str):
 
 
 def cmd_audit(args, envs) -> int:
-    from promotion.api import cross_check_audit, verify_audit
+    from promotion.audit import verify as verify_audit
+    from promotion.audit_check import cross_check as cross_check_audit
 
     if args.offline:
         result = verify_audit(audit_dir(args))

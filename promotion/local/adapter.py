@@ -120,7 +120,7 @@ class LocalRegistryAdapter:
         """Load the version with mlflow.pyfunc from a private folder that lives as long as the model:
         the files this adapter has just copied into that version (checked against the size and hash
         taken while copying), else a download of its files as this principal."""
-        import mlflow.pyfunc
+        from promotion.model_requirements import load_pyfunc_model
 
         local = self._cached_files(name, version)
         if local is None:
@@ -133,7 +133,7 @@ class LocalRegistryAdapter:
                 shutil.rmtree(local, ignore_errors=True)
                 raise
         try:
-            model = mlflow.pyfunc.load_model(str(local))
+            model = load_pyfunc_model(local)
         except BaseException:
             shutil.rmtree(local, ignore_errors=True)
             raise
