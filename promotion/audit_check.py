@@ -32,7 +32,7 @@ from typing import Any, Callable
 from infra.model import Environment, Environments
 
 from . import registry_tags
-from .anchor import Anchor, check_anchors
+from .anchor import Anchor, check_anchors, concurrently
 from .audit import AuditLog, AuditProblem, VerifyResult, log_names, verify_log
 from .claim import DUPLICATE_OF
 from .recheck import recheck
@@ -77,7 +77,7 @@ def _check_one(envs: Environments, directory: Path, name: str, registry: Registr
         problem, newest = check_anchors(log, anchor)
         if problem is None:
             entries = log.entries() if log.path.is_file() else []
-            problem, notes = _state_problem(envs, env, registry, log, entries)
+            problem, notes = _state_problem(envs, env, registry, log, entries, anchor)
             tail = sum(1 for e in entries if e["seq"] > newest)
             if tail:
                 notes.append(f"{tail} refusal(s) after the newest anchor (seq {newest}) concern no "
@@ -90,18 +90,27 @@ def _check_one(envs: Environments, directory: Path, name: str, registry: Registr
 
 
 def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapter, log: AuditLog,
-                   entries: list[dict[str, Any]]) -> tuple[AuditProblem | None, list[str]]:
+                   entries: list[dict[str, Any]], anchor: Anchor) -> tuple[AuditProblem | None, list[str]]:
     notes, unregistered = [], []
     line_of = {e["seq"]: number for number, e in enumerate(entries, start=1)}
     declared = [env.unity_catalog.model_full_name(m) for m in env.models]
-    for model in declared:
+
+    def listed(model: str):
         try:
-            versions = registry.list_versions(model)
+            return registry.list_versions(model)
         except NotFound:
-            versions = []
+            return []
+        except Exception as error:  # noqa: BLE001 -- raised below, at this model's turn, as the loop would have
+            return error
+
+    listings = dict(zip(declared, concurrently(listed, declared)))
+    for model in declared:
+        versions = listings[model]
+        if isinstance(versions, Exception):
+            raise versions
         promotes = [e for e in entries if e.get("action") == "promote" and e.get("model") == model]
         if not versions and not promotes:
-            if not _registered(registry, model):
+            if not anchor.registered(model):
                 unregistered.append(model)
             continue
         existing = {v.version: v for v in versions}
@@ -170,11 +179,3 @@ def signer_list_problem(env: Environment, log: AuditLog, entries: list[dict[str,
                            "it was approved against definitions that are not the reviewed ones (approve it again)")
     notes.append(f"{model}: the approval of champion v{champion} was verified against these definitions' signers")
     return None
-
-
-def _registered(registry: RegistryAdapter, model: str) -> bool:
-    try:
-        registry.get_model_tag(model, registry_tags.AUDIT_ANCHOR)
-        return True
-    except NotFound:
-        return False

@@ -93,7 +93,11 @@ def _copy_problems(registry: RegistryAdapter, version: ModelVersion,
     try:
         from .promote import copy_digest
 
-        mine = copy_digest(registry, version.name, version.version)
+        both = getattr(registry, "digests", None)
+        if both is not None:  # the local registry: one pass gives the copy digest and the approval gate's digest
+            digests[(version.name, version.version)], mine = both(version.name, version.version)
+        else:
+            mine = copy_digest(registry, version.name, version.version)
         theirs = copy_digest(registry, source, number)
     except (NotFound, PermissionRefused) as error:
         return [RecheckProblem("GATE_FAILED", f"the source {source} v{number} of v{version.version} cannot be "
