@@ -19,6 +19,8 @@ a fresh process too, measured in turn with it (command, floor, command, floor...
 Everything happens under one temporary folder: a copy of environments/ with a throwaway SSH key enrolled as
 prod's approver (so `approve --key` signs for real), private state folders, the registry (stopped at the end,
 whatever happens). Each median is over --runs runs (--slow-runs for the commands that start servers or train).
+After the table: `audit verify`'s file part (chain, head, entries) on logs of 500 and 2,000 entries, per 1,000
+entries (linear in entries is the target; the registry part costs per model). docs/performance.md has the figures.
 """
 
 from __future__ import annotations
@@ -280,6 +282,37 @@ def measure(bench: Bench, runs: int, slow: int) -> None:
     bench.main("local", "down")
 
 
+def audit_scaling(sizes: tuple[int, ...] = (500, 2000)) -> list[dict]:
+    """`audit verify`'s file part against the log's length (target: linear in entries): a well-chained log of each
+    size, written directly (as tests/test_audit_anchor.py forges one: no fsync per entry), verified and read back in
+    this process, best of three. The registry part costs per model, not per entry."""
+    sys.path.insert(0, str(ROOT))
+    from lakegate.promotion.audit import GENESIS, AuditLog, canonical, entry_hash, verify_log
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sizes:
+            log, previous, lines = AuditLog(folder, f"scale{size}"), GENESIS, []
+            for seq in range(1, size + 1):
+                entry = {"seq": seq, "time": "2026-12-07T00:00:00.000+00:00", "env": log.env, "action": "promote",
+                         "model": "staging.ml.churn", "version": str(seq), "actor": "bench", "principal": "sp",
+                         "git_commit": "0" * 40, "gates": [{"gate_id": "signature", "passed": True, "message": "ok",
+                                                            "details": {}}] * 7, "passed": True,
+                         "previous_champion": None, "champion": str(seq), "source": None,
+                         "details": {"outcome": "champion", "champion_moved": True}, "prev_hash": previous}
+                entry["hash"] = previous = entry_hash(entry)
+                lines.append(canonical(entry) + b"\n")
+            log.path.write_bytes(b"".join(lines))
+            best = float("inf")
+            for _ in range(3):
+                started = time.perf_counter()
+                checker = AuditLog(folder, log.env)
+                assert verify_log(checker) is None and len(checker.entries()) == size
+                best = min(best, time.perf_counter() - started)
+            rows.append({"entries": size, "seconds": round(best, 4), "per_1000": round(best / size * 1000, 4)})
+    return rows
+
+
 def summary(bench: Bench, busy: str) -> dict:
     rows = []
     for name, (floor_kind, kind, target) in TARGETS.items():
@@ -294,7 +327,7 @@ def summary(bench: Bench, busy: str) -> dict:
                      "floor_s": round(floor, 2),
                      "ratio": round(ratio, 2), "target": None if kind is None else f"<= {target:g} {kind}",
                      "met": met})
-    return {"machine": busy, "rows": rows}
+    return {"machine": busy, "rows": rows, "audit_scaling": audit_scaling()}
 
 
 def print_table(result: dict) -> None:
@@ -305,6 +338,10 @@ def print_table(result: dict) -> None:
         verdict = {True: "OK", False: "MISSED", None: ""}[r["met"]]
         print(f"{r['command']:<15} {r['runs']:>4} {r['median_s']:>9.2f} {r['min_s']:>6.2f} {r['max_s']:>6.2f} "
               f"{r['floor_s']:>8.2f} {r['ratio']:>8.2f}  {r['target'] or '':<10} {verdict:<7} {r['floor']}")
+    scaling = result.get("audit_scaling") or []
+    if scaling:
+        print("audit verify, file part (chain, head, entries read once) by log length: " + "; ".join(
+            f"{row['entries']} entries {row['seconds']:.3f} s ({row['per_1000']:.3f} s per 1,000)" for row in scaling))
 
 
 def machine_note() -> str:

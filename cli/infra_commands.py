@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lakegate.infra.errors import DefinitionError
-from lakegate.infra.guardrails.runner import GuardrailReport, check_environments
 from lakegate.infra.loader import load_environments, read_environments
 from lakegate.infra.suggest import did_you_mean
 
 from . import exit_codes, output
 from .failures import CliRefusal
 from .presenters import print_guardrails
+
+if TYPE_CHECKING:  # the guardrails are imported by `check` alone: the registry commands only load
+    from lakegate.infra.guardrails.runner import GuardrailReport
 
 
 def load_or_report(args):
@@ -64,6 +67,8 @@ def cmd_check(args) -> int:
     """Every problem of every file at once: definition problems, and the guardrails of every environment whose
     file validated (a problem in one file never hides another file's findings). Exit 2 when any definition
     problem exists, else 3 when a guardrail is violated."""
+    from lakegate.infra.guardrails.runner import check_environments
+
     loaded = read_environments(Path(args.environments))
     only = _selected(args, loaded.names)
     envs = loaded.environments

@@ -287,8 +287,7 @@ def cmd_rollback(args, envs) -> int:
 
 
 def cmd_status(args, envs) -> int:
-    from lakegate.promotion.api import status
-    from lakegate.promotion.status import environment_status
+    from lakegate.promotion.status import environment_status, status
 
     factory = adapter_factory(args, envs)
     data = {"environments": [environment_status(envs[args.env], factory)]} if args.env else status(envs, factory)
@@ -309,7 +308,8 @@ def _only(result, env: str):
 
 
 def cmd_audit(args, envs) -> int:
-    from lakegate.promotion.api import cross_check_audit, verify_audit
+    from lakegate.promotion.audit import verify as verify_audit
+    from lakegate.promotion.audit_check import cross_check as cross_check_audit
 
     if args.offline:
         result = verify_audit(audit_dir(args))

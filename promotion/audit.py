@@ -68,6 +68,7 @@ class AuditLog:
         self.path = self.directory / f"{env}.jsonl"
         self.head_path = self.directory / f"{env}.head"
         self.anchor = anchor  # when given, appends check and move the registry anchor of the entry's model
+        self._parsed: tuple[tuple, list[dict[str, Any]]] | None = None  # (file identity, entries) last read
 
     def append(self, action: str, **fields: Any) -> dict[str, Any]:
         """Chain and durably write one entry; returns it (with seq and hash). With an anchor, the log
@@ -151,7 +152,12 @@ class AuditLog:
             return []
         if self.path.is_dir():
             raise AuditTampered(f"{self.path} is a directory, not an audit log")
-        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        key = _file_key(self.path)
+        if self._parsed is None or self._parsed[0] != key:
+            # Parsed once per version of the file: `audit verify` and a promotion read the same log several times.
+            self._parsed = key, [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines()
+                                 if line.strip()]
+        return list(self._parsed[1])
 
     def entries_for(self, model: str) -> list[dict[str, Any]]:
         """Every entry, after checking the chain and the anchor of `model` (cheaper than
@@ -292,6 +298,7 @@ def verify_log(log: AuditLog) -> AuditProblem | None:
     """The first edited, reordered or removed entry of one environment's log, or None. Never raises
     for what is in the folder: a directory, an unreadable file or a malformed head is a problem."""
     try:
+        key = _file_key(log.path) if log.path.is_file() else None  # before reading: a later append changes it
         lines = log.path.read_bytes().split(b"\n") if log.path.exists() else [b""]
     except IsADirectoryError:
         return AuditProblem(log.env, str(log.path), 0, None, "is a directory, not an audit log")
@@ -303,11 +310,18 @@ def verify_log(log: AuditLog) -> AuditProblem | None:
     seqs = [entry.get("seq") for entry, _ in parsed]
     previous = None
     for number, (entry, problem) in enumerate(parsed, start=1):
-        problem = problem or _check_entry(entry, previous, log.env, seqs[number:], number)
+        problem = problem or _check_entry(entry, previous, log.env, seqs, number)
         if problem:
             return AuditProblem(log.env, str(log.path), number, entry.get("seq"), problem)
         previous = entry
+    if key is not None:
+        log._parsed = key, [entry for entry, _ in parsed]  # what entries() returns until the file changes
     return _check_head(log, previous, len(lines))
+
+
+def _file_key(path: Path) -> tuple:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _parse(raw: bytes) -> tuple[dict[str, Any], str | None]:
@@ -322,11 +336,12 @@ def _parse(raw: bytes) -> tuple[dict[str, Any], str | None]:
     return entry, None
 
 
-def _check_entry(entry, previous, env: str, later_seqs: list, line: int) -> str | None:
+def _check_entry(entry, previous, env: str, seqs: list, line: int) -> str | None:
     seq, expected = entry["seq"], (previous["seq"] + 1 if previous else 1)
     if entry_hash(entry) != entry["hash"]:
         return f"entry seq {seq} was edited (its hash does not match its content)"
     if seq != expected:
+        later_seqs = seqs[line:]  # only here: slicing for every line made verifying quadratic in entries
         if seq < expected or expected in later_seqs:
             where = f" (seq {expected} is at line {line + 1 + later_seqs.index(expected)})" if expected in later_seqs else ""
             return f"entries reordered: line {line} holds seq {seq}, expected seq {expected}{where}"

@@ -25,13 +25,14 @@ still examined (its models' anchors name entries that are gone).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
 from lakegate.infra.model import Environment, Environments
 
 from . import registry_tags
-from .anchor import Anchor, check_anchors
+from .anchor import Anchor, check_anchors, concurrently
 from .audit import AuditLog, AuditProblem, VerifyResult, log_names, verify_log
 from .claim import DUPLICATE_OF
 from .recheck import recheck
@@ -41,51 +42,75 @@ from .rollback import champion_history
 
 def cross_check(envs: Environments, directory: str | Path,
                 adapter_factory: Callable[[str], RegistryAdapter]) -> VerifyResult:
-    """Every environment's log: chain, anchors, registry state. The first problem of each is named."""
+    """Every environment's log: chain, anchors, registry state. The first problem of each is named. The logs are
+    checked at once (each as its own environment's principal, whose adapters are made first, in order): the time
+    is registry round trips and file digests, which overlap."""
     directory = Path(directory)
     names = [env.name for env in envs] + [n for n in log_names(directory) if n not in envs]
+    registries = {name: adapter_factory(name) for name in names if name in envs}
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(names))), thread_name_prefix="lakegate-audit") as pool:
+        outcomes = list(pool.map(lambda name: _check_one(envs, directory, name, registries.get(name)), names))
     checked: dict[str, int] = {}
     problems: list[AuditProblem] = []
     notes: dict[str, list[str]] = {}
-    for name in names:
-        log = AuditLog(directory, name)
-        problem = verify_log(log)
-        if problem is None and name not in envs:
-            notes[name] = ["not an environment in the definitions: only its chain was checked"]
-            checked[name] = len(log.entries())
-            continue
-        if problem is None:
-            env = envs[name]
-            registry = adapter_factory(name)
-            anchor = Anchor(registry, env)
-            problem, newest = check_anchors(log, anchor)
-            if problem is None:
-                entries = log.entries() if log.path.is_file() else []
-                problem, notes[name] = _state_problem(envs, env, registry, log, entries)
-                tail = sum(1 for e in entries if e["seq"] > newest)
-                if tail:
-                    notes[name].append(f"{tail} refusal(s) after the newest anchor (seq {newest}) concern no "
-                                       "registered model and are not anchored")
+    for name, (count, problem, found) in zip(names, outcomes):
+        if found is not None:
+            notes[name] = found
         if problem is not None:
             problems.append(problem)
-        elif log.path.is_file() or notes.get(name):
-            checked[name] = len(log.entries()) if log.path.is_file() else 0
+        elif count is not None:
+            checked[name] = count
     return VerifyResult(checked, problems, cross_checked=True, notes=notes)
 
 
+def _check_one(envs: Environments, directory: Path, name: str, registry: RegistryAdapter | None
+               ) -> tuple[int | None, AuditProblem | None, list[str] | None]:
+    """(entries checked or None, the first problem, notes or None) of one environment's log."""
+    log = AuditLog(directory, name)
+    problem = verify_log(log)
+    if problem is None and registry is None:
+        return len(log.entries()), None, ["not an environment in the definitions: only its chain was checked"]
+    notes = None
+    if problem is None:
+        env = envs[name]
+        anchor = Anchor(registry, env)
+        problem, newest = check_anchors(log, anchor)
+        if problem is None:
+            entries = log.entries() if log.path.is_file() else []
+            problem, notes = _state_problem(envs, env, registry, log, entries, anchor)
+            tail = sum(1 for e in entries if e["seq"] > newest)
+            if tail:
+                notes.append(f"{tail} refusal(s) after the newest anchor (seq {newest}) concern no "
+                             "registered model and are not anchored")
+    if problem is not None:
+        return None, problem, notes
+    if log.path.is_file() or notes:
+        return (len(log.entries()) if log.path.is_file() else 0), None, notes
+    return None, None, notes
+
+
 def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapter, log: AuditLog,
-                   entries: list[dict[str, Any]]) -> tuple[AuditProblem | None, list[str]]:
+                   entries: list[dict[str, Any]], anchor: Anchor) -> tuple[AuditProblem | None, list[str]]:
     notes, unregistered = [], []
     line_of = {e["seq"]: number for number, e in enumerate(entries, start=1)}
     declared = [env.unity_catalog.model_full_name(m) for m in env.models]
-    for model in declared:
+
+    def listed(model: str):
         try:
-            versions = registry.list_versions(model)
+            return registry.list_versions(model)
         except NotFound:
-            versions = []
+            return []
+        except Exception as error:  # noqa: BLE001 -- raised below, at this model's turn, as the loop would have
+            return error
+
+    listings = dict(zip(declared, concurrently(listed, declared)))
+    for model in declared:
+        versions = listings[model]
+        if isinstance(versions, Exception):
+            raise versions
         promotes = [e for e in entries if e.get("action") == "promote" and e.get("model") == model]
         if not versions and not promotes:
-            if not _registered(registry, model):
+            if not anchor.registered(model):
                 unregistered.append(model)
             continue
         existing = {v.version: v for v in versions}
@@ -154,11 +179,3 @@ def signer_list_problem(env: Environment, log: AuditLog, entries: list[dict[str,
                            "it was approved against definitions that are not the reviewed ones (approve it again)")
     notes.append(f"{model}: the approval of champion v{champion} was verified against these definitions' signers")
     return None
-
-
-def _registered(registry: RegistryAdapter, model: str) -> bool:
-    try:
-        registry.get_model_tag(model, registry_tags.AUDIT_ANCHOR)
-        return True
-    except NotFound:
-        return False

@@ -137,6 +137,7 @@ def _judge(envs, target, registry, candidate, champion, base, source, log, servi
     promoters = frozenset(promoters_of(entries, candidate.name, candidate.version) | {current_actor()})
     context = GateContext(envs, target, registry, candidate, champion, promoters=promoters, rolled_back=hold)
     results = run_gates(gates, context)
+    judged = judged_digest(registry, candidate, gates, context)
     record_gate_results(registry, candidate, results, context.evaluation_tags(candidate))
     passed = all(r.passed for r in results)
     if passed:
@@ -146,7 +147,8 @@ def _judge(envs, target, registry, candidate, champion, base, source, log, servi
                              previous_champion=champion.version if champion else None,
                              champion=candidate.version if passed else (champion.version if champion else None))
     evidence = _evidence(envs, target, registry, candidate, champion, source, gates, results, context, entries, result)
-    result.audit_seq = _audit_promotion(log, registry, source, result, serving_error, evidence)["seq"]
+    result.audit_seq = _audit_promotion(log, registry, source, result, serving_error,
+                                        {**evidence, **({"judged_sha256": judged} if judged else {})})["seq"]
     if serving_error:
         raise ServingUpdateFailed(f"{candidate.name} v{candidate.version} is champion but the serving endpoint "
                                   f"was not updated: {serving_error}")
@@ -266,6 +268,21 @@ def copy_digest(registry: RegistryAdapter, name: str, version: str) -> str:
     fields left out (`content_digest`); Unity Catalog's copies are byte for byte (`artifact_digest`)."""
     digest = getattr(registry, "content_digest", None) or registry.artifact_digest
     return digest(name, version)
+
+
+def judged_digest(registry: RegistryAdapter, candidate: ModelVersion, gates: list, context: GateContext) -> str | None:
+    """The digest (copy_digest) of the files the metric gates judged, for the promote entry: a recheck (rollback,
+    `audit verify`) of these same files judges their thresholds on the recorded figures instead of loading the model
+    again (promotion/recheck.py). Taken only where it is cheap (the local registry's copy cache, a digest the approval
+    gate computed); None otherwise, and the recheck then computes the figures again."""
+    if not any(gate.type == "metric_threshold" for gate in gates):
+        return None
+    try:
+        if getattr(registry, "content_digest", None) is not None:
+            return copy_digest(registry, candidate.name, candidate.version)
+        return context._digests.get((candidate.name, candidate.version))
+    except Exception:  # noqa: BLE001 -- only an optimisation of later rechecks: the promotion does not depend on it
+        return None
 
 
 def check_source_passed(source_env: Environment, source: ModelVersion, target: Environment) -> None:

@@ -37,7 +37,7 @@ from .local_registry_fixtures import new_ssh_key, register_sklearn_model, runnin
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["churn", "flow", "lineage", "gates", "approval", "rollback", "idem", "kill", "race", "queue", "forbid", "statusm",
-          "resume", "secrets", "owned"]
+          "resume", "secrets", "owned", "rechecked"]
 # Subprocess promotions use a staging with the cheap gate only: crash and race safety do not depend on
 # which gates run, and it keeps each subprocess from importing MLflow's model loaders.
 CHEAP_STAGING_GATES = "  gates:\n    - {type: required_tags, tags: [git_commit, git_repository, training_run]}\n"

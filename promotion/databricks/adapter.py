@@ -209,13 +209,13 @@ class UnityCatalogAdapter:
 
     def load_pyfunc(self, name: str, version: str) -> Any:
         """Download the version's files and load them with mlflow.pyfunc (files removed with the model)."""
-        import mlflow.pyfunc
+        from lakegate.promotion.model_requirements import load_pyfunc_model
 
         local = Path(tempfile.mkdtemp(prefix="lakegate-uc-model-"))
         try:
             with self._mapped("read the files of", f"{name} version {version}"):
                 model_files.download_tree(self.client.files, model_files.version_root(name, version), local)
-            model = mlflow.pyfunc.load_model(str(local))
+            model = load_pyfunc_model(local)
         except BaseException:
             shutil.rmtree(local, ignore_errors=True)
             raise

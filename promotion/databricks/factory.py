@@ -25,6 +25,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,8 +159,13 @@ def workspace_host(env: Environment) -> WorkspaceHost:
 def databricks_adapter_factory(envs: Environments):
     adapters: dict[str, RegistryAdapter] = {}
     job_wide: dict[str, str] = {}   # env -> the job-wide source it took
+    lock = threading.Lock()         # `status` asks for every environment at once: the job-wide check sees each
 
     def adapter_for(env_name: str) -> RegistryAdapter:
+        with lock:
+            return _adapter_for(env_name)
+
+    def _adapter_for(env_name: str) -> RegistryAdapter:
         if env_name not in adapters:
             env = envs[env_name]
             target = workspace_host(env)

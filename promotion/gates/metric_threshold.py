@@ -28,6 +28,19 @@ def check(gate: MetricThresholdGate, ctx: GateContext) -> GateResult:
         return GateResult(gate.gate_id, False, f"{gate.metric} cannot be computed for this model on {evaluation.table} "
                           f"(computed: {', '.join(sorted(evaluation.metrics))})", details)
     where = f"{evaluation.describe()}" + (f"; the training run claims {claimed:.4g}" if claimed is not None else "")
+    return within_bounds(gate, value, details, where)
+
+
+def recorded(gate: MetricThresholdGate, details: dict, where: str) -> GateResult | None:
+    """The gate judged again on the figure the target computed when it promoted these very files (the promote entry's
+    details of this gate; the caller has checked the entry and the files' digest): None when it holds no such figure."""
+    value = details.get("value")
+    if details.get("metric") != gate.metric or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return within_bounds(gate, float(value), {**details, "min": gate.min, "max": gate.max, "recorded": True}, where)
+
+
+def within_bounds(gate: MetricThresholdGate, value: float, details: dict, where: str) -> GateResult:
     if gate.min is not None and value < gate.min:
         return GateResult(gate.gate_id, False, f"{gate.metric} {value:.4g} is below the minimum {gate.min:g} ({where})",
                           details)

@@ -120,7 +120,7 @@ class LocalRegistryAdapter:
         """Load the version with mlflow.pyfunc from a private folder that lives as long as the model:
         the files this adapter has just copied into that version (checked against the size and hash
         taken while copying), else a download of its files as this principal."""
-        import mlflow.pyfunc
+        from lakegate.promotion.model_requirements import load_pyfunc_model
 
         local = self._cached_files(name, version)
         if local is None:
@@ -133,7 +133,7 @@ class LocalRegistryAdapter:
                 shutil.rmtree(local, ignore_errors=True)
                 raise
         try:
-            model = mlflow.pyfunc.load_model(str(local))
+            model = load_pyfunc_model(local)
         except BaseException:
             shutil.rmtree(local, ignore_errors=True)
             raise
@@ -176,6 +176,25 @@ class LocalRegistryAdapter:
             canonical = relocate.canonical(mlmodel)
             hashed = [*hashed, (relocate.MLMODEL, len(canonical), hashlib.sha256(canonical).hexdigest())]
         return artifacts_digest(hashed)
+
+    def digests(self, name: str, version: str) -> tuple[str, str]:
+        """(artifact_digest, content_digest) of one version from one pass over its files: a recheck needs both of
+        the same version (the approval signs the files, the copy must hold its source's content)."""
+        mv = self.get_version(name, version)
+        cached = self._copies.lookup(name, mv.version, mv.source, mv.run_id)
+        if cached is not None and self._copies.verified(cached):
+            return self.artifact_digest(name, version), self.content_digest(name, version)  # both from the copy's hashes
+        root = artifacts.version_root(self._rest, name, version, mv)
+        files = self._guard(READ, name, lambda: artifacts.walk(self._http, root))
+        if not files:
+            raise NotFound(f"{name} version {version} has no artifacts")
+        hashed = self._guard(READ, name, lambda: artifacts.hash_tree(self._http, root, files))
+        others = [h for h in hashed if h[0] != relocate.MLMODEL]
+        if len(others) != len(hashed):
+            mlmodel = self._guard(READ, name, lambda: artifacts.read_text(self._http, root, relocate.MLMODEL))
+            canonical = relocate.canonical(mlmodel)
+            others.append((relocate.MLMODEL, len(canonical), hashlib.sha256(canonical).hexdigest()))
+        return artifacts_digest(hashed), artifacts_digest(others)
 
     def get_model_tag(self, name: str, key: str) -> str | None:
         workspace, model = mlflow_address(name)

@@ -1,0 +1,58 @@
+"""Load a model's files as a pyfunc model, warning (as MLflow would) when its pinned requirements or its Python
+differ from this environment's: without MLflow's own check, which maps every installed distribution to its modules
+(a scan of every package's file list: about a second per process) only to compare the few pins a model carries.
+
+The warning is advice, never a gate: whether the model loads and predicts is what the smoke gates judge.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("mlflow")  # where MLflow's own mismatch warning goes (the CLI keeps it at WARNING)
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)")
+
+
+def load_pyfunc_model(local: Path) -> Any:
+    import mlflow.pyfunc
+
+    for warning in requirement_mismatches(Path(local)):
+        log.warning(warning)
+    return mlflow.pyfunc.load_model(str(local), suppress_warnings=True)
+
+
+def requirement_mismatches(local: Path) -> list[str]:
+    """`name==version` pins of the model's requirements.txt that the installed distribution does not match, and a
+    Python major.minor other than this one's (from the MLmodel's python_function flavour)."""
+    found = []
+    try:
+        lines = (local / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        pin = _PIN.match(line)
+        if pin is None:
+            continue
+        name, wanted = pin.groups()
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed != wanted:
+            found.append(f"the model at {local} was saved with {name}=={wanted}; this environment has "
+                         f"{name} {installed or '(not installed)'}")
+    try:
+        mlmodel = (local / "MLmodel").read_text(encoding="utf-8")
+    except OSError:
+        mlmodel = ""
+    saved = re.search(r"^\s+python_version:\s*['\"]?(\d+)\.(\d+)", mlmodel, re.M)
+    running = platform.python_version_tuple()[:2]
+    if saved and saved.groups() != tuple(running):
+        found.append(f"the model at {local} was saved with Python {'.'.join(saved.groups())}; this is Python "
+                     f"{'.'.join(running)}")
+    return found
