@@ -24,9 +24,10 @@ from lakegate.project import TOOLKIT_ROOT, project_root
 def tools_folder() -> str:
     """Where Node and the cdktf CLI are (`make tools` / `lakegate tools`): $LAKEGATE_TOOLS, else the project's
     .tools/, else the checkout's."""
-    for candidate in (os.environ.get("LAKEGATE_TOOLS"), os.path.join(project_root(), ".tools"),
-                      os.path.join(TOOLKIT_ROOT, ".tools")):
-        if candidate and os.path.isdir(candidate):
+    if os.environ.get("LAKEGATE_TOOLS"):
+        return os.environ["LAKEGATE_TOOLS"]
+    for candidate in (os.path.join(project_root(), ".tools"), os.path.join(TOOLKIT_ROOT, ".tools")):
+        if os.path.isdir(candidate):
             return candidate
     return os.path.join(project_root(), ".tools")
 

@@ -38,12 +38,12 @@ def test_env_is_its_own_option(argv, option):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["check", "--environmnts", "x"], "python main.py check: error: unrecognized arguments: --environmnts x "
+    (["check", "--environmnts", "x"], "lakegate check: error: unrecognized arguments: --environmnts x "
                                       "(did you mean --environments?)"),
-    (["ci", "render", "--chek"], "python main.py ci render: error: unrecognized arguments: --chek (did you mean --check?)"),
+    (["ci", "render", "--chek"], "lakegate ci render: error: unrecognized arguments: --chek (did you mean --check?)"),
     (["doctor", "--env", "prod", "--environ", "environments"],
-     "python main.py doctor: error: unrecognized arguments: --environ environments (did you mean --environments?)"),
-    (["synth", "--zzz"], "python main.py synth: error: unrecognized arguments: --zzz"),
+     "lakegate doctor: error: unrecognized arguments: --environ environments (did you mean --environments?)"),
+    (["synth", "--zzz"], "lakegate synth: error: unrecognized arguments: --zzz"),
 ])
 def test_unknown_options_exit_64_with_the_closest_name(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:

@@ -134,7 +134,7 @@ def test_a_missing_cdktf_cli_says_how_to_install_it(tmp_path):
                             env={**os.environ, "LAKEGATE_TOOLS": str(tmp_path / "none")}, timeout=120)
     assert result.returncode == 6
     assert result.stderr.strip() == f"error: the cdktf CLI is not installed at {tmp_path / 'none'}/bin/cdktf: run " \
-                                    "`make tools` (or set LAKEGATE_TOOLS to the folder that holds bin/cdktf)"
+                                    "`lakegate tools` (`make tools`) (or set LAKEGATE_TOOLS to the folder that holds bin/cdktf)"
 
 
 def test_a_terraform_config_the_user_has_is_kept(tmp_path):

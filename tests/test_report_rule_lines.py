@@ -72,6 +72,9 @@ CASES = {
     "LG-COMPUTE-002": ([("staging.yaml", "spark_version: 17.3.x-cpu-ml-scala2.13", "spark_version: 15.4.x-cpu-ml-scala2.12")],
                        {"LG-COMPUTE-002[policy=staging-jobs,runtime=15.4.x-cpu-ml-scala2.12 (Spark 3.5; lakegate tests Spark 4)]":
                         ("staging.yaml", r"^      spark_version: 15.4.x-cpu-ml-scala2.12")}),
+    "LG-SERVE-001": ([("staging.yaml", "      feature-refresh: {moved_from: feature-refresh}",
+                       "      feature-refresh: {moved_from: feature-refresh, enabled: false}")],
+                     {"LG-SERVE-001[endpoint=churn-staging,table=features.churn_features]": ("staging.yaml", r"lookup: by_key")}),
     "LG-JOB-001": ([("prod.yaml", "  experiments:\n", ADHOC_JOB.format(extra="      run_as: sam.okafor@contoso.com\n",
                                                                       file="pipelines/training/train.py"))],
                    {"LG-JOB-001[job=adhoc]": ("prod.yaml", r"^      run_as: sam.okafor")}),
