@@ -42,7 +42,10 @@ def cdktf_environment(environ: dict[str, str]) -> dict[str, str]:
     env = dict(environ)
     for name, value in QUIET.items():
         env.setdefault(name, value)
-    configured = Path(env.get("TF_CLI_CONFIG_FILE") or TERRAFORM_RC).expanduser()
+    # The user's own configuration when there is one (a provider mirror, a plugin cache): $TF_CLI_CONFIG_FILE, else
+    # ~/.terraformrc; lakegate's quiet one only where Terraform would find none and complain.
+    own = env.get("TF_CLI_CONFIG_FILE") or str(Path.home() / ".terraformrc")
+    configured = Path(own).expanduser()
     # Absolute: Terraform runs in each stack's folder and expands no `~` (the message shows the path unexpanded).
     env["TF_CLI_CONFIG_FILE"] = str(configured.resolve() if configured.is_file() else TERRAFORM_RC)
     return env

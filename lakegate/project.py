@@ -19,9 +19,27 @@ TOOLKIT_ROOT = _PACKAGE if (_PACKAGE / "pipelines").is_dir() else _PACKAGE.paren
 
 
 def enclosing_project(start: Path | None = None) -> Path | None:
-    """The nearest folder from `start` (the working directory) up that holds cdktf.json, or None."""
+    """The nearest folder from `start` (the working directory) up that holds cdktf.json, or None.
+
+    The walk stops at the first repository root (a folder with `.git`) and at the home folder, and a folder someone
+    else owns or anyone may write is no project: a cdktf.json planted in a shared parent (/tmp/shared/cdktf.json) must not
+    choose the definitions, the model code or the Node (.tools/) a command runs."""
     here = (start or Path.cwd()).resolve()
-    return next((folder for folder in (here, *here.parents) if (folder / PROJECT_MARKER).is_file()), None)
+    home = Path.home().resolve() if os.environ.get("HOME") else None
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_MARKER).is_file():
+            return folder if _trusted(folder) else None
+        if (folder / ".git").exists() or folder == home:
+            return None
+    return None
+
+
+def _trusted(folder: Path) -> bool:
+    try:
+        status = folder.stat()
+    except OSError:
+        return False
+    return status.st_uid == os.getuid() and not status.st_mode & 0o002
 
 
 def project_root(start: Path | None = None) -> Path:

@@ -115,3 +115,32 @@ def test_a_command_typed_in_a_subfolder_runs_from_the_project_root(project, caps
         assert "models/nowhere" in capsys.readouterr().err
     finally:
         os.chdir(project.parent)
+
+
+def test_a_cdktf_json_planted_above_is_no_project(tmp_path):
+    from lakegate.project import enclosing_project
+
+    shared = tmp_path / "shared"
+    (shared / "alice").mkdir(parents=True)
+    (shared / "cdktf.json").write_text("{}")
+    assert enclosing_project(shared / "alice") == shared
+    shared.chmod(0o777)  # anyone may write there: anyone could have put it there
+    assert enclosing_project(shared / "alice") is None
+    shared.chmod(0o755)
+    (shared / "alice" / ".git").mkdir()  # a repository's root bounds the walk
+    (shared / "alice" / "src").mkdir()
+    assert enclosing_project(shared / "alice" / "src") is None
+
+
+def test_a_planted_temporary_file_is_not_written_through(tmp_path):
+    from lakegate.infra.scaffold.files import _write
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    target = tmp_path / "prod.yaml"
+    target.write_text("name: prod\n")
+    target.chmod(0o640)
+    (tmp_path / ".prod.yaml.lakegate-new").symlink_to(victim)
+    _write(target, "name: prod  # edited\n")
+    assert victim.read_text() == "mine" and not target.is_symlink()
+    assert target.read_text() == "name: prod  # edited\n" and target.stat().st_mode & 0o777 == 0o640

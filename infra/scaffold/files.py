@@ -4,14 +4,27 @@ every file exactly as it was (created ones removed) when the check fails or a wr
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
 def _write(path: Path, text: str) -> None:
-    # Beside the target, then renamed over it: a file is never seen half-written.
-    temporary = path.with_name(f".{path.name}.lakegate-new")
-    temporary.write_bytes(text.encode("utf-8"))
-    os.replace(temporary, path)
+    _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    # Beside the target, then renamed over it: a file is never seen half-written. A fresh name (O_EXCL, no symlink
+    # followed): a planted `.prod.yaml.lakegate-new -> ~/somefile` must not be written through. The file keeps its mode.
+    mode = path.stat().st_mode & 0o777 if path.is_file() else 0o644
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".lakegate-new")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 class Transaction:
@@ -37,9 +50,7 @@ class Transaction:
             if before is None:
                 path.unlink(missing_ok=True)
             else:
-                temporary = path.with_name(f".{path.name}.lakegate-restore")
-                temporary.write_bytes(before)
-                os.replace(temporary, path)
+                _write_bytes(path, before)
         for folder in self.folders:  # deepest first
             try:
                 folder.rmdir()

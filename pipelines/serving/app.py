@@ -194,6 +194,9 @@ class ServingApp:
             return (400, {"error_code": refused.code, "message": str(refused)[:_MAX_MESSAGE]}), body
         except LookupFailed as failed:
             return (failed.status, {"error_code": failed.code, "message": str(failed)[:_MAX_MESSAGE]}), body
+        except Exception as error:  # noqa: BLE001 - the table unreadable now (registry, disk, a value JSON cannot hold)
+            return (503, {"error_code": "TEMPORARILY_UNAVAILABLE",
+                          "message": f"the features of these keys cannot be looked up now: {type(error).__name__}"}), body
 
     def _check(self, body: bytes, content_type: str, served: Served) -> tuple[int, dict] | None:
         """The signature check (strict), or only the encoding (lenient: MLflow's parser takes the rest)."""
