@@ -110,23 +110,14 @@ def cdktf_env(tmp_path: Path) -> dict[str, str]:
             "LAKEGATE_TOOLS": str(TOOLS), "CI": "true"}
 
 
-def test_cdktf_synth_and_list_run_clean_through_the_project(tmp_path):
-    if not (TOOLS / "bin" / "cdktf").exists():
-        pytest.fail(f"{TOOLS}/bin/cdktf is missing: the test command (`make test`) installs it")
-    env = cdktf_env(tmp_path)
-    out = tmp_path / "cli.out"
-    # The bare CLI, in the same shell, shows the false alarms the wrapper removes (the test reproduces them).
-    bare = subprocess.run([str(TOOLS / "bin" / "cdktf"), "list", "--output", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert bare.returncode == 0, bare.stdout[-2000:] + bare.stderr[-2000:]
-    assert NOISE.search(bare.stdout + bare.stderr)
-    for command in ("synth", "list"):
-        result = subprocess.run([sys.executable, "main.py", "cdktf", command, "--output", str(out)], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        assert not NOISE.search(result.stderr), result.stderr
-        assert not NOISE.search(result.stdout), [line for line in result.stdout.splitlines() if NOISE.search(line)]
-    assert "prod-databricks" in result.stdout and (out / "manifest.json").is_file()
+def test_the_noise_pattern_catches_what_the_bare_cli_prints():
+    # What `.tools/bin/cdktf list` printed in a user's shell (no CHECKPOINT_DISABLE, TF_CLI_CONFIG_FILE naming a
+    # missing file); tests/test_terraform_cli.py runs the real CLI through `main.py cdktf` and asserts none of it.
+    printed = ("\x1b[91m[2026-12-07T04:41:59.438] [ERROR] default - \x1b[39mThere are some problems with the CLI "
+               "configuration:\n│ The CLI configuration file at \"/root/.terraformrc\" does not exist.\n"
+               "getaddrinfo ENOTFOUND checkpoint-api.hashicorp.com")
+    assert len(NOISE.findall(printed)) >= 3
+    assert not NOISE.search("Stack: prod-databricks\n  Synthesizing... done")
 
 
 def test_a_missing_cdktf_cli_says_how_to_install_it(tmp_path):

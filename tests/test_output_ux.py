@@ -139,7 +139,7 @@ def test_promote_shows_each_gate_as_it_runs_with_its_result(walk, poor):
     assert quiet.returncode == 5 and "gate lineage" not in quiet.stderr and "stays challenger" in quiet.stderr
 
     # Not a terminal (CI, a pipe): stderr holds the error line and nothing else.
-    plain = piped("promote", "churn", "--to", "staging", "--version", "2", *common)
+    plain = run_in_process("promote", "churn", "--to", "staging", "--version", "2", *common)
     assert plain.returncode == 5
     assert plain.stderr.startswith("error: staging.ml.churn v2 stays challenger") and plain.stderr.count("\n") == 1
 
