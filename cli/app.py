@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from . import exit_codes
-from .failures import UsageParser, run_command
+from .failures import UsageParser, handler_in, run_command
 
 
 def _common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
@@ -97,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _lazy(parser: argparse.ArgumentParser, module: str, function: str) -> None:
     # Imported when run: `synth` with nothing to do must not pay for the model and the reports.
-    parser.set_defaults(handler=lambda args: getattr(importlib.import_module(f"lakegate.cli.{module}"), function)(args))
+    parser.set_defaults(handler=handler_in(module, function))
 
 
 def main(argv: list[str] | None = None) -> int:

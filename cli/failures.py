@@ -92,3 +92,14 @@ def refused(args, kind: str, message: str) -> int:
         output.emit_json({"ok": False, "error": kind.lower(), "message": message})
     output.fail(message)
     return getattr(exit_codes, kind)
+
+
+def handler_in(module: str, function: str):
+    """A command's handler, imported when the command runs (`cli.<module>.<function>`): building the parser imports
+    no handler, so `--help` and the cheap commands never pay for the heavy ones."""
+    def handler(args):
+        import importlib
+
+        return getattr(importlib.import_module(f"lakegate.cli.{module}"), function)(args)
+
+    return handler
