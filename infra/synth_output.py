@@ -32,8 +32,8 @@ def check_output_dir(outdir: Path) -> None:
     if not outdir.is_dir():
         raise OutputRefused(f"{outdir} exists and is not a folder; refusing to replace it with a synth output")
     entries = {entry.name for entry in outdir.iterdir()}
-    if not entries:
-        return
+    if not entries or not any(path.is_file() or path.is_symlink() for path in outdir.rglob("*")):
+        return  # empty, or only empty folders (an interrupted run's `stacks/`): nothing to lose
     foreign = sorted(entries - _OUTPUT_ENTRIES)
     manifest = read_json(outdir / "manifest.json")
     if foreign or not (isinstance(manifest, dict) and "stacks" in manifest and "version" in manifest):

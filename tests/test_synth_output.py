@@ -154,3 +154,13 @@ def test_failed_synths_leave_no_jsii_temp_folders_and_print_no_traceback(definit
         assert result.returncode == 2 and "workspace.sku" in result.stderr
         assert "Traceback" not in result.stderr and "OSError" not in result.stderr
     assert list(scratch.iterdir()) == []
+
+
+def test_a_folder_of_empty_folders_is_replaced_but_one_file_is_not(tmp_path):
+    from lakegate.infra.synth_output import OutputRefused, check_output_dir
+
+    (tmp_path / "out" / "stacks" / "dev-azure").mkdir(parents=True)  # what an interrupted run may leave
+    check_output_dir(tmp_path / "out")
+    (tmp_path / "out" / "stacks" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputRefused, match="has no cdktf manifest"):
+        check_output_dir(tmp_path / "out")
