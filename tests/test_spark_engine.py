@@ -225,3 +225,21 @@ def test_the_runtime_in_a_notebook_publishes_through_dbutils(world, spark_engine
     assert rt.task_values == {"drift": 0.5} and rt.dbutils.widgets.getAll() == {"a": "1"}
     assert isinstance(rt.tables, LocalSparkTables) and rt.engine_name == "spark"
     assert Path(rt.spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")).name == "spark-warehouse"
+
+
+def test_the_regression_models_jobs_run_on_spark(world, spark_engine):
+    """demand (a regression: ridge on its own features) from its feature refresh to batch scoring on Spark: every
+    task of dev's jobs runs on the Spark engine, churn's above and demand's here."""
+    refreshed = run_on_spark(world, "dev", "demand-feature-refresh").task("refresh_features")
+    rows = refreshed.values["rows"]
+    trained = run_on_spark(world, "dev", "demand-train").task("train")
+    version = trained.values["model_version"]
+    assert run_on_spark(world, "dev", "demand-validate").ok
+    scored = run_on_spark(world, "dev", "demand-batch-inference").task("score")
+    assert scored.values == {"model_version": version, "rows": rows}
+    rt = SparkRuntime(world.envs, "dev", world.state)
+    model = world.envs["dev"].models["demand"]
+    scores = rt.tables.to_pandas(rt.tables.read(model.batch.output_table))
+    scores = scores[scores["model_version"] == str(version)]
+    assert len(scores) == rows and scores["prediction"].between(-1e6, 1e6).all()  # a regression's numbers
+    assert scores["prediction"].nunique() > rows // 10
