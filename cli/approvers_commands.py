@@ -11,15 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lakegate.infra.scaffold import ScaffoldError as EnrolRefused  # a refusal before writing; `kind`: its exit code
+
 from . import exit_codes, output
-
-
-class EnrolRefused(Exception):
-    """A refusal before (or instead of) writing; `kind` names its exit code."""
-
-    def __init__(self, kind: str, message: str):
-        self.kind = kind
-        super().__init__(message)
 
 
 def add_approvers_commands(commands, common) -> None:

@@ -129,3 +129,14 @@ def mark_project(root) -> None:
     for name, text in launchers().items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
+
+
+def tree_digest(folder) -> str:
+    """What a folder holds, names and bytes: equal before and after means nothing was written."""
+    import hashlib
+    from pathlib import Path
+
+    found = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        found.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    return found.hexdigest()

@@ -3,23 +3,18 @@ like `check` does; every refusal located, with its exit code, and nothing writte
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from .helpers import edit, run_in_process
+from .helpers import edit, run_in_process, tree_digest
 
 SECOND = "second.approver@contoso.com"
 
 
-def digest(folder: Path) -> str:
-    found = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        found.update(str(path.relative_to(folder)).encode() + path.read_bytes())
-    return found.hexdigest()
+digest = tree_digest
 
 
 @pytest.fixture(scope="module")

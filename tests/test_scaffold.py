@@ -4,7 +4,6 @@ train; refusals have their exit codes and write nothing."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import shutil
@@ -12,17 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import copy_examples, edit, mark_project, run_in_process
+from .helpers import copy_examples, edit, mark_project, run_in_process, tree_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tests" / "fixtures" / "environments"
 
 
-def digest(folder: Path) -> str:
-    found = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        found.update(str(path.relative_to(folder)).encode() + path.read_bytes())
-    return found.hexdigest()
+digest = tree_digest
 
 
 @pytest.fixture(scope="module")
