@@ -216,13 +216,17 @@ def serve_first_answer(bench: Bench) -> None:
     proc = subprocess.Popen(argv, cwd=bench.scratch, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True, env=CHILD_ENV)
     try:
-        text = ""
-        while not text.rstrip().endswith("}"):
+        text, printed = "", None
+        while printed is None:  # the JSON object may span lines (and hold nested objects)
             line = proc.stdout.readline()
             if not line:
                 raise SystemExit(f"serve exited {proc.wait()} before printing its URL")
             text += line
-        url = json.loads(text)["url"]
+            try:
+                printed = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+        url = printed["url"]
         row = {"tenure_months": 12.0, "monthly_charges": 95.5, "support_calls": 3.0, "contract_monthly": 1.0,
                "num_products": 1.0}
         with requests.Session() as http:
