@@ -119,3 +119,7 @@ def profile(bench, command: str, machine: str, top: int = 25) -> None:
     stats = pstats.Stats(str(stats_file))
     stats.stream = sys.stdout
     stats.sort_stats("cumulative").print_stats(top)
+    # Phase by phase: lakegate's own functions (imports they trigger included), the biggest first.
+    print(f"\nThe same profile, lakegate's own functions only (its phases), top {top} by cumulative time:")
+    project = re.escape(str(Path(__file__).resolve().parent.parent))
+    stats.sort_stats("cumulative").print_stats(rf"^{project}/(?!\.venv)", top)
