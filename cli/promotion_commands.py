@@ -228,9 +228,11 @@ def _raise_on_error(run):
 
 
 def cmd_promote(args, envs) -> int:  # --version / --alias were checked before (exit 6, no registry call)
+    from lakegate.promotion import model_stack
     from lakegate.promotion.api import promote
 
     factory = adapter_factory(args, envs)
+    model_stack.warm_up()  # the gates' imports, while the registry round trips and the copy wait on sockets
     asked = f" v{args.version}" if args.version else f"@{args.alias}" if args.alias else ""
     with output.progress(output.progress_wanted(args.json), f"promote {args.model}{asked} to {args.to}") as view:
         result = promote(envs, args.model, args.to, adapter_factory=factory, audit_dir=audit_dir(args),

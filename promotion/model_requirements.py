@@ -19,6 +19,9 @@ _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s
 
 
 def load_pyfunc_model(local: Path) -> Any:
+    from lakegate.promotion import model_stack
+
+    model_stack.ready()  # never import MLflow beside a background import of it
     import mlflow.pyfunc
 
     for warning in requirement_mismatches(Path(local)):
