@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
 """lakegate: `python main.py` synthesizes every environment (what `cdktf synth` runs); see --help."""
 
-import sys
-
-from lakegate.cli.app import main
+from lakegate.cli.app import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

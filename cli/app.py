@@ -121,6 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(args.handler, args)
 
 
+def run() -> None:
+    """The `lakegate` command, main.py and `python -m lakegate`: main(), then a fast exit (cli/process_exit.py)."""
+    from .process_exit import exit_now
+
+    try:
+        code: object = main()
+    except SystemExit as stop:  # argparse: --help, --version, a usage error
+        code = stop.code
+    exit_now(code)
+
+
 # Options naming a file or folder: given relative to where the command was typed. Their defaults are the project's.
 _PROJECT_DEFAULTS = ("environments", ".lakegate", ".")
 PATH_OPTIONS = ("environments", "state_dir", "out", "root", "code_dir", "key", "signature", "statement", "verify",

@@ -1,5 +1,5 @@
 """`python -m lakegate`: the same as the `lakegate` command (no arguments: synthesize, the cdktf convention)."""
 
-from lakegate.cli.app import main
+from lakegate.cli.app import run
 
-raise SystemExit(main())
+run()

@@ -24,7 +24,7 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(wheel):
                    "lakegate/example_project/models/churn.py", "lakegate/pipelines/training/train.py"):
         assert inside in listed, inside
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in listed if n.endswith("entry_points.txt"))).decode()
-    assert "lakegate = lakegate.cli.app:main" in entry_points
+    assert "lakegate = lakegate.cli.app:run" in entry_points
     assert "lakegate.promotion.local.uc_uri:registry_store" in entry_points
 
 

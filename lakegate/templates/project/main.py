@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
 """The project's entry point (cdktf.json's app, and what CI runs): `python main.py` synthesizes; see --help."""
 
-import sys
-
-from lakegate.cli.app import main
+from lakegate.cli.app import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
