@@ -14,8 +14,6 @@ from lakegate.infra import progress
 from lakegate.infra.model import Environment
 from lakegate.infra.model.promotion import ApprovalGate, LineageGate
 
-from lakegate.promotion import model_stack
-
 from . import approval, lineage, metric_threshold, no_regression, required_tags, serving_smoke, signature, smoke_inference
 from .base import GateContext, GateResult
 
@@ -56,7 +54,6 @@ def run_gate(gate, ctx: GateContext) -> GateResult:
 def run_gates(gates: list, ctx: GateContext) -> list[GateResult]:
     """Every gate runs (no short-circuit): people fix all failures in one go, and all are recorded."""
     if gates:
-        model_stack.ready()  # the imports a promotion started in the background (cli: promote)
         with progress.step("load what the gates judge (model, files, validation data)"):
             ctx.prefetch({gate.type for gate in gates})
     results = []

@@ -48,25 +48,33 @@ class GateContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def prefetch(self, gate_types: set[str]) -> None:
-        """Fetch what the gates will read, concurrently: registry round trips dominate a gate run.
-        A failed fetch is not cached: the gate that needs it fetches again and fails with the error."""
-        jobs: list[Callable[[], Any]] = [lambda: self.info(self.candidate)]
+        """Fetch what the gates will read, concurrently: registry round trips dominate a gate run. The registry
+        reads start first; the model loads and the hold-out read wait for the model stack's background import
+        (promotion/model_stack.py) meanwhile. A failed fetch is not cached: the gate that needs it fetches again
+        and fails with the error."""
+        from lakegate.promotion import model_stack
+
+        reads: list[Callable[[], Any]] = [lambda: self.info(self.candidate)]
         if self.champion is not None:
-            jobs.append(lambda: self.info(self.champion))
+            reads.append(lambda: self.info(self.champion))
         for version in (self.candidate, self.champion):
             source = _source_of(version)
             if source is not None:
-                jobs.append(lambda source=source: self._info_of(*source))
-        if gate_types & {"smoke_inference", "serving_smoke", "metric_threshold", "no_regression"}:
-            jobs.append(lambda: self.model(self.candidate))
-        if "no_regression" in gate_types and self.champion is not None:
-            jobs.append(lambda: self.model(self.champion))
-        if gate_types & {"metric_threshold", "no_regression"}:
-            jobs.append(self.validation)
+                reads.append(lambda source=source: self._info_of(*source))
         if "approval" in gate_types:
-            jobs.append(lambda: self.artifact_digest(self.candidate))
-        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="lakegate-gates") as pool:
-            for future in [pool.submit(job) for job in jobs]:
+            reads.append(lambda: self.artifact_digest(self.candidate))
+        loads: list[Callable[[], Any]] = []
+        if gate_types & {"smoke_inference", "serving_smoke", "metric_threshold", "no_regression"}:
+            loads.append(lambda: self.model(self.candidate))
+        if "no_regression" in gate_types and self.champion is not None:
+            loads.append(lambda: self.model(self.champion))
+        if gate_types & {"metric_threshold", "no_regression"}:
+            loads.append(self.validation)
+        with ThreadPoolExecutor(max_workers=len(reads) + len(loads), thread_name_prefix="lakegate-gates") as pool:
+            futures = [pool.submit(job) for job in reads]
+            model_stack.ready()  # never import the stack in a gate thread beside the background import of it
+            futures += [pool.submit(job) for job in loads]
+            for future in futures:
                 future.exception()
 
     def model(self, version: ModelVersion) -> Any:
