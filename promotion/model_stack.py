@@ -44,3 +44,9 @@ def ready() -> None:
     """Wait for a started warm-up to finish (no-op when none was started)."""
     if _thread is not None:
         _thread.join()
+
+
+def import_now() -> None:
+    """Import the stack in this order now: for a command that needs it at once (training saves with skops)."""
+    warm_up()
+    ready()

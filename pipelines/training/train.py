@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", default="good", help="passed to fit (the examples: poor simulates a bug)")
     parser.add_argument("--seed", type=int, default=7, help="sampling, split and fit seed")
     args = runtime.parse(parser, argv)
+    from lakegate.promotion import model_stack
+
+    model_stack.import_now()  # skops before MLflow and pandas: its import-time search walks far fewer modules
     rt = runtime.current(args.environment, args.catalog)
     smoke = runtime.flag(args.smoke_test)
     fraction = args.smoke_sample_fraction if smoke else args.sample_fraction
