@@ -1,18 +1,20 @@
 """Load a model's files as a pyfunc model, warning (as MLflow would) when its pinned requirements or its Python
 differ from this environment's: without MLflow's own check, which maps every installed distribution to its modules
-(a scan of every package's file list: about a second per process) only to compare the few pins a model carries.
+(a scan of every package's file list: about half a second per process) only to compare the few pins a model carries.
+Saving a model (training) runs the same check; `pins_checked_by_version` gives it the same cheap comparison.
 
 The warning is advice, never a gate: whether the model loads and predicts is what the smoke gates judge.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import re
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 log = logging.getLogger("mlflow")  # where MLflow's own mismatch warning goes (the CLI keeps it at WARNING)
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)")
@@ -37,18 +39,9 @@ def requirement_mismatches(local: Path) -> list[str]:
         lines = (local / "requirements.txt").read_text(encoding="utf-8").splitlines()
     except OSError:
         lines = []
-    for line in lines:
-        pin = _PIN.match(line)
-        if pin is None:
-            continue
-        name, wanted = pin.groups()
-        try:
-            installed = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            installed = None
-        if installed != wanted:
-            found.append(f"the model at {local} was saved with {name}=={wanted}; this environment has "
-                         f"{name} {installed or '(not installed)'}")
+    for name, wanted, installed in pin_mismatches(lines):
+        found.append(f"the model at {local} was saved with {name}=={wanted}; this environment has "
+                     f"{name} {installed or '(not installed)'}")
     try:
         mlmodel = (local / "MLmodel").read_text(encoding="utf-8")
     except OSError:
@@ -59,3 +52,40 @@ def requirement_mismatches(local: Path) -> list[str]:
         found.append(f"the model at {local} was saved with Python {'.'.join(saved.groups())}; this is Python "
                      f"{'.'.join(running)}")
     return found
+
+
+def pin_mismatches(requirements: Iterable[str]) -> list[tuple[str, str, str | None]]:
+    """(name, pinned version, installed version or None) of each `name==version` line the environment differs from."""
+    found = []
+    for line in requirements:
+        pin = _PIN.match(line)
+        if pin is None:
+            continue
+        name, wanted = pin.groups()
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed != wanted:
+            found.append((name, wanted, installed))
+    return found
+
+
+def _warn_pin_mismatches(requirements: list[str]) -> None:
+    for name, wanted, installed in pin_mismatches(requirements):
+        log.warning("the model's requirement %s==%s is not what this environment has (%s)", name, wanted,
+                    installed or "not installed")
+
+
+@contextlib.contextmanager
+def pins_checked_by_version() -> Iterator[None]:
+    """While a model is saved in this thread: MLflow's requirement check (a warning when a pin is not what is
+    installed) compares each pin with `importlib.metadata.version` instead of mapping every installed file first."""
+    import mlflow.utils.environment as environment
+
+    original = environment.warn_dependency_requirement_mismatches
+    environment.warn_dependency_requirement_mismatches = _warn_pin_mismatches
+    try:
+        yield
+    finally:
+        environment.warn_dependency_requirement_mismatches = original

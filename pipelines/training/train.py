@@ -145,6 +145,9 @@ def _log_model(model, signature, example, extra_files, metadata: dict | None = N
     """A scikit-learn estimator with MLflow's sklearn flavour, anything else as a pyfunc (both load as pyfunc)."""
     import mlflow
     import sklearn
+    from importlib.metadata import version
+
+    from lakegate.promotion.model_requirements import pins_checked_by_version
 
     # Explicit requirements: skips MLflow's slow requirement inference (a subprocess).
     requirements = [f"scikit-learn=={sklearn.__version__}", f"mlflow=={mlflow.__version__}"]
@@ -152,8 +155,13 @@ def _log_model(model, signature, example, extra_files, metadata: dict | None = N
         from mlflow.exceptions import MlflowException
 
         try:
-            return mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example,
-                                            pip_requirements=requirements, extra_files=extra_files, metadata=metadata)
+            # skops, the safe format, always (MLflow's default on a Databricks tracking URI is cloudpickle); the
+            # model's environment (serving, batch scoring) needs skops to load it, so it is pinned with the rest.
+            with pins_checked_by_version():
+                return mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example,
+                                                serialization_format="skops",
+                                                pip_requirements=[*requirements, f"skops=={version('skops')}"],
+                                                extra_files=extra_files, metadata=metadata)
         except MlflowException as error:
             if "untrusted types" not in str(error):
                 raise
@@ -162,8 +170,9 @@ def _log_model(model, signature, example, extra_files, metadata: dict | None = N
     if not isinstance(model, mlflow.pyfunc.PythonModel):
         raise user_code.UserCodeError(f"fit() returned a {type(model).__name__}: return a scikit-learn estimator "
                                       "or an mlflow.pyfunc.PythonModel")
-    return mlflow.pyfunc.log_model(name="model", python_model=model, signature=signature, input_example=example,
-                                   pip_requirements=requirements, metadata=metadata)
+    with pins_checked_by_version():
+        return mlflow.pyfunc.log_model(name="model", python_model=model, signature=signature, input_example=example,
+                                       pip_requirements=requirements, metadata=metadata)
 
 
 def write_baseline(rt, table: str, fitted: Fitted, version: str) -> int | None:
