@@ -79,13 +79,19 @@ def _warn_pin_mismatches(requirements: list[str]) -> None:
 
 @contextlib.contextmanager
 def pins_checked_by_version() -> Iterator[None]:
-    """While a model is saved in this thread: MLflow's requirement check (a warning when a pin is not what is
+    """While a model is saved (process-wide: training saves one model at a time): MLflow's requirement check (a warning when a pin is not what is
     installed) compares each pin with `importlib.metadata.version` instead of mapping every installed file first."""
-    import mlflow.utils.environment as environment
+    import mlflow.pyfunc
+    import mlflow.utils.environment
 
-    original = environment.warn_dependency_requirement_mismatches
-    environment.warn_dependency_requirement_mismatches = _warn_pin_mismatches
+    # Both modules imported the function by name: saving calls one, the check that the saved model serves its input
+    # example (a load) the other.
+    callers = (mlflow.utils.environment, mlflow.pyfunc)
+    originals = [caller.warn_dependency_requirement_mismatches for caller in callers]
+    for caller in callers:
+        caller.warn_dependency_requirement_mismatches = _warn_pin_mismatches
     try:
         yield
     finally:
-        environment.warn_dependency_requirement_mismatches = original
+        for caller, original in zip(callers, originals):
+            caller.warn_dependency_requirement_mismatches = original
