@@ -118,3 +118,17 @@ def synthesized(envs, tmp_path_factory):
 def stack(synthesized):
     """stack('prod-azure') -> the synthesized Terraform JSON of that stack."""
     return lambda name: synthesized.stacks[name]
+
+
+# The longest files first (each file runs on one worker: --dist loadfile hands files out in collection order, and a
+# long file that starts late sets the suite's end). From `--durations`; the rest keep their order.
+LONGEST_FIRST = ("test_spark_engine.py", "test_docs_walk.py", "test_package_py313.py", "test_ci_simulate.py",
+                 "test_output_ux.py", "test_audit_anchor.py", "test_cli_promotion.py", "test_lifecycle.py",
+                 "test_package_py311.py", "test_promotion.py", "test_serving_registry.py", "test_terraform_cli.py",
+                 "test_checkov.py", "test_model_stack.py", "test_lineage.py", "test_report_evidence.py",
+                 "test_approvals.py", "test_recheck_recorded.py", "test_serving_by_key.py", "test_local_registry.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

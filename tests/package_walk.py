@@ -20,6 +20,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def shared_wheel(tmp_path_factory) -> Path:
+    """One wheel per test run, whichever walk asks first (xdist runs the two walks on two workers: the first
+    builds under a lock in the run's shared temporary folder, the other takes it)."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "lakegate-wheel"
+    shared.mkdir(exist_ok=True)
+    with open(shared / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = list(shared.glob("lakegate-*.whl"))
+        return built[0] if built else build_wheel(shared)
+
+
 def build_wheel(out: Path) -> Path:
     """Built from a copy of the checkout's files (setuptools writes build/ beside its sources)."""
     import shutil
@@ -67,8 +81,10 @@ def environment(bin_dir: Path) -> dict[str, str]:
     return env
 
 
-def walk(bin_dir: Path, tmp: Path) -> dict[str, subprocess.CompletedProcess]:
-    """init, then in the project: check, synth, local up, train, feature refresh, promote, the project's test."""
+def walk(bin_dir: Path, tmp: Path, *, whole: bool = True) -> dict[str, subprocess.CompletedProcess]:
+    """init, then in the project: check, synth, local up, train, feature refresh, promote, the project's test.
+    Not `whole`: init, check and the project's test only (what differs between Pythons for the same wheel is its
+    install and its package data; the registry walk runs on 3.13 from the wheel and on 3.11 from the checkout)."""
     env = environment(bin_dir)
     results: dict[str, subprocess.CompletedProcess] = {}
 
@@ -86,17 +102,18 @@ def walk(bin_dir: Path, tmp: Path) -> dict[str, subprocess.CompletedProcess]:
     run("git add", "git", "add", "-A", cwd=project)
     run("git commit", *git, "commit", "-qm", "lakegate init", cwd=project)
     run("check", lakegate, "check", cwd=project)
-    run("synth", lakegate, "synth", cwd=project)
-    state = ["--state-dir", str(tmp / "state")]
-    try:
-        run("local up", lakegate, "local", "up", *state, cwd=project)
-        run("train", lakegate, "train", "churn", "--env", "dev", *state, cwd=project)
-        run("refresh", lakegate, "run", "churn-feature-refresh", "--env", "staging", *state, cwd=project)
-        run("promote", lakegate, "promote", "churn", "--to", "staging", "--json", *state, cwd=project)
-    finally:
-        subprocess.run([lakegate, "local", "down", *state], cwd=project, env=env, capture_output=True, timeout=120)
+    if whole:
+        run("synth", lakegate, "synth", cwd=project)
+        state = ["--state-dir", str(tmp / "state")]
+        try:
+            run("local up", lakegate, "local", "up", *state, cwd=project)
+            run("train", lakegate, "train", "churn", "--env", "dev", *state, cwd=project)
+            run("refresh", lakegate, "run", "churn-feature-refresh", "--env", "staging", *state, cwd=project)
+            run("promote", lakegate, "promote", "churn", "--to", "staging", "--json", *state, cwd=project)
+        finally:
+            subprocess.run([lakegate, "local", "down", *state], cwd=project, env=env, capture_output=True, timeout=120)
+        results["promoted"] = json.loads(results["promote"].stdout)
     run("project test", str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=project)
-    results["promoted"] = json.loads(results["promote"].stdout)
     return results
 
 

@@ -78,7 +78,8 @@ def test_a_trained_estimator_is_saved_with_skops_and_pins_it(tmp_path, monkeypat
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a folder is enough to read back what was saved
     frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
     model = LogisticRegression().fit(frame, [0, 1, 0, 1])
-    with mlflow.start_run():
+    experiment = mlflow.MlflowClient().create_experiment("saved")  # not the worker's active one (another store's)
+    with mlflow.start_run(experiment_id=experiment):
         logged = _log_model(model, infer_signature(frame, model.predict(frame)), frame.head(2), None)
     local = tmp_path / "model"
     mlflow.artifacts.download_artifacts(logged.model_uri, dst_path=str(local))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .package_walk import build_wheel, fresh_venv, walk, where_lakegate_came_from
+from .package_walk import fresh_venv, shared_wheel, walk, where_lakegate_came_from
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,8 @@ def test_the_313_environment_is_python_313(python313):
     assert found == "(3, 13)"
 
 
-def test_a_fresh_313_virtualenv_inits_checks_synthesizes_and_promotes(python313, tmp_path):
-    wheel = build_wheel(tmp_path / "wheel")
+def test_a_fresh_313_virtualenv_inits_checks_synthesizes_and_promotes(python313, tmp_path, tmp_path_factory):
+    wheel = shared_wheel(tmp_path_factory)
     base = subprocess.run([python313, "-c", "import sys; print(sys._base_executable)"], capture_output=True, text=True,
                           check=True).stdout.strip()
     bin_dir = fresh_venv(base, python313, wheel, tmp_path / "venv")
@@ -34,3 +34,5 @@ def test_a_fresh_313_virtualenv_inits_checks_synthesizes_and_promotes(python313,
     assert results["promoted"]["outcome"] == "champion"
     assert (tmp_path / "acme-ml" / "cdktf.out" / "stacks" / "staging-databricks" / "cdk.tf.json").is_file()
     assert "2 passed" in results["project test"].stdout
+    (site,) = (tmp_path / "venv" / "lib").glob("python3.*/site-packages")
+    assert not {"infra", "cli", "ci", "pipelines", "promotion", "reports"} & {p.name for p in site.iterdir()}
