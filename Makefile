@@ -15,6 +15,10 @@ export PYTHONDONTWRITEBYTECODE ?= 1
 
 .PHONY: demo test synth check bench lock clean docs validate tools browser cdktf
 
+# The three virtualenvs, the tools and the browser install side by side (each waits on the network or the disk
+# as much as on a core); a target's own recipe still runs after everything it needs.
+MAKEFLAGS += --jobs=3
+
 # Installs (only what changed) and runs the main job: synth every environment, then walk a model
 # dev -> staging -> prod on the local registry.
 demo: $(VENV)/.installed $(TOOLS)/.installed
