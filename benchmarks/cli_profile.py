@@ -58,7 +58,7 @@ PROFILED = {
 
 # `python -m cProfile` sees the main thread only; this profiles each thread that finishes and merges them.
 THREADED_PROFILE = """
-import cProfile, os, pstats, runpy, sys, threading
+import cProfile, os, pstats, sys, threading
 out, script, profiles, run = sys.argv[1], sys.argv[2], [], threading.Thread.run
 sys.path[0] = os.path.dirname(script)  # as `python main.py` has it (not the site's editable install)
 def profiled(self):
@@ -67,8 +67,11 @@ def profiled(self):
     profiles.append(profile)
 threading.Thread.run = profiled
 sys.argv, code, main = sys.argv[2:], 0, cProfile.Profile()
+def command():  # main.py's main(), not its fast exit (cli/process_exit.py), so the profile gets written
+    from lakegate.cli.app import main as cli
+    return cli(sys.argv[1:])
 try:
-    main.runcall(runpy.run_path, script, run_name="__main__")
+    code = main.runcall(command)
 except SystemExit as exit:
     code = exit.code
 stats = pstats.Stats(main)
