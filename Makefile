@@ -16,8 +16,11 @@ export PYTHONDONTWRITEBYTECODE ?= 1
 .PHONY: demo test synth check bench lock clean docs validate tools browser cdktf
 
 # The three virtualenvs, the tools and the browser install side by side (each waits on the network or the disk
-# as much as on a core); a target's own recipe still runs after everything it needs.
+# as much as on a core); a target's own recipe still runs after everything it needs. Only for one goal at a time:
+# `make clean demo` must clean before it installs.
+ifeq ($(filter-out 0 1,$(words $(MAKECMDGOALS))),)
 MAKEFLAGS += --jobs=3
+endif
 
 # Installs (only what changed) and runs the main job: synth every environment, then walk a model
 # dev -> staging -> prod on the local registry.

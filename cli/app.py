@@ -99,8 +99,19 @@ def _lazy(parser: argparse.ArgumentParser, module: str, function: str) -> None:
     parser.set_defaults(handler=handler_in(module, function))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, leaving: bool = False) -> int:
+    """Run one command; its exit code. `leaving`: the process ends right after (the entry points), so a background
+    import a command started (promotion/model_stack.py) is not waited for."""
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(argv)
+    finally:
+        stack = sys.modules.get("lakegate.promotion.model_stack")
+        if stack is not None and not leaving:
+            stack.ready()  # a caller that carries on in this process never races the import a command left running
+
+
+def _main(argv: list[str]) -> int:
     if (argv or ["synth"])[0] == "demo":
         # Before anything else is imported: the jsii import is the floor of a synth, the rest overlaps it.
         # (`synth` starts it itself, after checking whether anything changed at all.)
@@ -126,7 +137,7 @@ def run() -> None:
     from .process_exit import exit_now
 
     try:
-        code: object = main()
+        code: object = main(leaving=True)
     except SystemExit as stop:  # argparse: --help, --version, a usage error
         code = stop.code
     exit_now(code)

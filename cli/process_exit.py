@@ -2,10 +2,11 @@
 
 After a command has run, Python would still clear every module and free every object one by one: about 0.6 s
 once MLflow, scikit-learn and pandas are loaded, paid on every `promote`, `train` or `serve` with nothing to
-show for it. `exit_now` does what that teardown does that anyone can see (joins the threads still running, runs
-the atexit handlers: logging, jsii's Node process, temporary folders, MLflow's flushes; flushes stdout and
-stderr), then ends the process with the command's exit code. Only the entry points call it (main.py, the
-`lakegate` console script, `python -m lakegate`); tests call `main()` and get its code back.
+show for it. `exit_now` does what that teardown does that anyone can see, in the interpreter's order:
+`threading._shutdown` (thread pools told to stop, the threads still running joined), the atexit handlers
+(logging, jsii's Node process, temporary folders, MLflow's flushes), stdout and stderr flushed; then it ends the
+process with the command's exit code. Only the entry points call it (main.py, the `lakegate` console script,
+`python -m lakegate`); tests call `main()` and get its code back.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ def exit_code_of(code: object) -> int:
 
 def exit_now(code: object) -> None:
     status = exit_code_of(code)
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.exit(status)  # a thread still works: the normal exit waits for it
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is None:  # not CPython's threading: leave the normal way
+        sys.exit(status)
+    shutdown()  # what the interpreter does first: wake idle pool workers, wait for every non-daemon thread
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe (`| head`) or a closed stream: nothing more to say
             pass
     os._exit(status)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import platform
 import re
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -23,7 +24,7 @@ _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s
 def load_pyfunc_model(local: Path) -> Any:
     from lakegate.promotion import model_stack
 
-    model_stack.ready()  # never import MLflow beside a background import of it
+    model_stack.import_now()  # one thread imports the stack, whoever loads first (never two side by side)
     import mlflow.pyfunc
 
     for warning in requirement_mismatches(Path(local)):
@@ -72,9 +73,17 @@ def pin_mismatches(requirements: Iterable[str]) -> list[tuple[str, str, str | No
 
 
 def _warn_pin_mismatches(requirements: list[str]) -> None:
-    for name, wanted, installed in pin_mismatches(requirements):
+    try:
+        found = pin_mismatches(requirements)
+    except Exception as error:  # noqa: BLE001 -- advice only, as MLflow's own check: never fail a save over it
+        log.debug("requirement check skipped: %s", error)
+        return
+    for name, wanted, installed in found:
         log.warning("the model's requirement %s==%s is not what this environment has (%s)", name, wanted,
                     installed or "not installed")
+
+
+_patching = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -87,11 +96,12 @@ def pins_checked_by_version() -> Iterator[None]:
     # Both modules imported the function by name: saving calls one, the check that the saved model serves its input
     # example (a load) the other.
     callers = (mlflow.utils.environment, mlflow.pyfunc)
-    originals = [caller.warn_dependency_requirement_mismatches for caller in callers]
-    for caller in callers:
-        caller.warn_dependency_requirement_mismatches = _warn_pin_mismatches
-    try:
-        yield
-    finally:
-        for caller, original in zip(callers, originals):
-            caller.warn_dependency_requirement_mismatches = original
+    with _patching:  # saves in two threads take turns: the second never takes the first's patch for the original
+        originals = [caller.warn_dependency_requirement_mismatches for caller in callers]
+        try:
+            for caller in callers:
+                caller.warn_dependency_requirement_mismatches = _warn_pin_mismatches
+            yield
+        finally:
+            for caller, original in zip(callers, originals):
+                caller.warn_dependency_requirement_mismatches = original

@@ -3,8 +3,8 @@
 A promotion spends its first second on registry round trips and the copy (the main thread waits on sockets), then
 loads models: skops, MLflow's pyfunc, scikit-learn, pandas, deltalake, about 3 s of imports on this machine.
 `warm_up()` starts those imports in a thread at the start of the command, so they run while the main thread waits;
-`ready()` joins it before the first model load. The main thread never imports these modules while the thread
-runs (it joins first), so the two never import into each other's half-built modules.
+`ready()` joins it before the first model load. Every model load calls `import_now()`, so however many threads load
+models at once, the stack is imported once, by one thread, and no thread imports into another's half-built module.
 
 skops is imported first: at import it names its trusted types, and for each scipy/numpy ufunc without a
 `__module__` it searches every module loaded so far (`skops.io._utils.whichmodule`). Before MLflow and pandas
@@ -24,20 +24,24 @@ STACK = ("skops.io", "sklearn", "mlflow.pyfunc", "mlflow.sklearn", "pandas", "de
 _thread: threading.Thread | None = None
 
 
+_start = threading.Lock()
+
+
 def _import_stack() -> None:
     for name in STACK:
         try:
             importlib.import_module(name)
         except BaseException:  # noqa: BLE001 - raised again, with its real error, by the load that needs it
-            return
+            continue
 
 
 def warm_up() -> None:
-    """Start importing the model stack in the background (once per process)."""
+    """Start importing the model stack in the background (once per process, whichever thread asks first)."""
     global _thread
-    if _thread is None:
-        _thread = threading.Thread(target=_import_stack, name="lakegate-model-stack", daemon=True)
-        _thread.start()
+    with _start:
+        if _thread is None:
+            _thread = threading.Thread(target=_import_stack, name="lakegate-model-stack", daemon=True)
+            _thread.start()
 
 
 def ready() -> None:
@@ -47,6 +51,7 @@ def ready() -> None:
 
 
 def import_now() -> None:
-    """Import the stack in this order now: for a command that needs it at once (training saves with skops)."""
+    """Import the stack in this order now, in one thread however many ask at once: every model load goes through
+    here (threads that load models side by side, `audit verify`'s rechecks, wait for the one import)."""
     warm_up()
     ready()

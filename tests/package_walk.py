@@ -26,7 +26,7 @@ def shared_wheel(tmp_path_factory) -> Path:
     import fcntl
 
     base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "lakegate-wheel"
+    shared = (base.parent if base.name.startswith("popen-gw") else base) / "lakegate-wheel"  # xdist's worker folders
     shared.mkdir(exist_ok=True)
     with open(shared / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -66,7 +66,8 @@ def test_a_broken_anchor_fails_the_strict_build(tmp_path):
 def test_the_readme_is_a_front_page():
     readme = (ROOT / "README.md").read_text()
     headings = re.findall(r"^## (.+)$", readme, re.M)
-    assert headings == ["Usage", "A first walk", "Documentation"]
-    assert len(readme.splitlines()) <= 80
+    # Speed: the benchmark table the issue on speed asks the README to show (benchmarks/cli.py's figures).
+    assert headings == ["Usage", "A first walk", "Speed", "Documentation"]
+    assert len(readme.splitlines()) <= 95
     # The two commands, exactly as .ci/run and the Makefile know them.
     assert "make demo   # install" in readme and "make test   # install" in readme

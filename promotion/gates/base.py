@@ -72,7 +72,8 @@ class GateContext:
             loads.append(self.validation)
         with ThreadPoolExecutor(max_workers=len(reads) + len(loads), thread_name_prefix="lakegate-gates") as pool:
             futures = [pool.submit(job) for job in reads]
-            model_stack.ready()  # never import the stack in a gate thread beside the background import of it
+            if loads:
+                model_stack.import_now()  # one thread imports the stack (the one a promotion started, else now)
             futures += [pool.submit(job) for job in loads]
             for future in futures:
                 future.exception()
