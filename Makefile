@@ -27,8 +27,9 @@ endif
 demo: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) main.py demo
 
-# Four workers on two cores (six: 8:30 against 7:28, more contention than overlap): much of a test's time is spent waiting (child processes starting, the MLflow
-# server answering), and each test file stays on one worker (its module fixtures start one server).
+# Four workers on two cores: much of a test's time is spent waiting (child processes starting, the MLflow
+# server answering), and each test file stays on one worker (its module fixtures start one server). Six were
+# slower (8:30 against 7:28: more contention than overlap).
 TEST_WORKERS ?= 4
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(PY313_VENV)/.installed $(TOOLS)/.installed browser
 	LAKEGATE_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov LAKEGATE_TOOLS=$(CURDIR)/$(TOOLS) \
