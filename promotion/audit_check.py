@@ -104,20 +104,6 @@ def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapt
             return error
 
     listings = dict(zip(declared, concurrently(listed, declared)))
-
-    def rechecked(model: str):
-        # Each champion's recheck reads the registry: all of them at once, judged below in the loop's order.
-        versions = listings[model]
-        champion = None if isinstance(versions, Exception) else \
-            next((v for v in versions if registry_tags.CHAMPION in v.aliases), None)
-        if champion is None:
-            return None
-        try:
-            return recheck(envs, env, registry, champion, entries)
-        except Exception as error:  # noqa: BLE001 -- raised below, at this model's turn, as the loop would have
-            return error
-
-    rechecks = dict(zip(declared, concurrently(rechecked, declared)))
     for model in declared:
         versions = listings[model]
         if isinstance(versions, Exception):
@@ -148,9 +134,7 @@ def _state_problem(envs: Environments, env: Environment, registry: RegistryAdapt
                             f"{model}: the registry's champion is {'v' + champion.version if champion else 'unset'} but "
                             f"the audit log's is {'v' + expected if expected else 'unset'} (moved outside lakegate)"), notes
         if champion is not None:
-            found = rechecks[model]
-            if isinstance(found, Exception):
-                raise found
+            found = recheck(envs, env, registry, champion, entries)
             if found:
                 return log.problem(len(entries) + 1, None,
                                 f"{model}: champion v{champion.version} does not pass its recheck: "
