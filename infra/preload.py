@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 
+from lakegate.background import OnceInBackground
 from lakegate.project import TOOLKIT_ROOT, project_root
 
 
@@ -44,7 +45,6 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
-_preload: threading.Thread | None = None
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -135,15 +135,15 @@ def _import_bindings() -> None:
         pass  # a real failure is raised again by the synth's own import; an abandoned preload is silent
 
 
+_preload = OnceInBackground("jsii-preload", _import_bindings)
+
+
 def preload_bindings() -> None:
-    global _preload
-    if _preload is None:
-        _preload = threading.Thread(target=_import_bindings, name="jsii-preload", daemon=True)
-        _preload.start()
+    _preload.start()
 
 
 def wait_for_bindings() -> None:
-    if _preload is not None:
+    if _preload.started:
         _preload.join()
     elif "jsii" not in __import__("sys").modules:  # no preload (an import from tests or a script)
         use_persistent_jsii_runtime()

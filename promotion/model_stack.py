@@ -17,14 +17,10 @@ An import that fails here is ignored: the load that needs it imports again and f
 from __future__ import annotations
 
 import importlib
-import threading
+
+from lakegate.background import OnceInBackground
 
 STACK = ("skops.io", "sklearn", "mlflow.pyfunc", "mlflow.sklearn", "pandas", "deltalake")
-
-_thread: threading.Thread | None = None
-
-
-_start = threading.Lock()
 
 
 def _import_stack() -> None:
@@ -35,19 +31,17 @@ def _import_stack() -> None:
             continue
 
 
+_stack = OnceInBackground("lakegate-model-stack", _import_stack)
+
+
 def warm_up() -> None:
     """Start importing the model stack in the background (once per process, whichever thread asks first)."""
-    global _thread
-    with _start:
-        if _thread is None:
-            _thread = threading.Thread(target=_import_stack, name="lakegate-model-stack", daemon=True)
-            _thread.start()
+    _stack.start()
 
 
 def ready() -> None:
     """Wait for a started warm-up to finish (no-op when none was started)."""
-    if _thread is not None:
-        _thread.join()
+    _stack.join()
 
 
 def import_now() -> None:

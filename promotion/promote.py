@@ -10,9 +10,7 @@ second copy; a re-run of a finished promotion changes nothing.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +23,7 @@ from .audit import AuditLog, current_actor
 from .claim import copy_once, local_lock
 from .errors import (ApprovalMissing, AuditTampered, GateFailed, InvalidRequest, PromotionError, ServingUpdateFailed,
                      failure_kind, missing_from_registry)
+from .gate_record import record_gate_results, recorded_gates
 from .gates import GateContext, GateResult, gates_for, run_gates
 from .holds import RollbackHold, hold_on
 from .registry import ModelVersion, NotFound, PermissionRefused, ProgressCallback, RegistryAdapter
@@ -322,36 +321,6 @@ def copy_tags(registry: RegistryAdapter, source: ModelVersion, target_name: str)
     return {**carried, registry_tags.PROMOTED_FROM: source.name, registry_tags.SOURCE_VERSION: source.version,
             registry_tags.PROMOTED_BY: registry.principal, registry_tags.PROMOTER: registry_tags.fit_tag_value(current_actor()),
             registry_tags.IDEMPOTENCY_KEY: registry_tags.idempotency_key(source.name, source.version, target_name)}
-
-
-def record_gate_results(registry: RegistryAdapter, version: ModelVersion, results: list[GateResult],
-                        evaluation: dict[str, str] | None = None) -> None:
-    """One tag per gate and a summary, so the version itself says why it is (not) champion, and the figures the
-    target computed on it (`lakegate.eval.*`). Written concurrently: each is an independent registry round trip."""
-    failed = [r.gate_id for r in results if not r.passed]
-    tags = {registry_tags.gate_tag(r.gate_id): f"{'passed' if r.passed else 'failed'}: {r.message}" for r in results}
-    tags.update(evaluation or {})
-    tags[registry_tags.GATES_SUMMARY] = "passed" if not failed else "failed: " + ", ".join(failed)
-    tags[registry_tags.GATES_AT] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakegate-tags") as pool:
-        futures = [pool.submit(registry.set_version_tag, version.name, version.version, key, registry_tags.fit_tag_value(value))
-                   for key, value in tags.items()]
-        for future in futures:
-            future.result()
-
-
-def recorded_gates(version: ModelVersion, gate_ids: list[str] | tuple[str, ...] = ()) -> list[GateResult]:
-    """The gate results a version carries, in the order of `gate_ids` (the environment's gates, whose
-    ids the tag keys spell with `.` for `:`), then any others."""
-    recorded = {key[len(registry_tags.GATE_PREFIX):]: value for key, value in version.tags.items()
-                if key.startswith(registry_tags.GATE_PREFIX)}
-    by_tag = {registry_tags.gate_tag(gate_id)[len(registry_tags.GATE_PREFIX):]: gate_id for gate_id in gate_ids}
-    order = [t for t in by_tag if t in recorded] + sorted(t for t in recorded if t not in by_tag)
-    results = []
-    for tag in order:
-        verdict, _, message = recorded[tag].partition(": ")
-        results.append(GateResult(by_tag.get(tag, tag), verdict == "passed", message, {"recorded": True}))
-    return results
 
 
 def move_champion(registry: RegistryAdapter, name: str, version: str) -> None:

@@ -31,7 +31,7 @@ from lakegate.infra.model import Environment, Environments
 from . import registry_tags
 from .approval import promoters_of
 from .gates import GateContext, gates_for, metric_threshold, run_gate
-from .promote import recorded_gates
+from .gate_record import recorded_gates
 from .registry import ModelVersion, NotFound, PermissionRefused, RegistryAdapter, RegistryError
 
 RERUN = ("required_tags", "signature", "metric_threshold", "approval")

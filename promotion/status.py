@@ -16,7 +16,8 @@ from . import registry_tags
 from .errors import failure_kind
 from .gates import gates_for
 from .claim import DUPLICATE_OF
-from .promote import AdapterFactory, recorded_gates
+from .gate_record import recorded_gates
+from .promote import AdapterFactory
 from .registry import ModelVersion, NotFound, RegistryAdapter, RegistryError
 
 
