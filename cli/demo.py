@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import exit_codes, output
 from .presenters import print_guardrails, print_promotion, status_table
+from .demo_requests import DemoFailed, ask, drifted_traffic, example_row
 from .registry_access import state_dir_option, with_environments
 
 APPROVER = "head.of.ml@contoso.com"
@@ -65,10 +66,6 @@ class Walkthrough:
 
     def as_json(self) -> list[dict]:
         return [dict(zip(("step", "title", "outcome", "check", "details"), row)) for row in self.rows]
-
-
-class DemoFailed(Exception):
-    pass
 
 
 def run_demo(args, envs) -> int:
@@ -269,7 +266,7 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
     server = ChampionServer(runtime, model, refresh_seconds=0.5, log_interval=0.2)
     url = server.start()
     try:
-        answer = _ask(url)
+        answer = ask(url)
         walk.step(f"serve {prod}'s champion over REST and ask it once", f"v{server.version}", answer["version"],
                   f"{url} -> {answer['predictions']} ({answer['ms']:.0f} ms); logged to "
                   f"{runtime.tables.full_name(server.payload_table)}")
@@ -277,11 +274,11 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
         back = rollback(envs, model, prod, adapter_factory=factory, audit_dir=audit)
         walk.step(f"roll back {back.model}", "rolled back", "rolled back", f"champion v{back.from_version} -> v{back.to_version}")
         server.check_alias()
-        answer = _ask(url)
+        answer = ask(url)
         walk.step("the same URL now serves the rolled-back champion", f"v{back.to_version}", answer["version"],
                   f"{url} (no restart, no consumer change)")
 
-        sent = _drifted_traffic(url)
+        sent = drifted_traffic(url)
         server.log.flush()
         walk.step(f"inject drift: {sent} requests with shifted customers", "logged", "logged",
                   f"{server.log.written} requests in {runtime.tables.full_name(server.payload_table)}")
@@ -299,7 +296,7 @@ def walk_model(walk: Walkthrough, envs, registry, key: Path) -> None:
         walk.step(f"re-judge the approved retrained v{retrained} (job validate)", "champion", judged.get("outcome", "?"),
                   f"{len(judged.get('gates', []))} gates passed")
         server.check_alias()
-        answer = _ask(url)
+        answer = ask(url)
         walk.step("the same URL serves the retrained champion", f"v{retrained}", answer["version"], url)
         again = run(prod, "monitoring")
         walk.step("monitor again: still drifting, but in cooldown", "true", str(again.task("refresh_monitor").values.get(
@@ -341,19 +338,11 @@ def walk_second_model(walk, envs, name: str, run, train, promote_to, sign, facto
     server = ChampionServer(runtime, name, refresh_seconds=0.5, log_interval=0.2)
     url = server.start()
     try:
-        answer = _ask(url, _example_row(runtime, envs[prod], name))
+        answer = ask(url, example_row(runtime, envs[prod], name))
         walk.step(f"serve {prod}'s {name} champion at its own URL", f"v{server.version}", answer["version"],
                   f"{url} -> {answer['predictions']}")
     finally:
         server.stop()
-
-
-def _example_row(runtime, env, name: str) -> dict:
-    """One row of the model's feature table, without its key and label: a request its signature accepts."""
-    policy = env.policy(name)
-    frame = runtime.tables.read(policy.features_table)
-    row = frame.drop(columns=[policy.feature_key, policy.label]).iloc[0]
-    return {k: (float(v) if hasattr(v, "__float__") else v) for k, v in row.items()}
 
 
 def forge_accuracy(registry, env, run_id: str, value: float) -> float:
@@ -369,42 +358,6 @@ def forge_accuracy(registry, env, run_id: str, value: float) -> float:
                    workspace_for_catalog(env.unity_catalog.catalog)):
         MlflowClient().log_metric(run_id, "accuracy", value)
     return value
-
-
-CHURN_ROW = {"tenure_months": 12.0, "monthly_charges": 95.5, "support_calls": 3.0, "contract_monthly": 1.0,
-             "num_products": 1.0}
-
-
-def _ask(url: str, row: dict | None = None) -> dict:
-    import requests
-
-    row = row or CHURN_ROW
-    started = time.perf_counter()
-    with requests.Session() as http:
-        http.trust_env = False
-        answer = http.post(url, json={"dataframe_records": [row]}, timeout=30)
-    if answer.status_code != 200:
-        raise DemoFailed(f"{url} answered {answer.status_code}: {answer.text[:200]}")
-    return {"version": f"v{answer.headers.get('x-lakegate-model-version')}", "predictions": answer.json()["predictions"],
-            "ms": (time.perf_counter() - started) * 1000}
-
-
-def _drifted_traffic(url: str, rows: int = 300, batch: int = 10) -> int:
-    import requests
-
-    from lakegate.pipelines import user_code
-
-    data = user_code.load("models/churn.py")
-    frame = data.shifted(data.landing("traffic", rows, "requests"))[data.FEATURES]
-    with requests.Session() as http:
-        http.trust_env = False
-        for start in range(0, rows, batch):
-            chunk = frame.iloc[start:start + batch]
-            answer = http.post(url, json={"dataframe_split": {"columns": list(chunk.columns),
-                                                              "data": chunk.values.tolist()}}, timeout=30)
-            if answer.status_code != 200:
-                raise DemoFailed(f"{url} answered {answer.status_code}: {answer.text[:200]}")
-    return rows // batch
 
 
 def _challenger(adapter, full_name: str) -> str:
