@@ -15,7 +15,8 @@ from .model import Environment, Environments
 from .model.account import ACCOUNT_FILE, Account
 from .model.promotion import Gate
 from .suggest import did_you_mean
-from .yaml_source import SourceMap, format_path, load_yaml
+from .source_map import SourceMap, format_path
+from .yaml_source import load_yaml
 
 
 def display_path(path: Path) -> str:

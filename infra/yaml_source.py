@@ -24,21 +24,16 @@ their explicit keys silently override merged ones, which is exactly what duplica
 
 from __future__ import annotations
 
-import os
-import re
-import stat
-import unicodedata
 from pathlib import Path
 
 import yaml
 
 from .errors import Problem
+from .source_map import Path_, SourceMap, format_path
+from .yaml_text import NOT_PRINTABLE, describe_character, read_text, syntax_problem
 
-Path_ = tuple  # a field path: ('grants', 2, 'privileges')
-
-# Limits, each far above anything a real environment (the examples: ~10 KB, ~1,500 values, 8 levels deep)
-# needs and far below what costs noticeable time or memory (1 MB of YAML parses in about a second).
-MAX_FILE_BYTES = 1_000_000
+# Limits, each far above anything a real environment (the examples: ~1,500 values, 8 levels deep) needs and far
+# below what costs noticeable time or memory; the file's size is bounded before parsing (infra/yaml_text.py).
 MAX_DEPTH = 100  # nesting levels; also keeps every recursion over the data (pydantic's too) shallow
 MAX_VALUES = 100_000  # values in one file, aliases counted expanded
 MAX_ALIAS_VALUES = 10_000  # values produced by aliases
@@ -51,73 +46,11 @@ _SCALAR_TAGS = {_CORE + name: kind for name, kind in (
 _MERGE = _CORE + "merge"
 _IMPLICIT_ONLY = {_MERGE, _CORE + "value"}  # `<<` and `=`: PyYAML resolves them, as values they are strings
 
-# What YAML does not allow raw in a stream (PyYAML's own rule: C0 and C1 controls except tab, line feed,
-# carriage return and NEL; DEL; surrogates; U+FFFE and U+FFFF). In values (escaped: "\0", "\a") the same set.
-_NOT_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
-# Raw in a file, also the line breaks that YAML counts and editors and reviewers do not show (NEL, LS, PS):
-# with them a reviewed line is not the line YAML reads, and every line number after them is off.
-_NOT_ALLOWED_RAW = re.compile("[^\x09\x0A\x0D\x20-\x7E\xA0-\u2027\u202A-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
-_C0_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN "
-             "EM SUB ESC FS GS RS US").split()
-
-
-def format_path(path: Path_) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-class SourceMap:
-    """Line numbers of the values of one YAML file, by field path."""
-
-    def __init__(self, file: str, lines: dict[Path_, int], refused: frozenset = frozenset(),
-                 spans: dict | None = None, key_spans: dict | None = None, flow: frozenset = frozenset()):
-        self.file = file
-        self._lines = lines
-        # Character offsets (start, end) in the file's text of each value and each mapping key, and the paths of
-        # flow collections (`{...}`, `[...]`): what editing a file as text needs (infra/scaffold/).
-        self.spans = spans or {}
-        self.key_spans = key_spans or {}
-        self.flow = frozenset(flow)
-        # Paths whose value was refused while reading (an unknown tag, an invalid date, ...): the problem is
-        # already reported there, so validation errors at or under them are consequences, not news.
-        self.refused = frozenset(refused)
-
-    def line(self, path: Path_) -> int:
-        # The most specific prefix that was written: a missing field points at its parent mapping.
-        for end in range(len(path), -1, -1):
-            if tuple(path[:end]) in self._lines:
-                return self._lines[tuple(path[:end])]
-        return 1
-
-    def locate(self, path: Path_) -> str:
-        return f"{self.file}:{self.line(tuple(path))}"
-
-    def problem(self, path: Path_, message: str) -> Problem:
-        return Problem(self.file, self.line(tuple(path)), format_path(path), message)
-
-    def is_refused(self, path: Path_) -> bool:
-        path = tuple(path)
-        return any(path[:end] in self.refused for end in range(len(path) + 1))
-
 
 def short(text: str, limit: int = 60) -> str:
     """A value quoted in a message, cut to a readable length."""
     text = str(text)
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def describe_character(char: str) -> str:
-    code = ord(char)
-    if code < 0x20:
-        return f"control character U+{code:04X} ({_C0_NAMES[code]})"
-    if code == 0x7F:
-        return "control character U+007F (DEL)"
-    if 0x80 <= code < 0xA0:
-        return f"control character U+{code:04X}"
-    name = unicodedata.name(char, "")
-    return f"character U+{code:04X}" + (f" ({name})" if name else "")
 
 
 def display_tag(tag: str) -> str:
@@ -312,7 +245,7 @@ class _Builder:
             # e.g. `expires: 2027-13-45` (a date by its shape, not a real day), 5,000 digits, `!!bool maybe`
             return self._refuse(line, path, f"invalid {_SCALAR_TAGS[tag]} '{short(text)}'"), True
         if isinstance(value, str):
-            bad = _NOT_PRINTABLE.search(value)
+            bad = NOT_PRINTABLE.search(value)
             if bad:
                 return self._refuse(line, path, f"{describe_character(bad.group())} in the value; remove it"), True
         return value, False
@@ -389,7 +322,7 @@ class _Builder:
             return refuse("merge keys (<<) are not supported: write the fields out")
         if text == "":
             return refuse("empty key")
-        bad = _NOT_PRINTABLE.search(text)
+        bad = NOT_PRINTABLE.search(text)
         if bad:
             return refuse(f"{describe_character(bad.group())} in a key; remove it")
         if text in parent.value:
@@ -409,74 +342,12 @@ def _parser(text: str):
     return loader_class(text)
 
 
-def _read(file_path: Path, display_name: str) -> tuple[str | None, list[Problem]]:
-    """The file's text, or problems: unreadable, too big, not UTF-8, characters YAML does not allow."""
-    try:
-        info = os.stat(file_path)
-        if not stat.S_ISREG(info.st_mode):
-            return None, [Problem(display_name, 0, "", "cannot read: not a regular file")]
-        if info.st_size > MAX_FILE_BYTES:
-            return None, [_too_big(display_name, info.st_size)]
-        with open(file_path, "rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        return None, [Problem(display_name, 0, "", f"cannot read: {exc.strerror or exc}")]
-    if len(raw) > MAX_FILE_BYTES:  # grew since stat
-        return None, [_too_big(display_name, len(raw))]
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
-        return None, [Problem(display_name, 1, "", "the file is UTF-16 or UTF-32 (byte order mark); save it as UTF-8")]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line, column = _line_and_column(raw[: exc.start].decode("utf-8", "replace"))
-        return None, [Problem(display_name, line, "",
-                              f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {column}; save the file as UTF-8")]
-    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark (some Windows editors write one) is harmless
-    bad = _NOT_ALLOWED_RAW.search(text)
-    if bad:
-        line, column = _line_and_column(text[: bad.start()])
-        more = len(_NOT_ALLOWED_RAW.findall(text)) - 1
-        also = f" ({more} more in the file)" if more else ""
-        return None, [Problem(display_name, line, "",
-                              f"{describe_character(bad.group())} at column {column} is not allowed in an "
-                              f"environment file; remove it{also}")]
-    return text, []
-
-
-def _line_and_column(before: str) -> tuple[int, int]:
-    """Line and column (1-based) of the character after `before`, counting line breaks as YAML does."""
-    breaks = list(re.finditer("\r\n|\r|\n", before))
-    return len(breaks) + 1, len(before) - (breaks[-1].end() if breaks else 0) + 1
-
-
-def _too_big(display_name: str, size: int) -> Problem:
-    return Problem(display_name, 1, "", f"the file is {size:,} bytes; an environment file may have at most "
-                                        f"{MAX_FILE_BYTES:,} bytes")
-
-
-def _syntax_problem(exc: yaml.YAMLError, text: str, display_name: str, fallback_line: int) -> Problem:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if mark is not None:
-        line = mark.line + 1
-    elif getattr(exc, "position", None) is not None:  # ReaderError
-        line = text.count("\n", 0, exc.position) + 1
-    else:
-        line = fallback_line
-    message = getattr(exc, "problem", None) or (str(exc).strip().splitlines() or ["unreadable"])[0]
-    if mark is not None:
-        lines = text.splitlines() or [""]
-        source_line = lines[min(mark.line, len(lines) - 1)]
-        if "\t" in source_line[: mark.column + 1]:
-            message += " (a tab: YAML indents with spaces only)"
-    return Problem(display_name, line, "", f"invalid YAML: {message}")
-
-
 def load_yaml(file_path: Path, display_name: str) -> tuple[object, SourceMap, list[Problem]]:
     """Parse one file. Returns (data, source map, problems); data is None when the YAML is unreadable.
 
     Never raises for any content: every problem is located (file, line and, when known, field path).
     """
-    text, problems = _read(file_path, display_name)
+    text, problems = read_text(file_path, display_name)
     if text is None:
         return None, SourceMap(display_name, {}), problems
     builder = _Builder(display_name)
@@ -493,7 +364,7 @@ def load_yaml(file_path: Path, display_name: str) -> tuple[object, SourceMap, li
         problems = builder.problems + [Problem(display_name, fatal.line, fatal.path, fatal.message)]
         return None, SourceMap(display_name, builder.lines), problems
     except yaml.YAMLError as exc:
-        problems = builder.problems + [_syntax_problem(exc, text, display_name, builder.line)]
+        problems = builder.problems + [syntax_problem(exc, text, display_name, builder.line)]
         return None, SourceMap(display_name, builder.lines), problems
     except RecursionError:  # not expected (nothing above recurses), but never a traceback
         return None, SourceMap(display_name, builder.lines), [

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from lakegate.infra.loader import load_environments
-from lakegate.infra.yaml_source import MAX_DEPTH, MAX_FILE_BYTES
+from lakegate.infra.yaml_source import MAX_DEPTH
+from lakegate.infra.yaml_text import MAX_FILE_BYTES
 
 from .helpers import copy_examples, edit, line_of, problems_of
 

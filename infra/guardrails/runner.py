@@ -9,7 +9,7 @@ from typing import Iterable
 
 from ..model import Environment, Environments
 from ..model.promotion import Waiver
-from ..yaml_source import format_path
+from ..source_map import format_path
 from .packs import DEFAULT
 from .rule import Hit, Rule
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from ..yaml_source import format_path, load_yaml
+from ..source_map import format_path
+from ..yaml_source import load_yaml
 
 _RESOLVER = yaml.resolver.Resolver()
 _PLAIN = re.compile(r"[A-Za-z0-9_./@$][A-Za-z0-9 _./@$+=()-]*")
