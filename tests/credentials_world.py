@@ -10,6 +10,7 @@ The Azure CLI strategy runs a stand-in `az` executable placed on PATH.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import urllib.parse
@@ -156,3 +157,17 @@ case "$*" in
 esac
 """ % TENANT
 
+
+def signed_in_az(env, tmp_path):
+    """What azure/login and AzureCLI@2 leave behind: `az` on PATH with a signed-in account."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "az").write_text(AZ)
+    (bin_dir / "az").chmod(0o755)
+    env.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    profile = Path(os.environ["AZURE_CONFIG_DIR"]) / "azureProfile.json"
+    profile.write_text(json.dumps({"subscriptions": [{"id": "sub", "tenantId": TENANT}]}), encoding="utf-8-sig")
+
+
+def token_principal(entra, config) -> str | None:
+    return entra.principal_of_token(config.authenticate()["Authorization"].removeprefix("Bearer "))

@@ -24,7 +24,7 @@ from lakegate.cli.app import main
 from lakegate.promotion.credentials import azure_strategies
 
 from .databricks_stub import DatabricksStub, StubError, StubServer
-from .test_credentials import entra, signed_in_az, trust  # noqa: F401 - entra is a fixture
+from .credentials_world import entra, signed_in_az, trust  # noqa: F401 - entra is a fixture
 
 YAML_TENANT = "99999999-9999-4999-8999-999999999999"
 STAGING_CLIENT = "5f0b1c2d-0000-4000-8000-00000000ca11"

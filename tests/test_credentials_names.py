@@ -3,37 +3,20 @@ where the workspace host comes from, against the same local Entra stand-in (test
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
 
 from lakegate.promotion.credentials import azure_strategies, CredentialsError, databricks_config, resolve_credentials
 
-from .credentials_world import AZ, CLIENT, TENANT, github_actions, no_secret_in, trust
+from .credentials_world import CLIENT, TENANT, github_actions, no_secret_in, signed_in_az, token_principal, trust
 from .credentials_world import entra, env, workspace  # noqa: F401 - fixtures
 from .databricks_stub import DatabricksStub
 
 
 # ------------------------------------------------------------------------------------------------
 # the ecosystem's names: Terraform's ARM_*, what GitHub Actions and Azure DevOps set, databricks-sdk's
-
-
-def signed_in_az(env, tmp_path):
-    """What azure/login and AzureCLI@2 leave behind: `az` on PATH with a signed-in account."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "az").write_text(AZ)
-    (bin_dir / "az").chmod(0o755)
-    env.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    profile = Path(os.environ["AZURE_CONFIG_DIR"]) / "azureProfile.json"
-    profile.write_text(json.dumps({"subscriptions": [{"id": "sub", "tenantId": TENANT}]}), encoding="utf-8-sig")
-
-
-def token_principal(entra, config) -> str | None:
-    return entra.principal_of_token(config.authenticate()["Authorization"].removeprefix("Bearer "))
 
 
 def test_terraform_names_on_github_actions_with_the_cli_session_switched_off(env, workspace, entra, tmp_path):
